@@ -1,0 +1,23 @@
+# Resolves ARL2_CUDA (ON/OFF/AUTO) into ARL2_WITH_CUDA and enables the CUDA language.
+# One architecture only (sm_90, the H200) keeps nvcc time down; override with CMAKE_CUDA_ARCHITECTURES.
+set(ARL2_WITH_CUDA OFF)
+if(ARL2_CUDA STREQUAL "AUTO")
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(ARL2_WITH_CUDA ON)
+  endif()
+elseif(ARL2_CUDA)
+  set(ARL2_WITH_CUDA ON)
+endif()
+
+if(ARL2_WITH_CUDA)
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+    set(CMAKE_CUDA_ARCHITECTURES 90)
+  endif()
+  enable_language(CUDA)
+  set(CMAKE_CUDA_STANDARD 17)
+  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+  find_package(CUDAToolkit REQUIRED)
+endif()
+message(STATUS "arl2: CUDA kernels ${ARL2_WITH_CUDA}")

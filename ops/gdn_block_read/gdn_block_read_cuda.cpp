@@ -1,0 +1,64 @@
+// CUDA kernels of arl2::gdn_block_read (forward and backward): checks, device guard and the current
+// stream, then the torch-free launchers in ops/kernels/cuda.
+#define TORCH_ASSERT_ONLY_METHOD_OPERATORS
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include "../common/gdn_checks.h"
+#include "../kernels/cuda/gdn_cuda.h"
+
+namespace arl2::detail {
+namespace {
+
+at::Tensor gdn_block_read_cuda(const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale) {
+  check_read_args("gdn_block_read", q, states, block_len);
+  check_cuda_dtype("gdn_block_read", q, "q");
+  const c10::cuda::CUDAGuard device_guard(q.device());
+  const auto q_c = q.contiguous(), states_c = states.contiguous();
+  kernels::GdnReadFwdParams p;
+  p.shape = gdn_shape(q, states.size(4), block_len);
+  p.dtype = to_kernel_dtype(q.scalar_type());
+  p.scale = scale;
+  auto o = at::empty({p.shape.batch, p.shape.seqlen, p.shape.heads, p.shape.dim_v}, q.options());
+  p.q = q_c.const_data_ptr();
+  p.states = states_c.const_data_ptr();
+  p.o = o.mutable_data_ptr();
+  kernels::gdn_block_read_fwd_cuda(p, c10::cuda::getCurrentCUDAStream());
+  return o;
+}
+
+std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward_cuda(
+    const at::Tensor& d_o,
+    const at::Tensor& q,
+    const at::Tensor& states,
+    int64_t block_len,
+    double scale) {
+  check_read_backward_args("gdn_block_read backward", d_o, q, states, block_len);
+  check_cuda_dtype("gdn_block_read backward", q, "q");
+  const c10::cuda::CUDAGuard device_guard(q.device());
+  const auto q_c = q.contiguous(), d_o_c = d_o.contiguous(), states_c = states.contiguous();
+  kernels::GdnReadBwdParams p;
+  p.shape = gdn_shape(q, states.size(4), block_len);
+  p.dtype = to_kernel_dtype(q.scalar_type());
+  p.scale = scale;
+  auto dq = at::empty_like(q_c), d_states = at::empty_like(states_c);
+  p.q = q_c.const_data_ptr();
+  p.states = states_c.const_data_ptr();
+  p.d_o = d_o_c.const_data_ptr();
+  p.dq = dq.mutable_data_ptr();
+  p.d_states = d_states.mutable_data_ptr();
+  kernels::gdn_block_read_bwd_cuda(p, c10::cuda::getCurrentCUDAStream());
+  return {dq, d_states};
+}
+
+} // namespace
+
+TORCH_LIBRARY_IMPL(arl2, CUDA, m) {
+  m.impl("gdn_block_read", &gdn_block_read_cuda);
+  m.impl("_gdn_block_read_backward", &gdn_block_read_backward_cuda);
+}
+
+} // namespace arl2::detail

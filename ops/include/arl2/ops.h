@@ -1,0 +1,54 @@
+// The C++ API of the arl2 op library. Every function calls its op through the dispatcher, so device
+// dispatch and autograd apply exactly as they do for torch.ops.arl2.* in Python. Shapes, layouts and
+// math: ops/specs/.
+#pragma once
+
+#include <optional>
+#include <string_view>
+#include <tuple>
+
+#include <ATen/core/Tensor.h>
+
+namespace arl2 {
+
+// The gated delta rule written block by block. k [B,T,H,K], v [B,T,H,V] (float32/bfloat16/float16,
+// float64 on CPU), g and beta [B,T,H] in the state dtype (float32; float64 with float64 k), T a
+// multiple of block_len, initial_state [B,H,K,V] or none (zeros). Returns states [B,T/block_len,H,K,V],
+// the state before each block, and final_state [B,H,K,V].
+std::tuple<at::Tensor, at::Tensor> gdn_block_scan(
+    const at::Tensor& k,
+    const at::Tensor& v,
+    const at::Tensor& g,
+    const at::Tensor& beta,
+    int64_t block_len,
+    const std::optional<at::Tensor>& initial_state = std::nullopt);
+
+// Every token of block i reads states[:, i]: o[t] = scale * states[block(t)]^T q[t]. q [B,T,H,K];
+// returns o [B,T,H,V] in q's dtype.
+at::Tensor gdn_block_read(const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale);
+
+// Throws an error naming `name` if `t` holds a NaN or an infinity. It synchronises with the device, so
+// callers use it only where they ask for checking.
+void check_finite(const at::Tensor& t, std::string_view name);
+
+namespace detail {
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block_scan_backward(
+    const std::optional<at::Tensor>& d_states,
+    const std::optional<at::Tensor>& d_final_state,
+    const at::Tensor& k,
+    const at::Tensor& v,
+    const at::Tensor& g,
+    const at::Tensor& beta,
+    const at::Tensor& states,
+    int64_t block_len);
+
+std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward(
+    const at::Tensor& d_o,
+    const at::Tensor& q,
+    const at::Tensor& states,
+    int64_t block_len,
+    double scale);
+
+} // namespace detail
+} // namespace arl2

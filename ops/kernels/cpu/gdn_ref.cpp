@@ -1,0 +1,295 @@
+// CPU reference kernels for arl2::gdn_block_scan and arl2::gdn_block_read: the token recurrence of
+// ops/specs/gdn_block_scan.md, equations (1)-(7), one (batch, head) pair at a time. They are the
+// reference the chunked CUDA kernels are tested against, so they follow the definition literally.
+#include "gdn_cpu.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "../common/check.h"
+
+namespace arl2::kernels {
+namespace {
+
+// Strided views of the [B, T, H, D] / [B, NB, H, K, V] / [B, H, K, V] tensors for one (b, h).
+struct TokenIndex {
+  int64_t T, H, D;
+  int64_t at(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * H + h) * D; }
+};
+
+struct StateIndex {
+  int64_t NB, H, KV;
+  int64_t block(int64_t b, int64_t i, int64_t h) const { return ((b * NB + i) * H + h) * KV; }
+  int64_t single(int64_t b, int64_t h) const { return (b * H + h) * KV; }
+};
+
+// One token of the forward recurrence, (1)-(3): S <- exp(g) S; u = beta (v - S^T k); S <- S + k u^T.
+// `u` receives u_t and `p` receives S'^T k (both length V); `decayed`, when given, receives S'. The
+// backward reuses all three.
+template <typename T>
+void gdn_token_step(T* S, const T* k, const T* v, T g, T beta, int64_t K, int64_t V, T* p, T* u,
+                    T* decayed = nullptr) {
+  const T decay = std::exp(g);
+  for (int64_t i = 0; i < K * V; ++i) {
+    S[i] *= decay;
+  }
+  if (decayed != nullptr) {
+    std::copy_n(S, K * V, decayed);
+  }
+  std::fill(p, p + V, T(0));
+  for (int64_t i = 0; i < K; ++i) {
+    for (int64_t j = 0; j < V; ++j) {
+      p[j] += S[i * V + j] * k[i];
+    }
+  }
+  for (int64_t j = 0; j < V; ++j) {
+    u[j] = beta * (v[j] - p[j]);
+  }
+  for (int64_t i = 0; i < K; ++i) {
+    for (int64_t j = 0; j < V; ++j) {
+      S[i * V + j] += k[i] * u[j];
+    }
+  }
+}
+
+template <typename T>
+void scan_fwd(const GdnScanFwdParams& p) {
+  const GdnShape& s = p.shape;
+  const int64_t K = s.dim_k, V = s.dim_v, NB = s.num_blocks(), L = s.block_len;
+  const TokenIndex ik{s.seqlen, s.heads, K}, iv{s.seqlen, s.heads, V}, ig{s.seqlen, s.heads, 1};
+  const StateIndex is{NB, s.heads, K * V};
+  const T* k = static_cast<const T*>(p.k);
+  const T* v = static_cast<const T*>(p.v);
+  const T* g = static_cast<const T*>(p.g);
+  const T* beta = static_cast<const T*>(p.beta);
+  const T* h0 = static_cast<const T*>(p.initial_state);
+  T* states = static_cast<T*>(p.states);
+  T* final_state = static_cast<T*>(p.final_state);
+
+  std::vector<T> S(K * V), pk(V), u(V);
+  for (int64_t b = 0; b < s.batch; ++b) {
+    for (int64_t h = 0; h < s.heads; ++h) {
+      if (h0 != nullptr) {
+        std::copy_n(h0 + is.single(b, h), K * V, S.begin());
+      } else {
+        std::fill(S.begin(), S.end(), T(0));
+      }
+      for (int64_t i = 0; i < NB; ++i) {
+        std::copy_n(S.begin(), K * V, states + is.block(b, i, h));
+        for (int64_t t = i * L; t < (i + 1) * L; ++t) {
+          gdn_token_step(S.data(), k + ik.at(b, t, h), v + iv.at(b, t, h), g[ig.at(b, t, h)],
+                         beta[ig.at(b, t, h)], K, V, pk.data(), u.data());
+        }
+      }
+      std::copy_n(S.begin(), K * V, final_state + is.single(b, h));
+    }
+  }
+}
+
+// The backward walks each block in reverse and needs S' (the decayed state before each write). It
+// replays the block forward from states[i], keeping one checkpoint every kSegment tokens, then
+// recomputes each segment's states from its checkpoint: memory O((L / kSegment + kSegment) K V).
+constexpr int64_t kSegment = 64;
+
+template <typename T>
+void scan_bwd(const GdnScanBwdParams& p) {
+  const GdnShape& s = p.shape;
+  const int64_t K = s.dim_k, V = s.dim_v, KV = K * V, NB = s.num_blocks(), L = s.block_len;
+  const TokenIndex ik{s.seqlen, s.heads, K}, iv{s.seqlen, s.heads, V}, ig{s.seqlen, s.heads, 1};
+  const StateIndex is{NB, s.heads, KV};
+  const T* k = static_cast<const T*>(p.k);
+  const T* v = static_cast<const T*>(p.v);
+  const T* g = static_cast<const T*>(p.g);
+  const T* beta = static_cast<const T*>(p.beta);
+  const T* states = static_cast<const T*>(p.states);
+  const T* d_states = static_cast<const T*>(p.d_states);
+  const T* d_final = static_cast<const T*>(p.d_final_state);
+  T* dk = static_cast<T*>(p.dk);
+  T* dv = static_cast<T*>(p.dv);
+  T* dg = static_cast<T*>(p.dg);
+  T* dbeta = static_cast<T*>(p.dbeta);
+  T* d_init = static_cast<T*>(p.d_initial_state);
+
+  const int64_t num_segments = (L + kSegment - 1) / kSegment;
+  std::vector<T> checkpoints(num_segments * KV);
+  std::vector<T> decayed(kSegment * KV); // S' of each token of the current segment
+  std::vector<T> S(KV), D(KV), dS(KV), pk(kSegment * V), u(kSegment * V), du(V), dp(V);
+
+  for (int64_t b = 0; b < s.batch; ++b) {
+    for (int64_t h = 0; h < s.heads; ++h) {
+      if (d_final != nullptr) {
+        std::copy_n(d_final + is.single(b, h), KV, D.begin());
+      } else {
+        std::fill(D.begin(), D.end(), T(0));
+      }
+      for (int64_t i = NB - 1; i >= 0; --i) {
+        const int64_t t0 = i * L;
+        std::copy_n(states + is.block(b, i, h), KV, S.begin());
+        for (int64_t seg = 0; seg < num_segments; ++seg) {
+          std::copy_n(S.begin(), KV, checkpoints.begin() + seg * KV);
+          const int64_t end = std::min(L, (seg + 1) * kSegment);
+          for (int64_t t = t0 + seg * kSegment; t < t0 + end; ++t) {
+            gdn_token_step(S.data(), k + ik.at(b, t, h), v + iv.at(b, t, h), g[ig.at(b, t, h)],
+                           beta[ig.at(b, t, h)], K, V, pk.data(), u.data());
+          }
+        }
+        for (int64_t seg = num_segments - 1; seg >= 0; --seg) {
+          const int64_t begin = seg * kSegment, end = std::min(L, begin + kSegment);
+          std::copy_n(checkpoints.begin() + seg * KV, KV, S.begin());
+          for (int64_t r = 0; r < end - begin; ++r) {
+            const int64_t t = t0 + begin + r;
+            gdn_token_step(S.data(), k + ik.at(b, t, h), v + iv.at(b, t, h), g[ig.at(b, t, h)],
+                           beta[ig.at(b, t, h)], K, V, pk.data() + r * V, u.data() + r * V,
+                           decayed.data() + r * KV);
+          }
+          for (int64_t r = end - begin - 1; r >= 0; --r) {
+            const int64_t t = t0 + begin + r;
+            const T* kt = k + ik.at(b, t, h);
+            const T* vt = v + iv.at(b, t, h);
+            const T bt = beta[ig.at(b, t, h)];
+            const T* Sp = decayed.data() + r * KV;
+            const T* ut = u.data() + r * V;
+            const T* pt = pk.data() + r * V;
+            T* dkt = dk + ik.at(b, t, h);
+            T* dvt = dv + iv.at(b, t, h);
+            // (5): du = D^T k; dk = D u; dv = beta du; dbeta = <v - p, du>; dp = -beta du
+            std::fill(du.begin(), du.end(), T(0));
+            T dbeta_t = 0;
+            for (int64_t a = 0; a < K; ++a) {
+              T acc = 0;
+              for (int64_t c = 0; c < V; ++c) {
+                du[c] += D[a * V + c] * kt[a];
+                acc += D[a * V + c] * ut[c];
+              }
+              dkt[a] = acc;
+            }
+            for (int64_t c = 0; c < V; ++c) {
+              dvt[c] = bt * du[c];
+              dbeta_t += (vt[c] - pt[c]) * du[c];
+              dp[c] = -bt * du[c];
+            }
+            // (6): dS' = D + k dp^T; dk += S' dp
+            for (int64_t a = 0; a < K; ++a) {
+              T acc = 0;
+              for (int64_t c = 0; c < V; ++c) {
+                dS[a * V + c] = D[a * V + c] + kt[a] * dp[c];
+                acc += Sp[a * V + c] * dp[c];
+              }
+              dkt[a] += acc;
+            }
+            // (7): dg = <S', dS'>; D <- exp(g) dS'
+            T dg_t = 0;
+            const T decay = std::exp(g[ig.at(b, t, h)]);
+            for (int64_t e = 0; e < KV; ++e) {
+              dg_t += Sp[e] * dS[e];
+              D[e] = decay * dS[e];
+            }
+            dg[ig.at(b, t, h)] = dg_t;
+            dbeta[ig.at(b, t, h)] = dbeta_t;
+          }
+        }
+        if (d_states != nullptr) {
+          const T* ds = d_states + is.block(b, i, h);
+          for (int64_t e = 0; e < KV; ++e) {
+            D[e] += ds[e];
+          }
+        }
+      }
+      std::copy_n(D.begin(), KV, d_init + is.single(b, h));
+    }
+  }
+}
+
+template <typename T>
+void read_fwd(const GdnReadFwdParams& p) {
+  const GdnShape& s = p.shape;
+  const int64_t K = s.dim_k, V = s.dim_v, L = s.block_len;
+  const TokenIndex iq{s.seqlen, s.heads, K}, io{s.seqlen, s.heads, V};
+  const StateIndex is{s.num_blocks(), s.heads, K * V};
+  const T* q = static_cast<const T*>(p.q);
+  const T* states = static_cast<const T*>(p.states);
+  T* o = static_cast<T*>(p.o);
+  const T scale = static_cast<T>(p.scale);
+  for (int64_t b = 0; b < s.batch; ++b) {
+    for (int64_t t = 0; t < s.seqlen; ++t) {
+      for (int64_t h = 0; h < s.heads; ++h) {
+        const T* S = states + is.block(b, t / L, h);
+        const T* qt = q + iq.at(b, t, h);
+        T* ot = o + io.at(b, t, h);
+        for (int64_t c = 0; c < V; ++c) {
+          T acc = 0;
+          for (int64_t a = 0; a < K; ++a) {
+            acc += S[a * V + c] * qt[a];
+          }
+          ot[c] = scale * acc;
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void read_bwd(const GdnReadBwdParams& p) {
+  const GdnShape& s = p.shape;
+  const int64_t K = s.dim_k, V = s.dim_v, L = s.block_len;
+  const TokenIndex iq{s.seqlen, s.heads, K}, io{s.seqlen, s.heads, V};
+  const StateIndex is{s.num_blocks(), s.heads, K * V};
+  const T* q = static_cast<const T*>(p.q);
+  const T* states = static_cast<const T*>(p.states);
+  const T* d_o = static_cast<const T*>(p.d_o);
+  T* dq = static_cast<T*>(p.dq);
+  T* d_states = static_cast<T*>(p.d_states);
+  const T scale = static_cast<T>(p.scale);
+  std::fill(d_states, d_states + s.batch * s.num_blocks() * s.heads * K * V, T(0));
+  for (int64_t b = 0; b < s.batch; ++b) {
+    for (int64_t t = 0; t < s.seqlen; ++t) {
+      for (int64_t h = 0; h < s.heads; ++h) {
+        const T* S = states + is.block(b, t / L, h);
+        T* dS = d_states + is.block(b, t / L, h);
+        const T* qt = q + iq.at(b, t, h);
+        const T* dot = d_o + io.at(b, t, h);
+        T* dqt = dq + iq.at(b, t, h);
+        for (int64_t a = 0; a < K; ++a) {
+          T acc = 0;
+          for (int64_t c = 0; c < V; ++c) {
+            acc += S[a * V + c] * dot[c];
+            dS[a * V + c] += scale * qt[a] * dot[c];
+          }
+          dqt[a] = scale * acc;
+        }
+      }
+    }
+  }
+}
+
+template <typename Params, typename Fn32, typename Fn64>
+void dispatch_float(const Params& p, const char* op, Fn32 f32, Fn64 f64) {
+  if (p.dtype == DType::kFloat32) {
+    f32(p);
+  } else {
+    ARL2_CHECK(p.dtype == DType::kFloat64, op, ": the CPU kernel takes float32 or float64 data");
+    f64(p);
+  }
+}
+
+} // namespace
+
+void gdn_block_scan_fwd_cpu(const GdnScanFwdParams& p) {
+  dispatch_float(p, "gdn_block_scan", scan_fwd<float>, scan_fwd<double>);
+}
+
+void gdn_block_scan_bwd_cpu(const GdnScanBwdParams& p) {
+  dispatch_float(p, "gdn_block_scan backward", scan_bwd<float>, scan_bwd<double>);
+}
+
+void gdn_block_read_fwd_cpu(const GdnReadFwdParams& p) {
+  dispatch_float(p, "gdn_block_read", read_fwd<float>, read_fwd<double>);
+}
+
+void gdn_block_read_bwd_cpu(const GdnReadBwdParams& p) {
+  dispatch_float(p, "gdn_block_read backward", read_bwd<float>, read_bwd<double>);
+}
+
+} // namespace arl2::kernels

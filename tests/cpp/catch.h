@@ -1,0 +1,8 @@
+// Catch2 v2 / v3 shim: the CPU machines have v2, the GPU machine v3.
+#pragma once
+
+#if __has_include(<catch2/catch_test_macros.hpp>)
+#include <catch2/catch_test_macros.hpp>
+#else
+#include <catch2/catch.hpp>
+#endif
