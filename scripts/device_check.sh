@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One call on the GPU machine: build the CUDA targets, run the CUDA Catch2 cases and the CUDA pytest
+# cases, run the benchmark, and leave logs and JSON under $OUT. Prints a summary table last.
+#   device run: bash scripts/device_check.sh      (carry .whl to compare against fla's Triton kernel)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-build/device-out}
+mkdir -p "$OUT"
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
+PYTHON=$(command -v python3)
+status=0
+step() { # name, command...: runs one step, logs it, remembers a failure and carries on
+  local name=$1; shift
+  local t0=$SECONDS
+  "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  printf '%-14s rc=%-3d %4ds\n' "$name" "$rc" $((SECONDS - t0)) | tee -a "$OUT/summary.txt"
+  [ "$rc" -eq 0 ] || status=1
+  return "$rc"
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv >"$OUT/gpu.txt" 2>&1
+if compgen -G ".whl/*.whl" >/dev/null; then
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && \
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=python${PYTHONPATH:+:$PYTHONPATH}
+
+step configure cmake -S . -B build/device -G Ninja -DARL2_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+  -DPython3_EXECUTABLE="$PYTHON" || { tail -30 "$OUT/configure.log"; exit 1; }
+step build cmake --build build/device -j "$(nproc)" || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
+step catch_cpu ./build/device/tests/cpp/test_ops "~[cuda]"
+step catch_cuda ./build/device/tests/cpp/test_ops "[cuda]" --durations yes
+step pytest_cuda "$PYTHON" -m pytest tests/python -q -m cuda -rs
+step bench "$PYTHON" scripts/bench_gdn.py --json "$OUT/bench_gdn.json"
+
+for f in catch_cuda pytest_cuda; do
+  echo "== $f (tail)"; tail -25 "$OUT/$f.log"
+done
+echo "== bench"; cat "$OUT/bench.log"
+echo "== summary"; cat "$OUT/summary.txt"
+exit "$status"

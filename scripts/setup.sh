@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything the build and the tests need on a fresh Debian 12 machine; a no-op when it is
+# all there. Debian packages: compilers and libraries; Python packages: torch==2.11.0 and test tools.
+set -euo pipefail
+
+DEBIAN_PACKAGES=(cmake ninja-build g++ ccache catch2 libyaml-cpp-dev libfmt-dev pybind11-dev)
+PYTHON_PACKAGES=(torch==2.11.0 numpy pytest expecttest)
+PYTHON=${PYTHON:-python3}
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=$([ "$(id -u)" -eq 0 ] && echo "" || echo sudo)
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! "$PYTHON" - <<'PY' 2>/dev/null
+import importlib.metadata as md
+import sys
+want = {"torch": "2.11.0", "numpy": None, "pytest": None, "expecttest": None}
+for name, version in want.items():
+    have = md.version(name)
+    if version is not None and have.split("+")[0] != version:
+        sys.exit(1)
+PY
+then
+  echo "setup: installing Python packages: ${PYTHON_PACKAGES[*]}"
+  "$PYTHON" -m pip install -q --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
+fi
+echo "setup: ready (torch $("$PYTHON" -c 'import torch; print(torch.__version__)'))"
