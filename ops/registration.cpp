@@ -5,12 +5,15 @@
 
 TORCH_LIBRARY(arl2, m) {
   // ops/specs/gdn_block_scan.md
-  m.def("gdn_block_scan(Tensor k, Tensor v, Tensor g, Tensor beta, int block_len, Tensor? initial_state=None)"
-        " -> (Tensor states, Tensor final_state)");
-  m.def("_gdn_block_scan_backward(Tensor? d_states, Tensor? d_final_state, Tensor k, Tensor v, Tensor g,"
-        " Tensor beta, Tensor states, int block_len)"
-        " -> (Tensor dk, Tensor dv, Tensor dg, Tensor dbeta, Tensor d_initial_state)");
+  m.def(
+      "gdn_block_scan(Tensor k, Tensor v, Tensor g, Tensor beta, int block_len, Tensor? initial_state=None)"
+      " -> (Tensor states, Tensor final_state)");
+  m.def(
+      "_gdn_block_scan_backward(Tensor? d_states, Tensor? d_final_state, Tensor k, Tensor v, Tensor g,"
+      " Tensor beta, Tensor states, int block_len)"
+      " -> (Tensor dk, Tensor dv, Tensor dg, Tensor dbeta, Tensor d_initial_state)");
   m.def("gdn_block_read(Tensor q, Tensor states, int block_len, float scale) -> Tensor o");
-  m.def("_gdn_block_read_backward(Tensor d_o, Tensor q, Tensor states, int block_len, float scale)"
-        " -> (Tensor dq, Tensor d_states)");
+  m.def(
+      "_gdn_block_read_backward(Tensor d_o, Tensor q, Tensor states, int block_len, float scale)"
+      " -> (Tensor dq, Tensor d_states)");
 }

@@ -16,33 +16,54 @@ bool is_supported_input_dtype(at::ScalarType t) {
 
 void check_rank(const char* op, const at::Tensor& t, const char* name, int64_t rank, const char* layout) {
   TORCH_CHECK(t.defined(), op, ": ", name, " is undefined; expected a tensor of shape ", layout);
-  TORCH_CHECK(t.dim() == rank, op, ": ", name, " must have shape ", layout, " (", rank, " dims), got ",
-              t.sym_sizes());
+  TORCH_CHECK(t.dim() == rank, op, ": ", name, " must have shape ", layout, " (", rank, " dims), got ", t.sym_sizes());
 }
 
-void check_shape(const char* op, const at::Tensor& t, const char* name, const char* layout,
-                 const std::vector<c10::SymInt>& expected) {
+void check_shape(
+    const char* op,
+    const at::Tensor& t,
+    const char* name,
+    const char* layout,
+    const std::vector<c10::SymInt>& expected) {
   check_rank(op, t, name, static_cast<int64_t>(expected.size()), layout);
-  TORCH_CHECK(t.sym_sizes() == c10::SymIntArrayRef(expected), op, ": ", name, " must have shape ", layout,
-              " = ", c10::SymIntArrayRef(expected), ", got ", t.sym_sizes());
+  TORCH_CHECK(
+      t.sym_sizes() == c10::SymIntArrayRef(expected),
+      op,
+      ": ",
+      name,
+      " must have shape ",
+      layout,
+      " = ",
+      c10::SymIntArrayRef(expected),
+      ", got ",
+      t.sym_sizes());
 }
 
-void check_same_device(const char* op, const at::Tensor& ref, const char* ref_name, const at::Tensor& t,
-                       const char* name) {
-  TORCH_CHECK(t.device() == ref.device(), op, ": ", name, " is on ", t.device(), " but ", ref_name, " is on ",
-              ref.device(), "; all arguments must be on one device");
+void check_same_device(
+    const char* op, const at::Tensor& ref, const char* ref_name, const at::Tensor& t, const char* name) {
+  TORCH_CHECK(
+      t.device() == ref.device(),
+      op,
+      ": ",
+      name,
+      " is on ",
+      t.device(),
+      " but ",
+      ref_name,
+      " is on ",
+      ref.device(),
+      "; all arguments must be on one device");
 }
 
-void check_dtype(const char* op, const at::Tensor& t, const char* name, at::ScalarType expected,
-                 const char* why) {
-  TORCH_CHECK(t.scalar_type() == expected, op, ": ", name, " must be ", expected, " (", why, "), got ",
-              t.scalar_type());
+void check_dtype(const char* op, const at::Tensor& t, const char* name, at::ScalarType expected, const char* why) {
+  TORCH_CHECK(
+      t.scalar_type() == expected, op, ": ", name, " must be ", expected, " (", why, "), got ", t.scalar_type());
 }
 
 void check_block_len(const char* op, const c10::SymInt& T, int64_t block_len) {
   TORCH_CHECK(block_len > 0, op, ": block_len must be positive, got ", block_len);
-  TORCH_CHECK(T % block_len == 0, op, ": the sequence length T = ", T, " must be a multiple of block_len = ",
-              block_len);
+  TORCH_CHECK(
+      T % block_len == 0, op, ": the sequence length T = ", T, " must be a multiple of block_len = ", block_len);
 }
 
 } // namespace
@@ -75,8 +96,11 @@ void check_scan_args(
     int64_t block_len,
     const std::optional<at::Tensor>& initial_state) {
   check_rank(op, k, "k", 4, "[B, T, H, K]");
-  TORCH_CHECK(is_supported_input_dtype(k.scalar_type()), op,
-              ": k must be float32, bfloat16, float16 or float64, got ", k.scalar_type());
+  TORCH_CHECK(
+      is_supported_input_dtype(k.scalar_type()),
+      op,
+      ": k must be float32, bfloat16, float16 or float64, got ",
+      k.scalar_type());
   const auto B = k.sym_size(0), T = k.sym_size(1), H = k.sym_size(2), K = k.sym_size(3);
   check_rank(op, v, "v", 4, "[B, T, H, V]");
   const auto V = v.sym_size(3);
@@ -129,34 +153,35 @@ void check_scan_backward_args(
 
 void check_read_args(const char* op, const at::Tensor& q, const at::Tensor& states, int64_t block_len) {
   check_rank(op, q, "q", 4, "[B, T, H, K]");
-  TORCH_CHECK(is_supported_input_dtype(q.scalar_type()), op,
-              ": q must be float32, bfloat16, float16 or float64, got ", q.scalar_type());
+  TORCH_CHECK(
+      is_supported_input_dtype(q.scalar_type()),
+      op,
+      ": q must be float32, bfloat16, float16 or float64, got ",
+      q.scalar_type());
   const auto B = q.sym_size(0), T = q.sym_size(1), H = q.sym_size(2), K = q.sym_size(3);
   check_block_len(op, T, block_len);
   check_rank(op, states, "states", 5, "[B, T / block_len, H, K, V]");
   const auto V = states.sym_size(4);
   check_shape(op, states, "states", "[B, T / block_len, H, K, V]", {B, T / block_len, H, K, V});
-  check_dtype(op, states, "states", gdn_state_dtype(q.scalar_type()),
-              "float32, or float64 with float64 q");
+  check_dtype(op, states, "states", gdn_state_dtype(q.scalar_type()), "float32, or float64 with float64 q");
   check_same_device(op, q, "q", states, "states");
 }
 
 void check_read_backward_args(
-    const char* op,
-    const at::Tensor& d_o,
-    const at::Tensor& q,
-    const at::Tensor& states,
-    int64_t block_len) {
+    const char* op, const at::Tensor& d_o, const at::Tensor& q, const at::Tensor& states, int64_t block_len) {
   check_read_args(op, q, states, block_len);
-  check_shape(op, d_o, "d_o", "[B, T, H, V]",
-              {q.sym_size(0), q.sym_size(1), q.sym_size(2), states.sym_size(4)});
+  check_shape(op, d_o, "d_o", "[B, T, H, V]", {q.sym_size(0), q.sym_size(1), q.sym_size(2), states.sym_size(4)});
   check_dtype(op, d_o, "d_o", q.scalar_type(), "the dtype of q");
   check_same_device(op, q, "q", d_o, "d_o");
 }
 
 void check_cuda_dtype(const char* op, const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.scalar_type() != at::kDouble, op, ": ", name,
-              " is float64, which runs on the CPU only; on CUDA pass float32, bfloat16 or float16");
+  TORCH_CHECK(
+      t.scalar_type() != at::kDouble,
+      op,
+      ": ",
+      name,
+      " is float64, which runs on the CPU only; on CUDA pass float32, bfloat16 or float16");
 }
 
 kernels::GdnShape gdn_shape(const at::Tensor& k, int64_t dim_v, int64_t block_len) {

@@ -37,11 +37,7 @@ void check_scan_backward_args(
 
 void check_read_args(const char* op, const at::Tensor& q, const at::Tensor& states, int64_t block_len);
 void check_read_backward_args(
-    const char* op,
-    const at::Tensor& d_o,
-    const at::Tensor& q,
-    const at::Tensor& states,
-    int64_t block_len);
+    const char* op, const at::Tensor& d_o, const at::Tensor& q, const at::Tensor& states, int64_t block_len);
 
 // float64 runs on the CPU only; `t` is the tensor whose dtype the op follows.
 void check_cuda_dtype(const char* op, const at::Tensor& t, const char* name);

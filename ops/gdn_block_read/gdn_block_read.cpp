@@ -7,20 +7,15 @@
 namespace arl2 {
 
 at::Tensor gdn_block_read(const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("arl2::gdn_block_read", "")
-                       .typed<decltype(gdn_block_read)>();
+  static auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("arl2::gdn_block_read", "").typed<decltype(gdn_block_read)>();
   return op.call(q, states, block_len, scale);
 }
 
 namespace detail {
 
 std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward(
-    const at::Tensor& d_o,
-    const at::Tensor& q,
-    const at::Tensor& states,
-    int64_t block_len,
-    double scale) {
+    const at::Tensor& d_o, const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("arl2::_gdn_block_read_backward", "")
                        .typed<decltype(gdn_block_read_backward)>();

@@ -13,11 +13,7 @@ using torch::autograd::variable_list;
 class GdnBlockReadFunction : public torch::autograd::Function<GdnBlockReadFunction> {
  public:
   static at::Tensor forward(
-      AutogradContext* ctx,
-      const at::Tensor& q,
-      const at::Tensor& states,
-      int64_t block_len,
-      double scale) {
+      AutogradContext* ctx, const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale) {
     at::AutoDispatchBelowADInplaceOrView guard;
     auto o = arl2::gdn_block_read(q, states, block_len, scale);
     ctx->save_for_backward({q, states});
@@ -58,11 +54,7 @@ at::Tensor gdn_block_read_autograd(const at::Tensor& q, const at::Tensor& states
 }
 
 std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward_autograd(
-    const at::Tensor& d_o,
-    const at::Tensor& q,
-    const at::Tensor& states,
-    int64_t block_len,
-    double scale) {
+    const at::Tensor& d_o, const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale) {
   auto out = GdnBlockReadBackwardFunction::apply(d_o, q, states, block_len, scale);
   return {out[0], out[1]};
 }

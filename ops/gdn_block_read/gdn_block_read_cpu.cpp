@@ -28,11 +28,7 @@ at::Tensor gdn_block_read_cpu(const at::Tensor& q, const at::Tensor& states, int
 }
 
 std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward_cpu(
-    const at::Tensor& d_o,
-    const at::Tensor& q,
-    const at::Tensor& states,
-    int64_t block_len,
-    double scale) {
+    const at::Tensor& d_o, const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale) {
   check_read_backward_args("gdn_block_read backward", d_o, q, states, block_len);
   const auto dtype = gdn_state_dtype(q.scalar_type());
   const auto q_c = q.to(dtype).contiguous(), d_o_c = d_o.to(dtype).contiguous();

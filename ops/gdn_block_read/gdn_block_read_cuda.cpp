@@ -31,11 +31,7 @@ at::Tensor gdn_block_read_cuda(const at::Tensor& q, const at::Tensor& states, in
 }
 
 std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward_cuda(
-    const at::Tensor& d_o,
-    const at::Tensor& q,
-    const at::Tensor& states,
-    int64_t block_len,
-    double scale) {
+    const at::Tensor& d_o, const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale) {
   check_read_backward_args("gdn_block_read backward", d_o, q, states, block_len);
   check_cuda_dtype("gdn_block_read backward", q, "q");
   const c10::cuda::CUDAGuard device_guard(q.device());

@@ -13,9 +13,8 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_scan(
     const at::Tensor& beta,
     int64_t block_len,
     const std::optional<at::Tensor>& initial_state) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("arl2::gdn_block_scan", "")
-                       .typed<decltype(gdn_block_scan)>();
+  static auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("arl2::gdn_block_scan", "").typed<decltype(gdn_block_scan)>();
   return op.call(k, v, g, beta, block_len, initial_state);
 }
 

@@ -41,7 +41,13 @@ class GdnBlockScanFunction : public torch::autograd::Function<GdnBlockScanFuncti
       return t.defined() ? std::optional<at::Tensor>(t) : std::nullopt;
     };
     auto [dk, dv, dg, dbeta, d_initial] = arl2::detail::gdn_block_scan_backward(
-        as_optional(grads[0]), as_optional(grads[1]), saved[0], saved[1], saved[2], saved[3], saved[4],
+        as_optional(grads[0]),
+        as_optional(grads[1]),
+        saved[0],
+        saved[1],
+        saved[2],
+        saved[3],
+        saved[4],
         ctx->saved_data["block_len"].toInt());
     return {dk, dv, dg, dbeta, at::Tensor(), has_initial_state ? d_initial : at::Tensor()};
   }
@@ -92,8 +98,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
     const at::Tensor& beta,
     const at::Tensor& states,
     int64_t block_len) {
-  auto out =
-      GdnBlockScanBackwardFunction::apply(d_states, d_final_state, k, v, g, beta, states, block_len);
+  auto out = GdnBlockScanBackwardFunction::apply(d_states, d_final_state, k, v, g, beta, states, block_len);
   return {out[0], out[1], out[2], out[3], out[4]};
 }
 

@@ -32,10 +32,9 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_scan_cpu(
   kernels::GdnScanFwdParams p;
   p.shape = gdn_shape(k, v.size(3), block_len);
   p.dtype = to_kernel_dtype(dtype);
-  auto states = at::empty({p.shape.batch, p.shape.num_blocks(), p.shape.heads, p.shape.dim_k, p.shape.dim_v},
-                          k.options().dtype(dtype));
-  auto final_state =
-      at::empty({p.shape.batch, p.shape.heads, p.shape.dim_k, p.shape.dim_v}, k.options().dtype(dtype));
+  auto states = at::empty(
+      {p.shape.batch, p.shape.num_blocks(), p.shape.heads, p.shape.dim_k, p.shape.dim_v}, k.options().dtype(dtype));
+  auto final_state = at::empty({p.shape.batch, p.shape.heads, p.shape.dim_k, p.shape.dim_v}, k.options().dtype(dtype));
   p.k = k_c.const_data_ptr();
   p.v = v_c.const_data_ptr();
   p.g = g_c.const_data_ptr();

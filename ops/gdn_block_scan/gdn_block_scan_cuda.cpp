@@ -35,8 +35,8 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_scan_cuda(
   p.shape = gdn_shape(k, v.size(3), block_len);
   p.dtype = to_kernel_dtype(k.scalar_type());
   const auto state_opts = k.options().dtype(at::kFloat);
-  auto states = at::empty(
-      {p.shape.batch, p.shape.num_blocks(), p.shape.heads, p.shape.dim_k, p.shape.dim_v}, state_opts);
+  auto states =
+      at::empty({p.shape.batch, p.shape.num_blocks(), p.shape.heads, p.shape.dim_k, p.shape.dim_v}, state_opts);
   auto final_state = at::empty({p.shape.batch, p.shape.heads, p.shape.dim_k, p.shape.dim_v}, state_opts);
   p.k = k_c.const_data_ptr();
   p.v = v_c.const_data_ptr();

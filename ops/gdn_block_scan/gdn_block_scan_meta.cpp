@@ -35,8 +35,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
     const at::Tensor& states,
     int64_t block_len) {
   check_scan_backward_args("gdn_block_scan backward", d_states, d_final_state, k, v, g, beta, states, block_len);
-  auto d_initial = at::empty_symint(
-      {k.sym_size(0), k.sym_size(2), k.sym_size(3), v.sym_size(3)}, states.options());
+  auto d_initial = at::empty_symint({k.sym_size(0), k.sym_size(2), k.sym_size(3), v.sym_size(3)}, states.options());
   return {at::empty_like(k), at::empty_like(v), at::empty_like(g), at::empty_like(beta), d_initial};
 }
 

@@ -18,8 +18,8 @@ struct GdnCase {
   bool initial_state;
   std::string name() const {
     std::ostringstream os;
-    os << "B" << B << "-T" << T << "-H" << H << "-K" << K << "-V" << V << "-L" << block_len << "-g"
-       << max_log_decay << (initial_state ? "-h0" : "");
+    os << "B" << B << "-T" << T << "-H" << H << "-K" << K << "-V" << V << "-L" << block_len << "-g" << max_log_decay
+       << (initial_state ? "-h0" : "");
     return os.str();
   }
 };
@@ -33,10 +33,10 @@ struct GdnInputs {
 inline GdnInputs make_inputs(const GdnCase& c) {
   auto opts = torch::dtype(torch::kFloat64);
   GdnInputs x;
-  x.q = torch::nn::functional::normalize(torch::randn({c.B, c.T, c.H, c.K}, opts),
-                                         torch::nn::functional::NormalizeFuncOptions().dim(-1));
-  x.k = torch::nn::functional::normalize(torch::randn({c.B, c.T, c.H, c.K}, opts),
-                                         torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  x.q = torch::nn::functional::normalize(
+      torch::randn({c.B, c.T, c.H, c.K}, opts), torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  x.k = torch::nn::functional::normalize(
+      torch::randn({c.B, c.T, c.H, c.K}, opts), torch::nn::functional::NormalizeFuncOptions().dim(-1));
   x.v = torch::randn({c.B, c.T, c.H, c.V}, opts);
   x.g = -c.max_log_decay * torch::rand({c.B, c.T, c.H}, opts).pow(3);
   x.g.masked_fill_(torch::rand({c.B, c.T, c.H}, opts) < 0.1, 0.0);
@@ -65,11 +65,10 @@ inline std::pair<torch::Tensor, torch::Tensor> naive_scan(const GdnInputs& x, in
   return {torch::stack(states, 1), S};
 }
 
-inline torch::Tensor naive_read(const torch::Tensor& q, const torch::Tensor& states, int64_t block_len,
-                                double scale) {
+inline torch::Tensor naive_read(const torch::Tensor& q, const torch::Tensor& states, int64_t block_len, double scale) {
   const auto B = q.size(0), T = q.size(1), H = q.size(2), K = q.size(3);
   auto qb = q.view({B, T / block_len, block_len, H, K}).permute({0, 1, 3, 2, 4}); // [B, NB, H, L, K]
-  auto o = scale * torch::matmul(qb, states);                                        // [B, NB, H, L, V]
+  auto o = scale * torch::matmul(qb, states);                                     // [B, NB, H, L, V]
   return o.permute({0, 1, 3, 2, 4}).reshape({B, T, H, states.size(-1)});
 }
 

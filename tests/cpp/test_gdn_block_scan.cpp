@@ -29,9 +29,13 @@ TEST_CASE("gdn_block_scan CPU matches the float64 token loop", "[gdn_block_scan]
     }
     SECTION("float32") {
       const auto h0_32 = h0 ? std::optional<at::Tensor>(h0->to(torch::kFloat32)) : std::nullopt;
-      auto [states, final_state] =
-          arl2::gdn_block_scan(x.k.to(torch::kFloat32), x.v.to(torch::kFloat32), x.g.to(torch::kFloat32),
-                               x.beta.to(torch::kFloat32), c.block_len, h0_32);
+      auto [states, final_state] = arl2::gdn_block_scan(
+          x.k.to(torch::kFloat32),
+          x.v.to(torch::kFloat32),
+          x.g.to(torch::kFloat32),
+          x.beta.to(torch::kFloat32),
+          c.block_len,
+          h0_32);
       CHECK(states.scalar_type() == torch::kFloat32);
       CHECK(rel_err(states, ref_states) < 1e-5);
       CHECK(rel_err(final_state, ref_final) < 1e-5);
@@ -40,8 +44,8 @@ TEST_CASE("gdn_block_scan CPU matches the float64 token loop", "[gdn_block_scan]
 }
 
 // A scalar loss that weighs every output element differently, so each gradient entry is exercised.
-torch::Tensor scan_loss(const GdnInputs& x, int64_t block_len, const torch::Tensor& w_states,
-                        const torch::Tensor& w_final) {
+torch::Tensor scan_loss(
+    const GdnInputs& x, int64_t block_len, const torch::Tensor& w_states, const torch::Tensor& w_final) {
   const auto h0 = x.h0.defined() ? std::optional<at::Tensor>(x.h0) : std::nullopt;
   auto [states, final_state] = arl2::gdn_block_scan(x.k, x.v, x.g, x.beta, block_len, h0);
   return (states * w_states).sum() + (final_state * w_final).sum();
@@ -82,8 +86,8 @@ TEST_CASE("gdn_block_scan gradients match central finite differences", "[gdn_blo
   }
 }
 
-TEST_CASE("gdn_block_scan gives no gradient to an absent initial state and skips unused outputs",
-          "[gdn_block_scan][grad]") {
+TEST_CASE(
+    "gdn_block_scan gives no gradient to an absent initial state and skips unused outputs", "[gdn_block_scan][grad]") {
   const GdnCase c{1, 8, 1, 4, 4, 4, 2.0, false};
   auto x = make_inputs(c);
   x.k.requires_grad_(true);
@@ -129,8 +133,8 @@ TEST_CASE("gdn_block_scan CUDA matches the float64 CPU reference", "[gdn_block_s
       auto cuda = [](const torch::Tensor& t, torch::ScalarType dt) {
         return t.detach().to(torch::kCUDA, dt).requires_grad_(true);
       };
-      std::vector<torch::Tensor> inputs = {cuda(k, dtype), cuda(v, dtype), cuda(x.g, torch::kFloat32),
-                                           cuda(x.beta, torch::kFloat32)};
+      std::vector<torch::Tensor> inputs = {
+          cuda(k, dtype), cuda(v, dtype), cuda(x.g, torch::kFloat32), cuda(x.beta, torch::kFloat32)};
       if (xr.h0.defined()) {
         inputs.push_back(cuda(x.h0, torch::kFloat32));
       }
@@ -139,7 +143,8 @@ TEST_CASE("gdn_block_scan CUDA matches the float64 CPU reference", "[gdn_block_s
       auto [states, final_state] = arl2::gdn_block_scan(inputs[0], inputs[1], inputs[2], inputs[3], c.block_len, h0c);
       poison_cuda_outputs({k.sizes().vec(), v.sizes().vec(), x.g.sizes().vec(), x.g.sizes().vec()});
       const auto grads = torch::autograd::grad(
-          {states, final_state}, inputs,
+          {states, final_state},
+          inputs,
           {d_states.to(torch::kCUDA, torch::kFloat32), d_final.to(torch::kCUDA, torch::kFloat32)});
 
       const bool fp32 = dtype == torch::kFloat32;

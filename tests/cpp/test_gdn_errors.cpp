@@ -7,9 +7,13 @@
 namespace arl2::test {
 namespace {
 
-std::string scan_error(const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& g,
-                       const torch::Tensor& beta, int64_t block_len,
-                       const std::optional<torch::Tensor>& h0 = std::nullopt) {
+std::string scan_error(
+    const torch::Tensor& k,
+    const torch::Tensor& v,
+    const torch::Tensor& g,
+    const torch::Tensor& beta,
+    int64_t block_len,
+    const std::optional<torch::Tensor>& h0 = std::nullopt) {
   try {
     arl2::gdn_block_scan(k, v, g, beta, block_len, h0);
   } catch (const c10::Error& e) {
@@ -37,8 +41,8 @@ TEST_CASE("gdn_block_scan rejects bad arguments with a clear message", "[gdn_blo
   CHECK(contains(scan_error(k, v, g, beta, 3), "must be a multiple of block_len = 3"));
   CHECK(contains(scan_error(k, v, g, beta, 0), "block_len must be positive"));
   CHECK(contains(scan_error(k, v, g, beta, 4, torch::zeros({1, 2, 6, 4})), "initial_state must have shape"));
-  CHECK(contains(scan_error(k, v, g, beta, 4, torch::zeros({1, 2, 4, 6}, torch::kFloat64)),
-                 "initial_state must be Float"));
+  CHECK(contains(
+      scan_error(k, v, g, beta, 4, torch::zeros({1, 2, 4, 6}, torch::kFloat64)), "initial_state must be Float"));
   CHECK(contains(scan_error(k, v.to(torch::kMeta), g, beta, 4), "all arguments must be on one device"));
 }
 

@@ -44,11 +44,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
     int64_t block_len);
 
 std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward(
-    const at::Tensor& d_o,
-    const at::Tensor& q,
-    const at::Tensor& states,
-    int64_t block_len,
-    double scale);
+    const at::Tensor& d_o, const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale);
 
 } // namespace detail
 } // namespace arl2

@@ -21,9 +21,9 @@ template <typename... Args>
 
 } // namespace arl2::kernels::detail
 
-#define ARL2_CHECK(cond, ...)                                                             \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
+#define ARL2_CHECK(cond, ...)                                                                 \
+  do {                                                                                        \
+    if (!(cond)) {                                                                            \
       ::arl2::kernels::detail::throw_check_failure(#cond, __FILE__, __LINE__, ##__VA_ARGS__); \
-    }                                                                                     \
+    }                                                                                         \
   } while (0)

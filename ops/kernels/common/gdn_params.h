@@ -18,20 +18,22 @@ struct GdnShape {
   int64_t dim_k = 0;     // K
   int64_t dim_v = 0;     // V
   int64_t block_len = 0; // L: tokens per block
-  int64_t num_blocks() const { return seqlen / block_len; }
+  int64_t num_blocks() const {
+    return seqlen / block_len;
+  }
 };
 
 // Forward of arl2::gdn_block_scan.
 struct GdnScanFwdParams {
   GdnShape shape;
-  DType dtype = DType::kFloat32; // of k and v
-  const void* k = nullptr;       // [B, T, H, K]
-  const void* v = nullptr;       // [B, T, H, V]
-  const void* g = nullptr;       // [B, T, H] log-decay per token (<= 0)
-  const void* beta = nullptr;    // [B, T, H] write strength
+  DType dtype = DType::kFloat32;       // of k and v
+  const void* k = nullptr;             // [B, T, H, K]
+  const void* v = nullptr;             // [B, T, H, V]
+  const void* g = nullptr;             // [B, T, H] log-decay per token (<= 0)
+  const void* beta = nullptr;          // [B, T, H] write strength
   const void* initial_state = nullptr; // [B, H, K, V] or null for zeros
-  void* states = nullptr;        // out [B, NB, H, K, V]: the state before each block
-  void* final_state = nullptr;   // out [B, H, K, V]: the state after the last block
+  void* states = nullptr;              // out [B, NB, H, K, V]: the state before each block
+  void* final_state = nullptr;         // out [B, H, K, V]: the state after the last block
 };
 
 // Backward of arl2::gdn_block_scan. d_states / d_final_state may be null (no gradient flows in).
@@ -56,21 +58,21 @@ struct GdnScanBwdParams {
 struct GdnReadFwdParams {
   GdnShape shape;
   DType dtype = DType::kFloat32; // of q and o
-  double scale = 1.0; // double so the float64 CPU path is exact; CUDA kernels use it as float
-  const void* q = nullptr;      // [B, T, H, K]
-  const void* states = nullptr; // [B, NB, H, K, V]
-  void* o = nullptr;            // out [B, T, H, V]
+  double scale = 1.0;            // double so the float64 CPU path is exact; CUDA kernels use it as float
+  const void* q = nullptr;       // [B, T, H, K]
+  const void* states = nullptr;  // [B, NB, H, K, V]
+  void* o = nullptr;             // out [B, T, H, V]
 };
 
 struct GdnReadBwdParams {
   GdnShape shape;
   DType dtype = DType::kFloat32; // of q, do and dq
-  double scale = 1.0; // double so the float64 CPU path is exact; CUDA kernels use it as float
-  const void* q = nullptr;      // [B, T, H, K]
-  const void* states = nullptr; // [B, NB, H, K, V]
-  const void* d_o = nullptr;    // [B, T, H, V]
-  void* dq = nullptr;           // out [B, T, H, K]
-  void* d_states = nullptr;     // out [B, NB, H, K, V]
+  double scale = 1.0;            // double so the float64 CPU path is exact; CUDA kernels use it as float
+  const void* q = nullptr;       // [B, T, H, K]
+  const void* states = nullptr;  // [B, NB, H, K, V]
+  const void* d_o = nullptr;     // [B, T, H, V]
+  void* dq = nullptr;            // out [B, T, H, K]
+  void* d_states = nullptr;      // out [B, NB, H, K, V]
 };
 
 } // namespace arl2::kernels

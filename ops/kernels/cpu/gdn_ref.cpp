@@ -16,21 +16,26 @@ namespace {
 // Strided views of the [B, T, H, D] / [B, NB, H, K, V] / [B, H, K, V] tensors for one (b, h).
 struct TokenIndex {
   int64_t T, H, D;
-  int64_t at(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * H + h) * D; }
+  int64_t at(int64_t b, int64_t t, int64_t h) const {
+    return ((b * T + t) * H + h) * D;
+  }
 };
 
 struct StateIndex {
   int64_t NB, H, KV;
-  int64_t block(int64_t b, int64_t i, int64_t h) const { return ((b * NB + i) * H + h) * KV; }
-  int64_t single(int64_t b, int64_t h) const { return (b * H + h) * KV; }
+  int64_t block(int64_t b, int64_t i, int64_t h) const {
+    return ((b * NB + i) * H + h) * KV;
+  }
+  int64_t single(int64_t b, int64_t h) const {
+    return (b * H + h) * KV;
+  }
 };
 
 // One token of the forward recurrence, (1)-(3): S <- exp(g) S; u = beta (v - S^T k); S <- S + k u^T.
 // `u` receives u_t and `p` receives S'^T k (both length V); `decayed`, when given, receives S'. The
 // backward reuses all three.
 template <typename T>
-void gdn_token_step(T* S, const T* k, const T* v, T g, T beta, int64_t K, int64_t V, T* p, T* u,
-                    T* decayed = nullptr) {
+void gdn_token_step(T* S, const T* k, const T* v, T g, T beta, int64_t K, int64_t V, T* p, T* u, T* decayed = nullptr) {
   const T decay = std::exp(g);
   for (int64_t i = 0; i < K * V; ++i) {
     S[i] *= decay;
@@ -79,8 +84,16 @@ void scan_fwd(const GdnScanFwdParams& p) {
       for (int64_t i = 0; i < NB; ++i) {
         std::copy_n(S.begin(), K * V, states + is.block(b, i, h));
         for (int64_t t = i * L; t < (i + 1) * L; ++t) {
-          gdn_token_step(S.data(), k + ik.at(b, t, h), v + iv.at(b, t, h), g[ig.at(b, t, h)],
-                         beta[ig.at(b, t, h)], K, V, pk.data(), u.data());
+          gdn_token_step(
+              S.data(),
+              k + ik.at(b, t, h),
+              v + iv.at(b, t, h),
+              g[ig.at(b, t, h)],
+              beta[ig.at(b, t, h)],
+              K,
+              V,
+              pk.data(),
+              u.data());
         }
       }
       std::copy_n(S.begin(), K * V, final_state + is.single(b, h));
@@ -131,8 +144,16 @@ void scan_bwd(const GdnScanBwdParams& p) {
           std::copy_n(S.begin(), KV, checkpoints.begin() + seg * KV);
           const int64_t end = std::min(L, (seg + 1) * kSegment);
           for (int64_t t = t0 + seg * kSegment; t < t0 + end; ++t) {
-            gdn_token_step(S.data(), k + ik.at(b, t, h), v + iv.at(b, t, h), g[ig.at(b, t, h)],
-                           beta[ig.at(b, t, h)], K, V, pk.data(), u.data());
+            gdn_token_step(
+                S.data(),
+                k + ik.at(b, t, h),
+                v + iv.at(b, t, h),
+                g[ig.at(b, t, h)],
+                beta[ig.at(b, t, h)],
+                K,
+                V,
+                pk.data(),
+                u.data());
           }
         }
         for (int64_t seg = num_segments - 1; seg >= 0; --seg) {
@@ -140,9 +161,17 @@ void scan_bwd(const GdnScanBwdParams& p) {
           std::copy_n(checkpoints.begin() + seg * KV, KV, S.begin());
           for (int64_t r = 0; r < end - begin; ++r) {
             const int64_t t = t0 + begin + r;
-            gdn_token_step(S.data(), k + ik.at(b, t, h), v + iv.at(b, t, h), g[ig.at(b, t, h)],
-                           beta[ig.at(b, t, h)], K, V, pk.data() + r * V, u.data() + r * V,
-                           decayed.data() + r * KV);
+            gdn_token_step(
+                S.data(),
+                k + ik.at(b, t, h),
+                v + iv.at(b, t, h),
+                g[ig.at(b, t, h)],
+                beta[ig.at(b, t, h)],
+                K,
+                V,
+                pk.data() + r * V,
+                u.data() + r * V,
+                decayed.data() + r * KV);
           }
           for (int64_t r = end - begin - 1; r >= 0; --r) {
             const int64_t t = t0 + begin + r;
