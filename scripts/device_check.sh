@@ -31,7 +31,7 @@ step configure cmake -S . -B build/device -G Ninja -DARL2_CUDA=ON -DCMAKE_CUDA_A
 step build cmake --build build/device -j "$(nproc)" || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
 step catch_cpu ./build/device/tests/cpp/test_ops "~[cuda]"
 step catch_cuda ./build/device/tests/cpp/test_ops "[cuda]" --durations yes
-step pytest_cuda "$PYTHON" -m pytest tests/python -q -m cuda -rs
+step pytest_cuda "$PYTHON" -m pytest tests/python -q -m requires_cuda -rs
 step bench "$PYTHON" scripts/bench_gdn.py --json "$OUT/bench_gdn.json"
 
 for f in catch_cuda pytest_cuda; do

@@ -17,7 +17,8 @@ at::Tensor gdn_block_read_meta(const at::Tensor& q, const at::Tensor& states, in
 std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward_meta(
     const at::Tensor& d_o, const at::Tensor& q, const at::Tensor& states, int64_t block_len, double) {
   check_read_backward_args("gdn_block_read backward", d_o, q, states, block_len);
-  return {at::empty_like(q), at::empty_like(states)};
+  return {
+      at::empty_like(q, {}, at::MemoryFormat::Contiguous), at::empty_like(states, {}, at::MemoryFormat::Contiguous)};
 }
 
 } // namespace

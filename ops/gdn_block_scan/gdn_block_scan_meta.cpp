@@ -36,7 +36,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
     int64_t block_len) {
   check_scan_backward_args("gdn_block_scan backward", d_states, d_final_state, k, v, g, beta, states, block_len);
   auto d_initial = at::empty_symint({k.sym_size(0), k.sym_size(2), k.sym_size(3), v.sym_size(3)}, states.options());
-  return {at::empty_like(k), at::empty_like(v), at::empty_like(g), at::empty_like(beta), d_initial};
+  return {
+      at::empty_like(k, {}, at::MemoryFormat::Contiguous),
+      at::empty_like(v, {}, at::MemoryFormat::Contiguous),
+      at::empty_like(g, {}, at::MemoryFormat::Contiguous),
+      at::empty_like(beta, {}, at::MemoryFormat::Contiguous),
+      d_initial};
 }
 
 } // namespace

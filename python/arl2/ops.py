@@ -1,0 +1,111 @@
+"""The fla-style functional API of the ARL2 ops (math, layouts and tolerances: ops/specs/gdn_block_scan.md).
+
+Each function calls its torch.ops.arl2 op directly, so autograd, device dispatch, fake tensors and
+torch.compile behave exactly as they do for the op itself. Argument checks live in the C++ op (one
+place for C++ and Python callers, errors name the argument); the only Python-side check is the opt-in
+NaN/inf scan.
+"""
+from typing import Optional, Tuple
+
+import torch
+
+
+def _check_finite(op: str, **tensors: Optional[torch.Tensor]) -> None:
+    for name, t in tensors.items():
+        if t is not None and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"arl2.{op}: {name} holds NaN or infinite values")
+
+
+def gdn_block_scan(
+    k: torch.Tensor,
+    v: torch.Tensor,
+    g: torch.Tensor,
+    beta: torch.Tensor,
+    block_len: int,
+    initial_state: Optional[torch.Tensor] = None,
+    check_finite: bool = False,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    r"""Writes the gated delta rule state block by block and returns the state before each block.
+
+    Token by token, with ``S`` (K x V) starting at ``initial_state``::
+
+        S' = exp(g_t) S;   u_t = beta_t (v_t - S'^T k_t);   S = S' + k_t u_t^T
+
+    Block boundaries do not change the recurrence; they only decide which states are emitted.
+
+    Parameters
+    ----------
+    k : Tensor ``[B, T, H, K]``
+        Keys, float32, bfloat16 or float16 (float64 on CPU). L2-normalise them over K: only with
+        unit-norm keys is the write ``I - beta k k^T`` non-expanding for every ``0 < beta < 2``.
+    v : Tensor ``[B, T, H, V]``
+        Values, same dtype as ``k``.
+    g : Tensor ``[B, T, H]``
+        Log decay (``<= 0`` in practice), in the state dtype.
+    beta : Tensor ``[B, T, H]``
+        Write strength, in the state dtype.
+    block_len : int
+        Tokens per block; ``T`` must be a multiple of it.
+    initial_state : Tensor ``[B, H, K, V]``, optional
+        State before the first token, in the state dtype; zeros when omitted.
+    check_finite : bool
+        Raise ``ValueError`` naming the first input that holds NaN or inf. Synchronises with the
+        device, so it is off by default.
+
+    Returns
+    -------
+    states : Tensor ``[B, T // block_len, H, K, V]``
+        ``states[:, i]`` is the state before block ``i``; ``states[:, 0]`` is the initial state.
+    final_state : Tensor ``[B, H, K, V]``
+        The state after the last token.
+
+    Notes
+    -----
+    The state dtype is float32, or float64 when ``k`` and ``v`` are float64 (CPU only). States are
+    stored K x V (fla's ``h = S^T``). Inputs may be non-contiguous.
+
+    Differentiable in ``k``, ``v``, ``g``, ``beta`` and ``initial_state``, through either output or
+    both; an unused output costs no gradient tensor. Double backward is not supported.
+    """
+    if check_finite:
+        _check_finite("gdn_block_scan", k=k, v=v, g=g, beta=beta, initial_state=initial_state)
+    return torch.ops.arl2.gdn_block_scan.default(k, v, g, beta, block_len, initial_state)
+
+
+def gdn_block_read(
+    q: torch.Tensor,
+    states: torch.Tensor,
+    block_len: int,
+    scale: Optional[float] = None,
+    check_finite: bool = False,
+) -> torch.Tensor:
+    r"""Every token of block ``i`` reads the state before that block: ``o_t = scale * states[i]^T q_t``.
+
+    Parameters
+    ----------
+    q : Tensor ``[B, T, H, K]``
+        Queries, float32, bfloat16 or float16 (float64 on CPU).
+    states : Tensor ``[B, T // block_len, H, K, V]``
+        The ``states`` output of :func:`gdn_block_scan`, in the state dtype (float32, or float64 with
+        float64 ``q``).
+    block_len : int
+        Tokens per block; ``T`` must be a multiple of it.
+    scale : float, optional
+        Output scale; ``K ** -0.5`` when omitted.
+    check_finite : bool
+        Raise ``ValueError`` naming the first input that holds NaN or inf (synchronises; opt-in).
+
+    Returns
+    -------
+    o : Tensor ``[B, T, H, V]``
+        In the dtype of ``q``.
+
+    Notes
+    -----
+    Differentiable in ``q`` and ``states``. Double backward is not supported.
+    """
+    if check_finite:
+        _check_finite("gdn_block_read", q=q, states=states)
+    if scale is None:
+        scale = q.shape[-1] ** -0.5
+    return torch.ops.arl2.gdn_block_read.default(q, states, block_len, scale)

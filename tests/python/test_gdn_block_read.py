@@ -1,0 +1,117 @@
+"""arl2.gdn_block_read against arl2.naive: outputs and gradients over the case table (fp32/bf16/fp16,
+contiguous and strided, CPU and CUDA); gradcheck, opcheck and fake-tensor strides; argument errors
+through Python."""
+import pytest
+import torch
+
+import arl2
+from arl2.naive import naive_gdn_block_read
+from conftest import GdnCase, make_inputs, poison_cuda_allocator, rel_err, to_kernel
+
+TINY = GdnCase(2, 8, 2, 4, 6, 4, 1.0, False)
+
+
+def read_inputs(c):
+    """float64 q and states, rounded to the dtypes the kernel sees (q's dtype; float32 states)."""
+    states = torch.randn(c.B, c.T // c.block_len, c.H, c.K, c.V, dtype=torch.float64)
+    return make_inputs(c)["q"], states.float().double()
+
+
+def test_matches_naive(case, device, layout, tol):
+    q, states = read_inputs(case)
+    ref_q, ref_states = q.clone().requires_grad_(), states.clone().requires_grad_()
+    ref = naive_gdn_block_read(ref_q, ref_states, case.block_len, case.K**-0.5)
+    d_o = torch.randn_like(ref).to(case.dtype).double()  # o's gradient arrives in o's dtype
+    ref_grads = torch.autograd.grad(ref, (ref_q, ref_states), d_o)
+
+    q, states = to_kernel(q, case.dtype, device, layout), to_kernel(states, torch.float32, device, layout)
+    if device == "cuda":
+        poison_cuda_allocator(ref.shape)
+    o = arl2.gdn_block_read(q, states, case.block_len)  # scale defaults to K ** -0.5
+    if device == "cuda":
+        poison_cuda_allocator(q.shape, states.shape)
+    dq, d_states = torch.autograd.grad(o, (q, states), d_o.to(device, case.dtype))
+
+    tol_out, tol_grad = tol
+    assert o.dtype == dq.dtype == case.dtype and d_states.dtype == torch.float32
+    assert rel_err(o, ref) < tol_out
+    errs = {"dq": rel_err(dq, ref_grads[0]), "d_states": rel_err(d_states, ref_grads[1])}
+    assert all(e < tol_grad for e in errs.values()), errs
+
+
+def test_gradcheck():
+    q, states = (t.requires_grad_() for t in read_inputs(TINY))
+    assert torch.autograd.gradcheck(lambda q, s: arl2.gdn_block_read(q, s, TINY.block_len, 0.7), (q, states))
+
+
+def opcheck_samples(device, requires_grad):
+    for c in (TINY, GdnCase(1, 12, 1, 8, 4, 6, 1.0, False, torch.bfloat16)):
+        q, states = read_inputs(c)
+        q, states = q.to(device, c.dtype), states.to(device, torch.float32)
+        yield torch.ops.arl2.gdn_block_read.default, (
+            q.requires_grad_(requires_grad),
+            states.requires_grad_(requires_grad),
+            c.block_len,
+            0.5,
+        )
+        # Not with requires_grad: the backward op refuses double backward, which opcheck would ask of it.
+        d_o = torch.randn(c.B, c.T, c.H, c.V, device=device, dtype=c.dtype)
+        yield torch.ops.arl2._gdn_block_read_backward.default, (d_o, q.detach(), states.detach(), c.block_len, 0.5)
+
+
+@pytest.mark.parametrize("requires_grad", [False, True], ids=["no_grad", "grad"])
+def test_opcheck(device, requires_grad):
+    for op, args in opcheck_samples(device, requires_grad):
+        torch.library.opcheck(op, args)
+
+
+def strides(out):
+    return [t.stride() for t in (out if isinstance(out, tuple) else (out,))]
+
+
+def test_fake_strides_match_real():
+    # As in test_gdn_block_scan.py: dense but permuted inputs (heads-first q, V-major states) must not
+    # change the strides the Meta kernels report.
+    q, states = read_inputs(TINY)
+    q = q.float().transpose(1, 2).contiguous().transpose(1, 2)
+    states = states.float().transpose(-1, -2).contiguous().transpose(-1, -2)
+    d_o = torch.randn(TINY.B, TINY.T, TINY.H, TINY.V)
+    samples = [
+        (torch.ops.arl2.gdn_block_read.default, (q, states, TINY.block_len, 0.5)),
+        (torch.ops.arl2._gdn_block_read_backward.default, (d_o, q, states, TINY.block_len, 0.5)),
+    ]
+    for op, args in samples:
+        real = op(*args)
+        fake = op(*(a.to("meta") if isinstance(a, torch.Tensor) else a for a in args))
+        assert strides(fake) == strides(real), op
+
+
+
+def error_args():
+    q, states = read_inputs(TINY)
+    return dict(q=q.float(), states=states.float(), block_len=TINY.block_len)
+
+
+BAD_ARGS = {
+    "q-dtype": ("q", lambda a: a["q"].int(), "q must be float32, bfloat16, float16 or float64"),
+    "q-rank": ("q", lambda a: a["q"][0], r"q must have shape \[B, T, H, K\]"),
+    "states-blocks": ("states", lambda a: a["states"][:, :1], r"states must have shape \[B, T / block_len"),
+    "states-dtype": ("states", lambda a: a["states"].double(), "states must be Float"),
+    "block_len": ("block_len", lambda a: 3, "must be a multiple of block_len = 3"),
+}
+
+
+@pytest.mark.parametrize("name, change, message", BAD_ARGS.values(), ids=BAD_ARGS.keys())
+def test_bad_arguments_are_named(name, change, message):
+    args = error_args()
+    args[name] = change(args)
+    with pytest.raises(RuntimeError, match="gdn_block_read: .*" + message):
+        arl2.gdn_block_read(**args)
+
+
+def test_check_finite_names_the_argument():
+    args = error_args()
+    args["states"][0, 1, 0, 2, 3] = float("inf")
+    arl2.gdn_block_read(**args)  # off by default: no host sync, no error
+    with pytest.raises(ValueError, match="gdn_block_read: states holds NaN or infinite values"):
+        arl2.gdn_block_read(**args, check_finite=True)
