@@ -4,7 +4,7 @@
 set -euo pipefail
 
 DEBIAN_PACKAGES=(cmake ninja-build g++ ccache catch2 libyaml-cpp-dev libfmt-dev pybind11-dev)
-PYTHON_PACKAGES=(torch==2.11.0 numpy pytest expecttest)
+PYTHON_PACKAGES=(torch==2.11.0 numpy pytest expecttest setuptools wheel)
 PYTHON=${PYTHON:-python3}
 
 missing=()
@@ -21,7 +21,7 @@ fi
 if ! "$PYTHON" - <<'PY' 2>/dev/null
 import importlib.metadata as md
 import sys
-want = {"torch": "2.11.0", "numpy": None, "pytest": None, "expecttest": None}
+want = {"torch": "2.11.0", "numpy": None, "pytest": None, "expecttest": None, "wheel": None}
 for name, version in want.items():
     have = md.version(name)
     if version is not None and have.split("+")[0] != version:
