@@ -1,5 +1,6 @@
 # Resolves ARL2_CUDA (ON/OFF/AUTO) into ARL2_WITH_CUDA and enables the CUDA language.
-# One architecture only (sm_90, the H200) keeps nvcc time down; override with CMAKE_CUDA_ARCHITECTURES.
+# One architecture only (sm_90, the H200) keeps nvcc time down; override with ARL2_CUDA_ARCHITECTURES.
+# It is a target property of the kernel library because Torch's config resets CMAKE_CUDA_ARCHITECTURES.
 set(ARL2_WITH_CUDA OFF)
 if(ARL2_CUDA STREQUAL "AUTO")
   include(CheckLanguage)
@@ -11,10 +12,9 @@ elseif(ARL2_CUDA)
   set(ARL2_WITH_CUDA ON)
 endif()
 
+set(ARL2_CUDA_ARCHITECTURES "90" CACHE STRING "CUDA architectures of the kernels (CMake syntax)")
 if(ARL2_WITH_CUDA)
-  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-    set(CMAKE_CUDA_ARCHITECTURES 90)
-  endif()
+  set(CMAKE_CUDA_ARCHITECTURES ${ARL2_CUDA_ARCHITECTURES})
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)

@@ -11,8 +11,11 @@ if(NOT Torch_DIR)
   endif()
   set(Torch_DIR "${_arl2_torch_prefix}/Torch")
 endif()
-# Torch's config looks for the CUDA toolkit itself; its stale caffe2 flags would otherwise warn loudly.
+# Torch's config appends its own -gencode list (from sm_50, which nvcc 13 rejects) and defines to
+# CMAKE_CUDA_FLAGS. Our .cu files are torch-free and built for CMAKE_CUDA_ARCHITECTURES: keep the flags.
+set(_arl2_cuda_flags "${CMAKE_CUDA_FLAGS}")
 find_package(Torch REQUIRED)
+set(CMAKE_CUDA_FLAGS "${_arl2_cuda_flags}")
 
 execute_process(
   COMMAND "${Python3_EXECUTABLE}" -c "import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))"

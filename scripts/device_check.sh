@@ -26,7 +26,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 export PYTHONPATH=python${PYTHONPATH:+:$PYTHONPATH}
 
-step configure cmake -S . -B build/device -G Ninja -DARL2_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+step configure cmake -S . -B build/device -G Ninja -DARL2_CUDA=ON -DARL2_CUDA_ARCHITECTURES=90 \
   -DPython3_EXECUTABLE="$PYTHON" || { tail -30 "$OUT/configure.log"; exit 1; }
 step build cmake --build build/device -j "$(nproc)" || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
 step catch_cpu ./build/device/tests/cpp/test_ops "~[cuda]"
