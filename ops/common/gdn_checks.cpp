@@ -2,6 +2,7 @@
 #define TORCH_ASSERT_ONLY_METHOD_OPERATORS
 #include "gdn_checks.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -182,6 +183,11 @@ void check_cuda_dtype(const char* op, const at::Tensor& t, const char* name) {
       ": ",
       name,
       " is float64, which runs on the CPU only; on CUDA pass float32, bfloat16 or float16");
+}
+
+at::Tensor dense_aligned(const at::Tensor& t) {
+  const bool aligned = reinterpret_cast<uintptr_t>(t.const_data_ptr()) % 16 == 0;
+  return t.is_contiguous() && aligned ? t : t.clone(at::MemoryFormat::Contiguous);
 }
 
 kernels::GdnShape gdn_shape(const at::Tensor& k, int64_t dim_v, int64_t block_len) {

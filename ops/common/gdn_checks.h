@@ -45,6 +45,10 @@ void check_cuda_dtype(const char* op, const at::Tensor& t, const char* name);
 // Sizes of a checked [B, T, H, K] tensor with value width dim_v (concrete tensors only).
 kernels::GdnShape gdn_shape(const at::Tensor& k, int64_t dim_v, int64_t block_len);
 
+// `t` as the CUDA kernels read it: contiguous and 16-byte aligned (they use 16-byte vector accesses);
+// copies only when `t` is not already so, e.g. a strided view or one at an odd storage offset.
+at::Tensor dense_aligned(const at::Tensor& t);
+
 // A defined optional tensor, or nullopt.
 inline std::optional<at::Tensor> defined_or_null(const std::optional<at::Tensor>& t) {
   return t.has_value() && t->defined() ? t : std::nullopt;

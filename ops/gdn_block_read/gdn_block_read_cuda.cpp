@@ -17,7 +17,7 @@ at::Tensor gdn_block_read_cuda(const at::Tensor& q, const at::Tensor& states, in
   check_read_args("gdn_block_read", q, states, block_len);
   check_cuda_dtype("gdn_block_read", q, "q");
   const c10::cuda::CUDAGuard device_guard(q.device());
-  const auto q_c = q.contiguous(), states_c = states.contiguous();
+  const auto q_c = dense_aligned(q), states_c = dense_aligned(states);
   kernels::GdnReadFwdParams p;
   p.shape = gdn_shape(q, states.size(4), block_len);
   p.dtype = to_kernel_dtype(q.scalar_type());
@@ -35,7 +35,7 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward_cuda(
   check_read_backward_args("gdn_block_read backward", d_o, q, states, block_len);
   check_cuda_dtype("gdn_block_read backward", q, "q");
   const c10::cuda::CUDAGuard device_guard(q.device());
-  const auto q_c = q.contiguous(), d_o_c = d_o.contiguous(), states_c = states.contiguous();
+  const auto q_c = dense_aligned(q), d_o_c = dense_aligned(d_o), states_c = dense_aligned(states);
   kernels::GdnReadBwdParams p;
   p.shape = gdn_shape(q, states.size(4), block_len);
   p.dtype = to_kernel_dtype(q.scalar_type());

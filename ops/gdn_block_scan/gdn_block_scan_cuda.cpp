@@ -27,9 +27,9 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_scan_cuda(
   check_scan_args("gdn_block_scan", k, v, g, beta, block_len, initial_state);
   check_cuda_dtype("gdn_block_scan", k, "k");
   const c10::cuda::CUDAGuard device_guard(k.device());
-  const auto k_c = k.contiguous(), v_c = v.contiguous(), g_c = g.contiguous(), beta_c = beta.contiguous();
+  const auto k_c = dense_aligned(k), v_c = dense_aligned(v), g_c = dense_aligned(g), beta_c = dense_aligned(beta);
   const auto h0 = defined_or_null(initial_state);
-  const auto h0_c = h0 ? h0->contiguous() : at::Tensor();
+  const auto h0_c = h0 ? dense_aligned(*h0) : at::Tensor();
 
   kernels::GdnScanFwdParams p;
   p.shape = gdn_shape(k, v.size(3), block_len);
@@ -62,10 +62,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
   check_scan_backward_args("gdn_block_scan backward", d_states, d_final_state, k, v, g, beta, states, block_len);
   check_cuda_dtype("gdn_block_scan backward", k, "k");
   const c10::cuda::CUDAGuard device_guard(k.device());
-  const auto k_c = k.contiguous(), v_c = v.contiguous(), g_c = g.contiguous(), beta_c = beta.contiguous();
-  const auto states_c = states.contiguous();
+  const auto k_c = dense_aligned(k), v_c = dense_aligned(v), g_c = dense_aligned(g), beta_c = dense_aligned(beta);
+  const auto states_c = dense_aligned(states);
   const auto ds = defined_or_null(d_states), dfin = defined_or_null(d_final_state);
-  const auto ds_c = ds ? ds->contiguous() : at::Tensor(), dfin_c = dfin ? dfin->contiguous() : at::Tensor();
+  const auto ds_c = ds ? dense_aligned(*ds) : at::Tensor(), dfin_c = dfin ? dense_aligned(*dfin) : at::Tensor();
 
   kernels::GdnScanBwdParams p;
   p.shape = gdn_shape(k, v.size(3), block_len);
