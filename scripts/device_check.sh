@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One call on the GPU machine: build the CUDA targets, run the CUDA Catch2 cases and the CUDA pytest
 # cases, run the benchmark, and leave logs and JSON under $OUT. Prints a summary table last.
-#   device run: bash scripts/device_check.sh      (carry .whl to compare against fla's Triton kernel)
+#   device run: bash scripts/device_check.sh      (carry .whl to compare against fla's Triton kernel;
+#   SKIP_BENCH=1 to check correctness only)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-build/device-out}
@@ -32,11 +33,11 @@ step build cmake --build build/device -j "$(nproc)" || { grep -E "error|Error" "
 step catch_cpu ./build/device/tests/cpp/test_ops "~[cuda]"
 step catch_cuda ./build/device/tests/cpp/test_ops "[cuda]" --durations yes
 step pytest_cuda "$PYTHON" -m pytest tests/python -q -m requires_cuda -rs
-step bench "$PYTHON" scripts/bench_gdn.py --json "$OUT/bench_gdn.json"
+[ "${SKIP_BENCH:-0}" = 1 ] || step bench "$PYTHON" scripts/bench_gdn.py --json "$OUT/bench_gdn.json"
 
 for f in catch_cuda pytest_cuda; do
   echo "== $f (tail)"; tail -25 "$OUT/$f.log"
 done
-echo "== bench"; cat "$OUT/bench.log"
+[ -f "$OUT/bench.log" ] && { echo "== bench"; cat "$OUT/bench.log"; }
 echo "== summary"; cat "$OUT/summary.txt"
 exit "$status"

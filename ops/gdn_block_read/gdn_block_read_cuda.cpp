@@ -7,6 +7,8 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include <string>
+
 #include "../common/gdn_checks.h"
 #include "../kernels/cuda/gdn_cuda.h"
 
@@ -21,6 +23,8 @@ at::Tensor gdn_block_read_cuda(const at::Tensor& q, const at::Tensor& states, in
   kernels::GdnReadFwdParams p;
   p.shape = gdn_shape(q, states.size(4), block_len);
   p.dtype = to_kernel_dtype(q.scalar_type());
+  const std::string unsupported = kernels::gdn_cuda_unsupported(p.shape);
+  TORCH_CHECK(unsupported.empty(), "gdn_block_read", ": ", unsupported);
   p.scale = scale;
   auto o = at::empty({p.shape.batch, p.shape.seqlen, p.shape.heads, p.shape.dim_v}, q.options());
   p.q = q_c.const_data_ptr();
@@ -39,6 +43,8 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward_cuda(
   kernels::GdnReadBwdParams p;
   p.shape = gdn_shape(q, states.size(4), block_len);
   p.dtype = to_kernel_dtype(q.scalar_type());
+  const std::string unsupported = kernels::gdn_cuda_unsupported(p.shape);
+  TORCH_CHECK(unsupported.empty(), "gdn_block_read backward", ": ", unsupported);
   p.scale = scale;
   auto dq = at::empty_like(q_c), d_states = at::empty_like(states_c);
   p.q = q_c.const_data_ptr();

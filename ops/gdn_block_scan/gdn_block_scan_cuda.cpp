@@ -7,6 +7,8 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include <string>
+
 #include "../common/gdn_checks.h"
 #include "../kernels/cuda/gdn_cuda.h"
 
@@ -34,6 +36,8 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_scan_cuda(
   kernels::GdnScanFwdParams p;
   p.shape = gdn_shape(k, v.size(3), block_len);
   p.dtype = to_kernel_dtype(k.scalar_type());
+  const std::string unsupported = kernels::gdn_cuda_unsupported(p.shape);
+  TORCH_CHECK(unsupported.empty(), "gdn_block_scan", ": ", unsupported);
   const auto state_opts = k.options().dtype(at::kFloat);
   auto states =
       at::empty({p.shape.batch, p.shape.num_blocks(), p.shape.heads, p.shape.dim_k, p.shape.dim_v}, state_opts);
@@ -70,6 +74,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
   kernels::GdnScanBwdParams p;
   p.shape = gdn_shape(k, v.size(3), block_len);
   p.dtype = to_kernel_dtype(k.scalar_type());
+  const std::string unsupported = kernels::gdn_cuda_unsupported(p.shape);
+  TORCH_CHECK(unsupported.empty(), "gdn_block_scan backward", ": ", unsupported);
   auto dk = at::empty_like(k_c), dv = at::empty_like(v_c);
   auto dg = at::empty_like(g_c), dbeta = at::empty_like(beta_c);
   auto d_initial = at::empty({p.shape.batch, p.shape.heads, p.shape.dim_k, p.shape.dim_v}, states.options());

@@ -2,6 +2,9 @@
 #include <torch/torch.h>
 
 #include "arl2/ops.h"
+#ifdef ARL2_WITH_CUDA
+#include "../../ops/kernels/cuda/gdn_cuda.h"
+#endif
 #include "catch.h"
 
 namespace arl2::test {
@@ -73,6 +76,21 @@ TEST_CASE("check_finite names the offending argument", "[errors]") {
     CHECK(contains(e.what_without_backtrace(), "k holds NaN or infinite values"));
   }
 }
+
+#ifdef ARL2_WITH_CUDA
+TEST_CASE("the CUDA launchers refuse sizes their kernels do not support", "[errors]") {
+  // The glue checks first; this is the launchers' own check, reached by C++ callers of ops/kernels.
+  kernels::GdnReadFwdParams p;
+  p.shape = {1, 64, 1, 8, 16, 64};
+  std::string message;
+  try {
+    kernels::gdn_block_read_fwd_cuda(p, nullptr);
+  } catch (const std::exception& e) {
+    message = e.what();
+  }
+  CHECK(contains(message, "the CUDA kernels need the key head dim K in {16, 32, ..., 128}, got K = 8"));
+}
+#endif
 
 } // namespace
 } // namespace arl2::test

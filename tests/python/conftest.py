@@ -32,8 +32,8 @@ SHAPES = [
     GdnCase(1, 64, 1, 16, 16, 64, 1.0, False),  # one block, one full chunk, mild decay
     GdnCase(2, 200, 3, 16, 32, 100, 8.0, True),  # B > 1, blocks of 100 (partial last chunks)
     GdnCase(2, 320, 2, 32, 16, 64, 8.0, False),  # many blocks of one chunk each
-    GdnCase(1, 4680, 1, 8, 8, 4680, 8.0, False),  # the model's block: 73 chunks of 64 and one of 8
-    GdnCase(1, 84, 2, 8, 16, 7, 1.0, True),  # short blocks, mild decay: h0's gradient crosses blocks
+    GdnCase(1, 4680, 1, 16, 16, 4680, 8.0, False),  # the model's block: 73 chunks of 64 and one of 8
+    GdnCase(1, 84, 2, 16, 16, 7, 1.0, True),  # short blocks, mild decay: h0's gradient crosses blocks
 ]
 CASES = [dataclasses.replace(s, dtype=d) for s in SHAPES for d in DTYPE_NAMES]
 

@@ -8,7 +8,7 @@ import arl2
 from arl2.naive import naive_gdn_block_read
 from conftest import GdnCase, make_inputs, poison_cuda_allocator, rel_err, to_kernel
 
-TINY = GdnCase(2, 8, 2, 4, 6, 4, 1.0, False)
+TINY = GdnCase(2, 8, 2, 16, 32, 4, 1.0, False)  # K, V multiples of 16: the CUDA kernels need them
 
 
 def read_inputs(c):
@@ -45,7 +45,7 @@ def test_gradcheck():
 
 
 def opcheck_samples(device, requires_grad):
-    for c in (TINY, GdnCase(1, 12, 1, 8, 4, 6, 1.0, False, torch.bfloat16)):
+    for c in (TINY, GdnCase(1, 12, 1, 16, 16, 6, 1.0, False, torch.bfloat16)):
         q, states = read_inputs(c)
         q, states = q.to(device, c.dtype), states.to(device, torch.float32)
         yield torch.ops.arl2.gdn_block_read.default, (

@@ -8,7 +8,7 @@ import arl2
 from arl2.naive import naive_gdn_block_scan
 from conftest import GdnCase, make_inputs, poison_cuda_allocator, rel_err, to_kernel
 
-TINY = GdnCase(2, 8, 2, 4, 4, 4, 1.0, True)
+TINY = GdnCase(2, 8, 2, 16, 16, 4, 1.0, True)  # K, V multiples of 16: the CUDA kernels need them
 
 
 def scan(x, block_len):
@@ -84,7 +84,7 @@ def test_gradcheck(initial_state):
 
 
 def opcheck_samples(device, requires_grad):
-    for c in (TINY, GdnCase(1, 12, 1, 4, 8, 6, 1.0, False, torch.bfloat16)):
+    for c in (TINY, GdnCase(1, 12, 1, 16, 32, 6, 1.0, False, torch.bfloat16)):
         x = kernel_inputs(make_inputs(c), c, device, "contiguous")
         for t in x.values():
             t.requires_grad_(requires_grad)
@@ -187,3 +187,14 @@ def test_float64_is_cpu_only():
     args = {n: t.double().cuda() if isinstance(t, torch.Tensor) else t for n, t in error_args().items()}
     with pytest.raises(RuntimeError, match="k is float64, which runs on the CPU only"):
         arl2.gdn_block_scan(**args)
+
+
+@pytest.mark.requires_cuda
+def test_cuda_head_dim_limits_are_named():
+    # K = 8 runs on the CPU but not in the CUDA kernels' tensor-core tiles: a clear error, not a crash.
+    c = GdnCase(1, 8, 1, 8, 16, 4, 1.0, False)
+    x = {n: t.detach() for n, t in kernel_inputs(make_inputs(c), c, "cuda", "contiguous").items()}
+    with pytest.raises(RuntimeError, match=r"gdn_block_scan: the CUDA kernels need the key head dim K .* got K = 8"):
+        scan(x, c.block_len)
+    with pytest.raises(RuntimeError, match="gdn_block_read: the CUDA kernels need the key head dim K"):
+        arl2.gdn_block_read(torch.randn(1, 8, 1, 8, device="cuda"), torch.randn(1, 2, 1, 8, 16, device="cuda"), 4)

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <type_traits>
 
 #include <cuda_bf16.h>
@@ -74,19 +75,10 @@ void dispatch_dtype(DType dtype, const char* op, F&& f) {
   }
 }
 
-// Checks the sizes every GDN CUDA kernel relies on (K, V multiples of 16 up to 128: the WMMA tiles and
-// the shared-memory plans are sized for that).
+// Checks the sizes every GDN CUDA kernel relies on (gdn_cuda_unsupported, gdn_limits.cpp).
 inline void check_shape(const GdnShape& s, const char* op) {
-  ARL2_CHECK(s.batch >= 0 && s.seqlen >= 0 && s.heads >= 0, op, ": negative size");
-  ARL2_CHECK(s.block_len >= 1, op, ": block_len must be >= 1, got ", s.block_len);
-  ARL2_CHECK(s.seqlen % s.block_len == 0, op, ": seqlen (", s.seqlen, ") must be a multiple of block_len (",
-             s.block_len, ")");
-  ARL2_CHECK(s.dim_k >= 16 && s.dim_k <= 128 && s.dim_k % 16 == 0, op,
-             ": CUDA kernels support head dim K in {16, 32, ..., 128}, got ", s.dim_k);
-  ARL2_CHECK(s.dim_v >= 16 && s.dim_v <= 128 && s.dim_v % 16 == 0, op,
-             ": CUDA kernels support head dim V in {16, 32, ..., 128}, got ", s.dim_v);
-  ARL2_CHECK(s.batch * s.heads <= 65535, op, ": batch * heads must be <= 65535 (grid y), got ",
-             s.batch * s.heads);
+  const std::string reason = gdn_cuda_unsupported(s);
+  ARL2_CHECK(reason.empty(), op, ": ", reason);
 }
 
 // Raises the dynamic shared-memory limit of a kernel (needed above 48 KB) after checking the device has it.

@@ -3,12 +3,17 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include <cuda_runtime_api.h>
 
 #include "../common/gdn_params.h"
 
 namespace arl2::kernels {
+
+// Empty when the CUDA kernels support these sizes, else the reason, naming the size. The glue checks
+// it first so users get the message with the op's name; the launchers check it again.
+std::string gdn_cuda_unsupported(const GdnShape& s);
 
 // Bytes of scratch memory the launch needs; the caller passes a buffer of at least that size.
 size_t gdn_block_scan_fwd_workspace_bytes(const GdnScanFwdParams& p);
