@@ -18,13 +18,14 @@ namespace {
 at::Tensor gdn_block_read_cuda(const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale) {
   check_read_args("gdn_block_read", q, states, block_len);
   check_cuda_dtype("gdn_block_read", q, "q");
-  const c10::cuda::CUDAGuard device_guard(q.device());
-  const auto q_c = dense_aligned(q), states_c = dense_aligned(states);
   kernels::GdnReadFwdParams p;
   p.shape = gdn_shape(q, states.size(4), block_len);
   p.dtype = to_kernel_dtype(q.scalar_type());
   const std::string unsupported = kernels::gdn_cuda_unsupported(p.shape);
   TORCH_CHECK(unsupported.empty(), "gdn_block_read", ": ", unsupported);
+  // Every check before the guard and the first allocation: nothing is touched on the device for bad input.
+  const c10::cuda::CUDAGuard device_guard(q.device());
+  const auto q_c = dense_aligned(q), states_c = dense_aligned(states);
   p.scale = scale;
   auto o = at::empty({p.shape.batch, p.shape.seqlen, p.shape.heads, p.shape.dim_v}, q.options());
   p.q = q_c.const_data_ptr();
@@ -38,13 +39,14 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward_cuda(
     const at::Tensor& d_o, const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale) {
   check_read_backward_args("gdn_block_read backward", d_o, q, states, block_len);
   check_cuda_dtype("gdn_block_read backward", q, "q");
-  const c10::cuda::CUDAGuard device_guard(q.device());
-  const auto q_c = dense_aligned(q), d_o_c = dense_aligned(d_o), states_c = dense_aligned(states);
   kernels::GdnReadBwdParams p;
   p.shape = gdn_shape(q, states.size(4), block_len);
   p.dtype = to_kernel_dtype(q.scalar_type());
   const std::string unsupported = kernels::gdn_cuda_unsupported(p.shape);
   TORCH_CHECK(unsupported.empty(), "gdn_block_read backward", ": ", unsupported);
+  // Every check before the guard and the first allocation: nothing is touched on the device for bad input.
+  const c10::cuda::CUDAGuard device_guard(q.device());
+  const auto q_c = dense_aligned(q), d_o_c = dense_aligned(d_o), states_c = dense_aligned(states);
   p.scale = scale;
   auto dq = at::empty_like(q_c), d_states = at::empty_like(states_c);
   p.q = q_c.const_data_ptr();

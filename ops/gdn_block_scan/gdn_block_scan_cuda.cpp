@@ -28,16 +28,17 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_scan_cuda(
     const std::optional<at::Tensor>& initial_state) {
   check_scan_args("gdn_block_scan", k, v, g, beta, block_len, initial_state);
   check_cuda_dtype("gdn_block_scan", k, "k");
-  const c10::cuda::CUDAGuard device_guard(k.device());
-  const auto k_c = dense_aligned(k), v_c = dense_aligned(v), g_c = dense_aligned(g), beta_c = dense_aligned(beta);
   const auto h0 = defined_or_null(initial_state);
-  const auto h0_c = h0 ? dense_aligned(*h0) : at::Tensor();
 
   kernels::GdnScanFwdParams p;
   p.shape = gdn_shape(k, v.size(3), block_len);
   p.dtype = to_kernel_dtype(k.scalar_type());
   const std::string unsupported = kernels::gdn_cuda_unsupported(p.shape);
   TORCH_CHECK(unsupported.empty(), "gdn_block_scan", ": ", unsupported);
+  // Every check before the guard and the first allocation: nothing is touched on the device for bad input.
+  const c10::cuda::CUDAGuard device_guard(k.device());
+  const auto k_c = dense_aligned(k), v_c = dense_aligned(v), g_c = dense_aligned(g), beta_c = dense_aligned(beta);
+  const auto h0_c = h0 ? dense_aligned(*h0) : at::Tensor();
   const auto state_opts = k.options().dtype(at::kFloat);
   auto states =
       at::empty({p.shape.batch, p.shape.num_blocks(), p.shape.heads, p.shape.dim_k, p.shape.dim_v}, state_opts);
@@ -65,17 +66,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
     int64_t block_len) {
   check_scan_backward_args("gdn_block_scan backward", d_states, d_final_state, k, v, g, beta, states, block_len);
   check_cuda_dtype("gdn_block_scan backward", k, "k");
-  const c10::cuda::CUDAGuard device_guard(k.device());
-  const auto k_c = dense_aligned(k), v_c = dense_aligned(v), g_c = dense_aligned(g), beta_c = dense_aligned(beta);
-  const auto states_c = dense_aligned(states);
   const auto ds = defined_or_null(d_states), dfin = defined_or_null(d_final_state);
-  const auto ds_c = ds ? dense_aligned(*ds) : at::Tensor(), dfin_c = dfin ? dense_aligned(*dfin) : at::Tensor();
 
   kernels::GdnScanBwdParams p;
   p.shape = gdn_shape(k, v.size(3), block_len);
   p.dtype = to_kernel_dtype(k.scalar_type());
   const std::string unsupported = kernels::gdn_cuda_unsupported(p.shape);
   TORCH_CHECK(unsupported.empty(), "gdn_block_scan backward", ": ", unsupported);
+  // Every check before the guard and the first allocation: nothing is touched on the device for bad input.
+  const c10::cuda::CUDAGuard device_guard(k.device());
+  const auto k_c = dense_aligned(k), v_c = dense_aligned(v), g_c = dense_aligned(g), beta_c = dense_aligned(beta);
+  const auto states_c = dense_aligned(states);
+  const auto ds_c = ds ? dense_aligned(*ds) : at::Tensor(), dfin_c = dfin ? dense_aligned(*dfin) : at::Tensor();
   auto dk = at::empty_like(k_c), dv = at::empty_like(v_c);
   auto dg = at::empty_like(g_c), dbeta = at::empty_like(beta_c);
   auto d_initial = at::empty({p.shape.batch, p.shape.heads, p.shape.dim_k, p.shape.dim_v}, states.options());
