@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One call on the GPU machine: build the CUDA targets, run the CUDA Catch2 cases and the CUDA pytest
-# cases, run the benchmark, and leave logs and JSON under $OUT. Prints a summary table last.
+# One call on the GPU machine: build the CUDA targets, run the Catch2 cases and the whole pytest suite
+# (CPU and CUDA cases), run the benchmark, and leave logs and JSON under $OUT. Prints a summary table last.
 #   device run: bash scripts/device_check.sh      (carry .whl to compare against fla's Triton kernel;
 #   SKIP_BENCH=1 to check correctness only)
 set -uo pipefail
@@ -32,10 +32,10 @@ step configure cmake -S . -B build/device -G Ninja -DARL2_CUDA=ON -DARL2_CUDA_AR
 step build cmake --build build/device -j "$(nproc)" || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
 step catch_cpu ./build/device/tests/cpp/test_ops "~[cuda]"
 step catch_cuda ./build/device/tests/cpp/test_ops "[cuda]" --durations yes
-step pytest_cuda "$PYTHON" -m pytest tests/python -q -m requires_cuda -rs
+step pytest "$PYTHON" -X faulthandler -m pytest tests/python -v -rs
 [ "${SKIP_BENCH:-0}" = 1 ] || step bench "$PYTHON" scripts/bench_gdn.py --json "$OUT/bench_gdn.json"
 
-for f in catch_cuda pytest_cuda; do
+for f in catch_cuda pytest; do
   echo "== $f (tail)"; tail -25 "$OUT/$f.log"
 done
 [ -f "$OUT/bench.log" ] && { echo "== bench"; cat "$OUT/bench.log"; }
