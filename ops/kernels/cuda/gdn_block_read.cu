@@ -3,29 +3,29 @@
 // and its backward
 //   dq_t = scale * states[i] do_t,   d_states[i] = scale * sum_{t in block i} q_t do_t^T.
 // Both are plain GEMMs on tensor cores (tf32, 3xTF32 for float32 inputs) over fp32 shared tiles.
-#include "gdn_cuda.h"
 #include "../common/check.h"
 #include "gdn_chunk_common.cuh"
+#include "gdn_cuda.h"
 
 namespace arl2::kernels {
 namespace {
 
 using namespace gdn_detail;
 
-constexpr int kRdThreads = 256;             // 8 warps; the d_states kernel's fragment map assumes exactly 8
-constexpr int kRdTile = 64;                 // output columns per CTA, tokens per sub-tile
-constexpr int kRdSubTiles = 4;              // token sub-tiles per CTA: one state-tile load serves 256 tokens
-constexpr int kRdLd = kRdTile + 4;          // 64-wide fp32 tiles read by ldmatrix: ld = 4 (mod 8)
-constexpr int kDsLd = kRdTile + 8;          // d_states tiles, read by scalar fragment loads: ld = 8 (mod 32)
+constexpr int kRdThreads = 256;    // 8 warps; the d_states kernel's fragment map assumes exactly 8
+constexpr int kRdTile = 64;        // output columns per CTA, tokens per sub-tile
+constexpr int kRdSubTiles = 4;     // token sub-tiles per CTA: one state-tile load serves 256 tokens
+constexpr int kRdLd = kRdTile + 4; // 64-wide fp32 tiles read by ldmatrix: ld = 4 (mod 8)
+constexpr int kDsLd = kRdTile + 8; // d_states tiles, read by scalar fragment loads: ld = 8 (mod 32)
 
 struct ReadOutArgs {
-  const void* x;        // q [B,T,H,K] (forward) or d_o [B,T,H,V] (backward)
-  const float* states;  // [B,NB,H,K,V]
-  void* out;            // o [B,T,H,V] (forward) or dq [B,T,H,K] (backward)
+  const void* x;       // q [B,T,H,K] (forward) or d_o [B,T,H,V] (backward)
+  const float* states; // [B,NB,H,K,V]
+  void* out;           // o [B,T,H,V] (forward) or dq [B,T,H,K] (backward)
   int64_t T, H, L, NB;
   int K, V;
-  int D;  // reduction length: K forward, V backward
-  int N;  // output row length: V forward, K backward
+  int D; // reduction length: K forward, V backward
+  int N; // output row length: V forward, K backward
   int col_tiles, token_groups;
   float scale;
 };
@@ -48,9 +48,9 @@ __global__ void __launch_bounds__(kRdThreads) gdn_read_out_kernel(ReadOutArgs a)
 
   const int ldb = kBackward ? a.V + 4 : kRdLd;
   const int ldx = a.D + 4;
-  float* sB = smem_rd;                                          // forward [K][kRdLd], backward [64][V + 4]
-  float* sX = sB + (kBackward ? kRdTile * (a.V + 4) : a.K * kRdLd);  // [64][D + 4]
-  float* sO = sX + kRdTile * ldx;                               // [64][kRdLd]
+  float* sB = smem_rd;                                              // forward [K][kRdLd], backward [64][V + 4]
+  float* sX = sB + (kBackward ? kRdTile * (a.V + 4) : a.K * kRdLd); // [64][D + 4]
+  float* sO = sX + kRdTile * ldx;                                   // [64][kRdLd]
 
   const float* S = a.states + ((b * a.NB + blk) * a.H + h) * a.K * a.V;
   if constexpr (kBackward) {
@@ -68,16 +68,16 @@ __global__ void __launch_bounds__(kRdThreads) gdn_read_out_kernel(ReadOutArgs a)
   for (int64_t s = static_cast<int64_t>(tg) * kRdSubTiles; s < s_end; ++s) {
     const int rows = static_cast<int>(min64(kRdTile, a.L - s * kRdTile));
     const int64_t t0 = blk * a.L + s * kRdTile;
-    const int64_t row0 = (b * a.T + t0) * a.H + h;  // token row index of t0 in [B, T, H]
+    const int64_t row0 = (b * a.T + t0) * a.H + h; // token row index of t0 in [B, T, H]
     // sX is free: the previous GEMM finished reading it before the __syncthreads that preceded its store.
     load_tile_f32<T>(sX, ldx, X + row0 * a.D, a.H * a.D, rows, kRdTile, a.D, a.D);
     __syncthreads();
     if constexpr (kBackward) {
-      block_gemm<1, 4, kSplit, RowMajor, ColMajor>(sO, kRdLd, sX, ldx, sB, ldb, kRdTile, kRdTile, a.D,
-                                                                 nullptr, 0, 1.f, a.scale);
+      block_gemm<1, 4, kSplit, RowMajor, ColMajor>(
+          sO, kRdLd, sX, ldx, sB, ldb, kRdTile, kRdTile, a.D, nullptr, 0, 1.f, a.scale);
     } else {
-      block_gemm<1, 4, kSplit, RowMajor, RowMajor>(sO, kRdLd, sX, ldx, sB, ldb, kRdTile, kRdTile, a.D,
-                                                                 nullptr, 0, 1.f, a.scale);
+      block_gemm<1, 4, kSplit, RowMajor, RowMajor>(
+          sO, kRdLd, sX, ldx, sB, ldb, kRdTile, kRdTile, a.D, nullptr, 0, 1.f, a.scale);
     }
     __syncthreads();
     store_tile<T>(O + row0 * a.N + c0, a.H * a.N, sO, kRdLd, rows, ncols_valid, 1.f);
@@ -85,9 +85,9 @@ __global__ void __launch_bounds__(kRdThreads) gdn_read_out_kernel(ReadOutArgs a)
 }
 
 struct ReadDStatesArgs {
-  const void* q;    // [B,T,H,K]
-  const void* d_o;  // [B,T,H,V]
-  float* d_states;  // [B,NB,H,K,V]
+  const void* q;   // [B,T,H,K]
+  const void* d_o; // [B,T,H,V]
+  float* d_states; // [B,NB,H,K,V]
   int64_t T, H, L, NB;
   int K, V;
   int k_tiles, v_tiles;
@@ -99,7 +99,7 @@ struct ReadDStatesArgs {
 template <typename T>
 struct StageTile {
   static constexpr int VE = kVec<T>;
-  static constexpr int kVecs = kRdTile * kRdTile / kRdThreads / VE;  // vectors per thread
+  static constexpr int kVecs = kRdTile * kRdTile / kRdThreads / VE; // vectors per thread
   float v[kVecs][VE];
 
   __device__ __forceinline__ void load(const T* src, int64_t stride, int rows, int cols_valid) {
@@ -112,7 +112,8 @@ struct StageTile {
         load_vec<T>(src + r * stride + c, v[u]);
       } else {
 #pragma unroll
-        for (int i = 0; i < VE; ++i) v[u][i] = 0.f;
+        for (int i = 0; i < VE; ++i)
+          v[u][i] = 0.f;
       }
     }
   }
@@ -181,10 +182,10 @@ __global__ void __launch_bounds__(kRdThreads) gdn_read_dstates_kernel(ReadDState
     }
     __syncthreads();
   }
-  float* sOut = sQ(0);  // every read of the staging buffers ended with the loop's last __syncthreads
+  float* sOut = sQ(0); // every read of the staging buffers ended with the loop's last __syncthreads
   const int g = lane >> 2, t = lane & 3;
 #pragma unroll
-  for (int n = 0; n < 4; ++n) {  // C fragment: c0, c1 at (g, 2t), (g, 2t + 1); c2, c3 eight rows below
+  for (int n = 0; n < 4; ++n) { // C fragment: c0, c1 at (g, 2t), (g, 2t + 1); c2, c3 eight rows below
     float* p = sOut + (i0 + g) * kDsLd + j0 + 8 * n + 2 * t;
     p[0] = a.scale * acc[0][n][0];
     p[1] = a.scale * acc[0][n][1];
@@ -196,23 +197,17 @@ __global__ void __launch_bounds__(kRdThreads) gdn_read_dstates_kernel(ReadDState
   store_tile_f32(dst, a.V, sOut, kDsLd, nk, nv);
 }
 
-void check_read_ptr(const void* p, const char* name, const char* op) {
-  ARL2_CHECK(p != nullptr, op, ": ", name, " is null");
-  ARL2_CHECK(is_aligned(p, 16), op, ": ", name,
-             " must be 16-byte aligned (the kernels use 16-byte vector accesses); pass a freshly allocated "
-             "contiguous tensor");
-}
-
-}  // namespace
+} // namespace
 
 void gdn_block_read_fwd_cuda(const GdnReadFwdParams& p, cudaStream_t stream) {
   const char* op = "gdn_block_read (CUDA)";
   const GdnShape& s = p.shape;
   check_shape(s, op);
-  if (s.batch * s.heads == 0 || s.seqlen == 0) return;
-  check_read_ptr(p.q, "q", op);
-  check_read_ptr(p.states, "states", op);
-  check_read_ptr(p.o, "o", op);
+  if (s.batch * s.heads == 0 || s.seqlen == 0)
+    return;
+  check_tensor_ptr(p.q, "q", op);
+  check_tensor_ptr(p.states, "states", op);
+  check_tensor_ptr(p.o, "o", op);
 
   ReadOutArgs a;
   a.x = p.q;
@@ -248,12 +243,13 @@ void gdn_block_read_bwd_cuda(const GdnReadBwdParams& p, cudaStream_t stream) {
   const char* op = "_gdn_block_read_backward (CUDA)";
   const GdnShape& s = p.shape;
   check_shape(s, op);
-  if (s.batch * s.heads == 0 || s.seqlen == 0) return;
-  check_read_ptr(p.q, "q", op);
-  check_read_ptr(p.states, "states", op);
-  check_read_ptr(p.d_o, "d_o", op);
-  check_read_ptr(p.dq, "dq", op);
-  check_read_ptr(p.d_states, "d_states", op);
+  if (s.batch * s.heads == 0 || s.seqlen == 0)
+    return;
+  check_tensor_ptr(p.q, "q", op);
+  check_tensor_ptr(p.states, "states", op);
+  check_tensor_ptr(p.d_o, "d_o", op);
+  check_tensor_ptr(p.dq, "dq", op);
+  check_tensor_ptr(p.d_states, "d_states", op);
 
   const int K = static_cast<int>(s.dim_k), V = static_cast<int>(s.dim_v);
   const dim3 block(kRdThreads);
@@ -278,7 +274,8 @@ void gdn_block_read_bwd_cuda(const GdnReadBwdParams& p, cudaStream_t stream) {
   a.scale = p.scale;
   const int64_t gx = a.NB * a.token_groups * a.col_tiles;
   ARL2_CHECK(gx < (int64_t{1} << 31), op, ": problem too large for one grid");
-  const size_t smem_dq = sizeof(float) * (static_cast<size_t>(kRdTile) * (V + 4) + kRdTile * (a.D + 4) + kRdTile * kRdLd);
+  const size_t smem_dq =
+      sizeof(float) * (static_cast<size_t>(kRdTile) * (V + 4) + kRdTile * (a.D + 4) + kRdTile * kRdLd);
 
   // d_states = scale * sum_t q_t do_t^T
   ReadDStatesArgs d;
@@ -313,4 +310,4 @@ void gdn_block_read_bwd_cuda(const GdnReadBwdParams& p, cudaStream_t stream) {
   });
 }
 
-}  // namespace arl2::kernels
+} // namespace arl2::kernels

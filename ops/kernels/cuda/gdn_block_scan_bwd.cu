@@ -9,9 +9,9 @@
 //                                                                           grid (V column tile x block, bh)
 //   5. gdn_chunk_grad_kernel: (13), (15)-(24) per chunk -> dk, dv, dg, dbeta  grid (chunk, bh)
 // One CTA owns each output element: no atomics, deterministic.
-#include "gdn_cuda.h"
 #include "../common/check.h"
 #include "gdn_chunk_common.cuh"
+#include "gdn_cuda.h"
 
 namespace arl2::kernels {
 namespace {
@@ -19,11 +19,11 @@ namespace {
 using namespace gdn_detail;
 
 constexpr int kCombBwdThreads = 256;
-constexpr int kCombBwdCols = 32;  // columns of V per combine CTA
+constexpr int kCombBwdCols = 32; // columns of V per combine CTA
 constexpr int kRevThreads = ARL2_GDN_CHAIN_THREADS;
-constexpr int kRevCols = 32;      // columns of V per reverse-chain CTA
+constexpr int kRevCols = 32; // columns of V per reverse-chain CTA
 #ifndef ARL2_GDN_GRAD_THREADS
-#define ARL2_GDN_GRAD_THREADS 512  // a tuning knob: the kernel works for any multiple of 64 threads
+#define ARL2_GDN_GRAD_THREADS 512 // a tuning knob: the kernel works for any multiple of 64 threads
 #endif
 constexpr int kGradThreads = ARL2_GDN_GRAD_THREADS;
 
@@ -32,11 +32,11 @@ constexpr int kGradThreads = ARL2_GDN_GRAD_THREADS;
 // Shared memory (floats): sM [2][K][K+4], sDs [2][K][36], sE [2][K][36].
 // ---------------------------------------------------------------------------------------------
 struct CombineBwdArgs {
-  const float* aug;       // [BH][NB][K][V + K]; M_b = columns V .. V+K-1
-  const float* d_states;  // [B,NB,H,K,V] or null
-  const float* d_final;   // [B,H,K,V] or null
-  float* E;               // out [BH][NB][K][V]: gradient w.r.t. the state at the end of block b
-  float* d_init;          // out [B,H,K,V]
+  const float* aug;      // [BH][NB][K][V + K]; M_b = columns V .. V+K-1
+  const float* d_states; // [B,NB,H,K,V] or null
+  const float* d_final;  // [B,H,K,V] or null
+  float* E;              // out [BH][NB][K][V]: gradient w.r.t. the state at the end of block b
+  float* d_init;         // out [B,H,K,V]
   int64_t H, NB;
   int K, V;
 };
@@ -58,7 +58,7 @@ __global__ void __launch_bounds__(kCombBwdThreads) gdn_combine_bwd_kernel(Combin
   auto sE = [&](int i) { return sE0 + i * K * ldc; };
   // M_b and d_states[b] of the next (earlier) block stream in while the current product runs
   auto prefetch = [&](int64_t blk, int buf) {
-    cp_async_tile(sM(buf), ldm, a.aug + (bh * a.NB + blk) * K * (V + K), V + K, V, K, K, K);  // M_b
+    cp_async_tile(sM(buf), ldm, a.aug + (bh * a.NB + blk) * K * (V + K), V + K, V, K, K, K); // M_b
     if (a.d_states != nullptr) {
       cp_async_tile(sDs(buf), ldc, a.d_states + ((b * a.NB + blk) * a.H + h) * KV, V, c0, K, kCombBwdCols, nv);
     }
@@ -67,26 +67,28 @@ __global__ void __launch_bounds__(kCombBwdThreads) gdn_combine_bwd_kernel(Combin
 
   // E_{NB-1} = d_final_state (0 when no gradient flows in)
   copy_tile_f32(sE(0), ldc, a.d_final == nullptr ? nullptr : a.d_final + bh * KV + c0, V, K, K, kCombBwdCols, nv);
-  if (a.d_states == nullptr) {  // no d_states: both addend buffers stay zero
-    for (int idx = threadIdx.x; idx < 2 * K * ldc; idx += blockDim.x) sDs0[idx] = 0.f;
+  if (a.d_states == nullptr) { // no d_states: both addend buffers stay zero
+    for (int idx = threadIdx.x; idx < 2 * K * ldc; idx += blockDim.x)
+      sDs0[idx] = 0.f;
   }
-  if (a.NB > 0) prefetch(a.NB - 1, 0);
+  if (a.NB > 0)
+    prefetch(a.NB - 1, 0);
   int cur = 0;
   for (int64_t i = 0; i < a.NB; ++i) {
     const int64_t blk = a.NB - 1 - i;
     const int buf = static_cast<int>(i & 1);
-    if (blk > 0) {  // buffer buf ^ 1 was last read by the previous product, before its barrier
+    if (blk > 0) { // buffer buf ^ 1 was last read by the previous product, before its barrier
       prefetch(blk - 1, buf ^ 1);
       cp_async_wait<1>();
     } else {
       cp_async_wait<0>();
     }
-    __syncthreads();  // M_b, d_states[b] landed; sE(cur) (written by the previous product) is visible
-    store_tile_f32(a.E + (bh * a.NB + blk) * KV + c0, V, sE(cur), ldc, K, nv);  // E_b
+    __syncthreads(); // M_b, d_states[b] landed; sE(cur) (written by the previous product) is visible
+    store_tile_f32(a.E + (bh * a.NB + blk) * KV + c0, V, sE(cur), ldc, K, nv); // E_b
     // gradient at the start of block b = d_states[b] + M_b^T E_b: E_{b-1}, or d_initial_state after block 0.
     // M_b^T is the column-major view of M_b.
-    block_gemm<1, 4, true, ColMajor, RowMajor>(sE(cur ^ 1), ldc, sM(buf), ldm, sE(cur), ldc, K, kCombBwdCols, K,
-                                               sDs(buf), ldc, 1.f, 1.f);
+    block_gemm<1, 4, true, ColMajor, RowMajor>(
+        sE(cur ^ 1), ldc, sM(buf), ldm, sE(cur), ldc, K, kCombBwdCols, K, sDs(buf), ldc, 1.f, 1.f);
     __syncthreads();
     cur ^= 1;
   }
@@ -109,8 +111,8 @@ struct ChainBwdArgs {
   const float* W;
   const float* Kd;
   const float* gam;
-  const float* E;  // [BH][NB][K][V]
-  float* dhout;    // out [BH][NCH][K][V]
+  const float* E; // [BH][NB][K][V]
+  float* dhout;   // out [BH][NCH][K][V]
   int64_t H, NB, NC, NCH;
   int K, V;
 };
@@ -120,10 +122,10 @@ __global__ void __launch_bounds__(kRevThreads, 1) gdn_chain_bwd_kernel(ChainBwdA
   extern __shared__ __align__(128) float smem_rev[];
   constexpr int kCols = kRevCols;
   // ldmatrix operands want ld = 4 (mod 8), scalar-loaded ones ld = 8 (mod 32) (see warp_mma)
-  constexpr int ldn = kCols + 8;  // dh, dV_new: row-major B operands (scalar loads)
+  constexpr int ldn = kCols + 8; // dh, dV_new: row-major B operands (scalar loads)
   const int K = a.K, V = a.V;
-  const int ldkd = K + 4;  // Kd: A operand of (13), row-major (ldmatrix)
-  const int ldw = K + 8;   // W: A operand of (14), read column-major (scalar loads)
+  const int ldkd = K + 4; // Kd: A operand of (13), row-major (ldmatrix)
+  const int ldw = K + 8;  // W: A operand of (14), read column-major (scalar loads)
   const int tiles = (V + kCols - 1) / kCols;
   const int tile = static_cast<int>(blockIdx.x % tiles);
   const int64_t blk = blockIdx.x / tiles;
@@ -139,7 +141,7 @@ __global__ void __launch_bounds__(kRevThreads, 1) gdn_chain_bwd_kernel(ChainBwdA
   auto sW = [&](int i) { return sW0 + i * kChunk * ldw; };
   auto sKd = [&](int i) { return sKd0 + i * kChunk * ldkd; };
 
-  copy_tile_f32(sDH, ldn, a.E + (bh * a.NB + blk) * KV + c0, V, K, K, kCols, nv);  // dh_out of the last chunk
+  copy_tile_f32(sDH, ldn, a.E + (bh * a.NB + blk) * KV + c0, V, K, K, kCols, nv); // dh_out of the last chunk
 
   const int64_t chunk0 = bh * a.NCH + blk * a.NC;
   auto prefetch = [&](int64_t c, int buf) {
@@ -153,7 +155,7 @@ __global__ void __launch_bounds__(kRevThreads, 1) gdn_chain_bwd_kernel(ChainBwdA
     const int64_t c = a.NC - 1 - i;
     const int buf = static_cast<int>(i & 1);
     const int64_t chunk = chunk0 + c;
-    if (c > 0) {  // buffer buf ^ 1 was last read in the previous step, which ended with __syncthreads
+    if (c > 0) { // buffer buf ^ 1 was last read in the previous step, which ended with __syncthreads
       prefetch(c - 1, buf ^ 1);
       cp_async_wait<1>();
     } else {
@@ -163,13 +165,13 @@ __global__ void __launch_bounds__(kRevThreads, 1) gdn_chain_bwd_kernel(ChainBwdA
     __syncthreads();
     store_tile_f32(a.dhout + chunk * KV + c0, V, sDH, ldn, K, nv);
     // (13) dV_new = Kd dh_out
-    block_gemm<1, kRevThreads >= 512 ? 1 : 2, kSplit, RowMajor, RowMajor>(sDV, ldn, sKd(buf), ldkd, sDH, ldn, kChunk,
-                                                                         kCols, K);
+    block_gemm<1, kRevThreads >= 512 ? 1 : 2, kSplit, RowMajor, RowMajor>(
+        sDV, ldn, sKd(buf), ldkd, sDH, ldn, kChunk, kCols, K);
     __syncthreads();
     // (14) dh_in = gamma_c dh_out - W^T dV_new, as -(-gamma_c dh_out + W^T dV_new); W^T is the column-major
     // view of W. Each warp reads its own dh tile before overwriting it; no other warp reads dh here.
-    block_gemm<1, kRevThreads >= 512 ? 2 : 4, kSplit, ColMajor, RowMajor>(sDH, ldn, sW(buf), ldw, sDV, ldn, K, kCols, kChunk, sDH,
-                                                               ldn, -gamma_c, -1.f);
+    block_gemm<1, kRevThreads >= 512 ? 2 : 4, kSplit, ColMajor, RowMajor>(
+        sDH, ldn, sW(buf), ldw, sDV, ldn, K, kCols, kChunk, sDH, ldn, -gamma_c, -1.f);
     __syncthreads();
   }
 }
@@ -192,10 +194,10 @@ struct GradArgs {
   const void* v;
   const float* g;
   const float* beta;
-  const float* A;      // [BH][NCH][64][64]
-  const float* hin;    // [BH][NCH][K][V]
-  const float* dhout;  // [BH][NCH][K][V]
-  const float* vnew;   // [BH][NCH][64][V]
+  const float* A;     // [BH][NCH][64][64]
+  const float* hin;   // [BH][NCH][K][V]
+  const float* dhout; // [BH][NCH][K][V]
+  const float* vnew;  // [BH][NCH][64][V]
   void* dk;
   void* dv;
   float* dg;
@@ -208,7 +210,7 @@ __host__ __device__ inline int gdn_grad_slot_floats(int K, int V) {
   const int ld = max(max(K + 4, V + 4), 2 * kLdChunk);
   return kChunk * ld;
 }
-constexpr int kGradVecs = 7 * kChunk + 32;  // sG, sBeta, sGam, sKdS, sS, sDG, sDB + reduction scratch
+constexpr int kGradVecs = 7 * kChunk + 32; // sG, sBeta, sGam, sKdS, sS, sDG, sDB + reduction scratch
 
 template <typename T, bool kSplit>
 __global__ void __launch_bounds__(kGradThreads, 1) gdn_chunk_grad_kernel(GradArgs a) {
@@ -225,32 +227,32 @@ __global__ void __launch_bounds__(kGradThreads, 1) gdn_chunk_grad_kernel(GradArg
 
   const int slot = gdn_grad_slot_floats(K, V);
   auto S = [&](int i) { return smem_grad + i * slot; };
-  float* X = S(6);               // [64][68]
-  float* sG = X + kChunk * ldc;  // G_r, in-chunk cumsum of g (G_r = G_last on padding rows)
-  float* sBeta = sG + kChunk;    // beta_r (0 on padding rows)
-  float* sGam = sBeta + kChunk;  // gamma_r = exp(G_r) (0 on padding rows)
-  float* sKdS = sGam + kChunk;   // exp(G_last - G_r) (0 on padding rows)
-  float* sS = sKdS + kChunk;     // s_r = <dKd_r, Kd_r> (22)
-  float* sDG = sS + kChunk;      // dG_r
-  float* sDB = sDG + kChunk;     // dbeta_r
-  float* sRed = sDB + kChunk;    // 32 floats of block-reduction scratch
+  float* X = S(6);              // [64][68]
+  float* sG = X + kChunk * ldc; // G_r, in-chunk cumsum of g (G_r = G_last on padding rows)
+  float* sBeta = sG + kChunk;   // beta_r (0 on padding rows)
+  float* sGam = sBeta + kChunk; // gamma_r = exp(G_r) (0 on padding rows)
+  float* sKdS = sGam + kChunk;  // exp(G_last - G_r) (0 on padding rows)
+  float* sS = sKdS + kChunk;    // s_r = <dKd_r, Kd_r> (22)
+  float* sDG = sS + kChunk;     // dG_r
+  float* sDB = sDG + kChunk;    // dbeta_r
+  float* sRed = sDB + kChunk;   // 32 floats of block-reduction scratch
 
-  const int64_t row0 = (b * a.T + cp.t0) * a.H + h;  // row of token t0 in [B, T, H]
+  const int64_t row0 = (b * a.T + cp.t0) * a.H + h; // row of token t0 in [B, T, H]
   const int64_t chunk = bh * a.NCH + q;
   const int64_t KV = static_cast<int64_t>(K) * V;
   const T* kin = static_cast<const T*>(a.k) + row0 * K;
   const T* vin = static_cast<const T*>(a.v) + row0 * V;
 
   // ---- phase 1: dV_new and dKd (13)
-  float* sDH = S(0);   // [K][V+4], spans S0-S1
-  float* sKd = S(2);   // [64][K+4]
-  float* sVn = S(3);   // [64][V+4]
-  float* sDVn = S(4);  // [64][V+4]  dV_new = dU, later dBv, later dKK + dKK^T
-  float* sDK = S(5);   // [64][K+4]  dKd, then the dk accumulator
+  float* sDH = S(0);  // [K][V+4], spans S0-S1
+  float* sKd = S(2);  // [64][K+4]
+  float* sVn = S(3);  // [64][V+4]
+  float* sDVn = S(4); // [64][V+4]  dV_new = dU, later dBv, later dKK + dKK^T
+  float* sDK = S(5);  // [64][K+4]  dKd, then the dk accumulator
   cp_async_tile(sDH, ldv, a.dhout + chunk * KV, V, 0, K, V, V);
   cp_async_tile(sVn, ldv, a.vnew + chunk * kChunk * V, V, 0, kChunk, V, V);
   cp_async_commit();
-  load_chunk_gates(sG, sBeta, a.g + row0, a.beta + row0, a.H, rows);  // ends with __syncthreads
+  load_chunk_gates(sG, sBeta, a.g + row0, a.beta + row0, a.H, rows); // ends with __syncthreads
   const float g_last = sG[rows - 1];
   if (threadIdx.x < kChunk) {
     const int r = threadIdx.x;
@@ -269,31 +271,34 @@ __global__ void __launch_bounds__(kGradThreads, 1) gdn_chunk_grad_kernel(GradArg
   // ---- phase 2: (22) s_r and dk_r = exp(G_c - G_r) dKd_r; (13) dgamma_c; (15) dW
   for (int r = warp; r < kChunk; r += nwarps) {
     float s = 0.f;
-    for (int c = lane; c < K; c += kWarp) s = fmaf(sDK[r * ldk + c], sKd[r * ldk + c], s);
-    s = warp_sum(s);  // every lane's reads of row r are done before any lane rescales it below
-    if (lane == 0) sS[r] = s;
-    for (int c = lane; c < K; c += kWarp) sDK[r * ldk + c] *= sKdS[r];
+    for (int c = lane; c < K; c += kWarp)
+      s = fmaf(sDK[r * ldk + c], sKd[r * ldk + c], s);
+    s = warp_sum(s); // every lane's reads of row r are done before any lane rescales it below
+    if (lane == 0)
+      sS[r] = s;
+    for (int c = lane; c < K; c += kWarp)
+      sDK[r * ldk + c] *= sKdS[r];
   }
-  __syncthreads();  // Kd and V_new are dead: S2-S3 take h_in
-  float* sHin = S(2);  // [K][V+4], spans S2-S3
+  __syncthreads();    // Kd and V_new are dead: S2-S3 take h_in
+  float* sHin = S(2); // [K][V+4], spans S2-S3
   cp_async_tile(sHin, ldv, a.hin + chunk * KV, V, 0, K, V, V);
   cp_async_commit();
   cp_async_wait<0>();
   __syncthreads();
   float part = 0.f;
-  for (TileIter it(V); it.r < K; it.next()) part = fmaf(sHin[it.r * ldv + it.c], sDH[it.r * ldv + it.c], part);
-  const float dgamma = block_sum(part, sRed);  // (13) <h_in, dh_out>; its barriers end every read of dh_out
-  float* sDW = S(0);                           // [64][K+4] over dead dh_out
+  for (TileIter it(V); it.r < K; it.next())
+    part = fmaf(sHin[it.r * ldv + it.c], sDH[it.r * ldv + it.c], part);
+  const float dgamma = block_sum(part, sRed); // (13) <h_in, dh_out>; its barriers end every read of dh_out
+  float* sDW = S(0);                          // [64][K+4] over dead dh_out
   // (15) dW = -dV_new h_in^T (h_in^T is the column-major view of h_in)
-  block_gemm_wide<kSplit, RowMajor, ColMajor>(sDW, ldk, sDVn, ldv, sHin, ldv, kChunk, K, V, nullptr, 0,
-                                                             1.f, -1.f);
-  __syncthreads();  // h_in is dead
+  block_gemm_wide<kSplit, RowMajor, ColMajor>(sDW, ldk, sDVn, ldv, sHin, ldv, kChunk, K, V, nullptr, 0, 1.f, -1.f);
+  __syncthreads(); // h_in is dead
 
   // ---- phase 3: WY backward (16)-(21)
-  float* sKf = S(1);                   // [64][K+4] K (fp32)
-  float* sVf = S(2);                   // [64][V+4] V (fp32)
-  float* sA = S(3);                    // [64][68]  A
-  float* sX2 = S(3) + kChunk * ldc;    // [64][68]  scratch
+  float* sKf = S(1);                // [64][K+4] K (fp32)
+  float* sVf = S(2);                // [64][V+4] V (fp32)
+  float* sA = S(3);                 // [64][68]  A
+  float* sX2 = S(3) + kChunk * ldc; // [64][68]  scratch
   cp_async_tile(sA, ldc, a.A + chunk * kChunk * kChunk, kChunk, 0, kChunk, kChunk, kChunk);
   cp_async_commit();
   load_tile_f32<T>(sKf, ldk, kin, a.H * K, rows, kChunk, K, K);
@@ -322,7 +327,7 @@ __global__ void __launch_bounds__(kGradThreads, 1) gdn_chunk_grad_kernel(GradArg
     for (int c = lane; c < V; c += kWarp) {
       const float x = sDVn[r * ldv + c];
       rv = fmaf(x, sVf[r * ldv + c], rv);
-      sDVn[r * ldv + c] = br * x;  // dv
+      sDVn[r * ldv + c] = br * x; // dv
     }
     for (int c = lane; c < K; c += kWarp) {
       const float x = sDW[r * ldk + c];
@@ -339,11 +344,10 @@ __global__ void __launch_bounds__(kGradThreads, 1) gdn_chunk_grad_kernel(GradArg
   __syncthreads();
   store_tile<T>(static_cast<T*>(a.dv) + row0 * V, a.H * V, sDVn, ldv, rows, V, 1.f);
   // (19) P = StrictLower(-A^T dA A^T): sX2 = A^T dA (A^T upper triangular), X = -(sX2 A^T)
-  block_gemm<1, 4, kSplit, ColMajor, RowMajor, Tri::kUpper>(sX2, ldc, sA, ldc, X, ldc, kChunk, kChunk,
-                                                                          kChunk);
+  block_gemm<1, 4, kSplit, ColMajor, RowMajor, Tri::kUpper>(sX2, ldc, sA, ldc, X, ldc, kChunk, kChunk, kChunk);
   __syncthreads();
-  block_gemm<1, 4, kSplit, RowMajor, ColMajor>(X, ldc, sX2, ldc, sA, ldc, kChunk, kChunk, kChunk, nullptr,
-                                                             0, 1.f, -1.f);
+  block_gemm<1, 4, kSplit, RowMajor, ColMajor>(
+      X, ldc, sX2, ldc, sA, ldc, kChunk, kChunk, kChunk, nullptr, 0, 1.f, -1.f);
   __syncthreads();
   // KK^T
   block_gemm<1, 4, kSplit, RowMajor, ColMajor>(sX2, ldc, sKf, ldk, sKf, ldk, kChunk, kChunk, K);
@@ -381,7 +385,8 @@ __global__ void __launch_bounds__(kGradThreads, 1) gdn_chunk_grad_kernel(GradArg
   if (threadIdx.x < kChunk) {
     const int j = threadIdx.x;
     float cs = 0.f;
-    for (int i = 0; i < kChunk; ++i) cs += X[i * ldc + j];
+    for (int i = 0; i < kChunk; ++i)
+      cs += X[i * ldc + j];
     sDG[j] -= cs;
   }
   for (int idx = threadIdx.x; idx < kChunk * kChunk; idx += blockDim.x) {
@@ -390,27 +395,30 @@ __global__ void __launch_bounds__(kGradThreads, 1) gdn_chunk_grad_kernel(GradArg
   }
   __syncthreads();
   // (20) dk += (dKK + dKK^T) K
-  block_gemm_wide<kSplit, RowMajor, RowMajor>(sDK, ldk, sSym, ldc, sKf, ldk, kChunk, K, kChunk, sDK, ldk,
-                                                             1.f, 1.f);
+  block_gemm_wide<kSplit, RowMajor, RowMajor>(sDK, ldk, sSym, ldc, sKf, ldk, kChunk, K, kChunk, sDK, ldk, 1.f, 1.f);
   // ---- gate tail in warp 0: (22) dG_c += sum_r s_r, (23) dG_c += gamma_c dgamma_c, (24) dg_r = sum_{j>=r} dG_j
   if (warp == 0) {
     const int r0 = 2 * lane, r1 = 2 * lane + 1;
-    const float s_sum = warp_sum(sS[r0] + sS[r1]);  // zero on padding rows
+    const float s_sum = warp_sum(sS[r0] + sS[r1]); // zero on padding rows
     float d0 = r0 < rows ? sDG[r0] : 0.f;
     float d1 = r1 < rows ? sDG[r1] : 0.f;
     const float tail = s_sum + sGam[rows - 1] * dgamma;
-    if (r0 == rows - 1) d0 += tail;
-    if (r1 == rows - 1) d1 += tail;
+    if (r0 == rows - 1)
+      d0 += tail;
+    if (r1 == rows - 1)
+      d1 += tail;
     // suffix sums over lanes of the pair sums
     const float pair = d0 + d1;
     float incl = pair;
 #pragma unroll
     for (int o = 1; o < kWarp; o <<= 1) {
       const float y = __shfl_down_sync(0xffffffffu, incl, o);
-      if (lane + o < kWarp) incl += y;
+      if (lane + o < kWarp)
+        incl += y;
     }
-    float after = __shfl_down_sync(0xffffffffu, incl, 1);  // sum over rows > r1
-    if (lane == kWarp - 1) after = 0.f;
+    float after = __shfl_down_sync(0xffffffffu, incl, 1); // sum over rows > r1
+    if (lane == kWarp - 1)
+      after = 0.f;
     const float dg1 = d1 + after;
     const float dg0 = d0 + dg1;
     if (r0 < rows) {
@@ -434,12 +442,8 @@ size_t gdn_grad_smem_bytes(int K, int V) {
 // Host side
 // ---------------------------------------------------------------------------------------------
 struct BwdWorkspace {
-  float* W;
-  float* U;
-  float* Kd;
-  float* gam;
+  ChunkBuffers chunks;
   float* A;
-  float* aug;
   float* hin;
   float* vnew;
   float* E;
@@ -449,32 +453,22 @@ struct BwdWorkspace {
 BwdWorkspace carve_bwd_workspace(void* base, const GdnShape& s, size_t* bytes) {
   const size_t bh = static_cast<size_t>(s.batch * s.heads);
   const size_t nb = static_cast<size_t>(s.num_blocks());
-  const size_t nch = nb * static_cast<size_t>((s.block_len + kChunk - 1) / kChunk);
+  const size_t nch = nb * static_cast<size_t>(chunks_per_block(s));
   const size_t K = static_cast<size_t>(s.dim_k), V = static_cast<size_t>(s.dim_v);
   WorkspaceCarver c(base);
   BwdWorkspace w;
-  w.W = c.take<float>(bh * nch * kChunk * K);
-  w.U = c.take<float>(bh * nch * kChunk * V);
-  w.Kd = c.take<float>(bh * nch * kChunk * K);
-  w.gam = c.take<float>(bh * nch);
+  w.chunks = carve_chunk_buffers(c, s);
   w.A = c.take<float>(bh * nch * kChunk * kChunk);
-  w.aug = c.take<float>(bh * nb * K * (V + K));
   w.hin = c.take<float>(bh * nch * K * V);
   w.vnew = c.take<float>(bh * nch * kChunk * V);
   w.E = c.take<float>(bh * nb * K * V);
   w.dhout = c.take<float>(bh * nch * K * V);
-  if (bytes != nullptr) *bytes = c.bytes();
+  if (bytes != nullptr)
+    *bytes = c.bytes();
   return w;
 }
 
-void check_bwd_ptr(const void* p, const char* name, const char* op, bool required) {
-  ARL2_CHECK(!required || p != nullptr, op, ": ", name, " is null");
-  ARL2_CHECK(is_aligned(p, 16), op, ": ", name,
-             " must be 16-byte aligned (the kernels use 16-byte vector accesses); pass a freshly allocated "
-             "contiguous tensor");
-}
-
-}  // namespace
+} // namespace
 
 size_t gdn_block_scan_bwd_workspace_bytes(const GdnScanBwdParams& p) {
   gdn_detail::check_shape(p.shape, "_gdn_block_scan_backward (CUDA)");
@@ -488,24 +482,25 @@ void gdn_block_scan_bwd_cuda(const GdnScanBwdParams& p, void* workspace, cudaStr
   const GdnShape& s = p.shape;
   check_shape(s, op);
   const int64_t bh = s.batch * s.heads;
-  if (bh == 0) return;
+  if (bh == 0)
+    return;
   const int64_t nb = s.num_blocks();
-  const int64_t nc = (s.block_len + kChunk - 1) / kChunk;
+  const int64_t nc = chunks_per_block(s);
   const int64_t nch = nb * nc;
   const int K = static_cast<int>(s.dim_k), V = static_cast<int>(s.dim_v);
-  check_bwd_ptr(p.d_initial_state, "d_initial_state", op, true);
-  check_bwd_ptr(p.d_final_state, "d_final_state", op, false);
-  check_bwd_ptr(p.d_states, "d_states", op, false);
+  check_tensor_ptr(p.d_initial_state, "d_initial_state", op, true);
+  check_tensor_ptr(p.d_final_state, "d_final_state", op, false);
+  check_tensor_ptr(p.d_states, "d_states", op, false);
   if (nb > 0) {
-    check_bwd_ptr(p.k, "k", op, true);
-    check_bwd_ptr(p.v, "v", op, true);
-    check_bwd_ptr(p.g, "g", op, true);
-    check_bwd_ptr(p.beta, "beta", op, true);
-    check_bwd_ptr(p.states, "states", op, true);
-    check_bwd_ptr(p.dk, "dk", op, true);
-    check_bwd_ptr(p.dv, "dv", op, true);
-    check_bwd_ptr(p.dg, "dg", op, true);
-    check_bwd_ptr(p.dbeta, "dbeta", op, true);
+    check_tensor_ptr(p.k, "k", op, true);
+    check_tensor_ptr(p.v, "v", op, true);
+    check_tensor_ptr(p.g, "g", op, true);
+    check_tensor_ptr(p.beta, "beta", op, true);
+    check_tensor_ptr(p.states, "states", op, true);
+    check_tensor_ptr(p.dk, "dk", op, true);
+    check_tensor_ptr(p.dv, "dv", op, true);
+    check_tensor_ptr(p.dg, "dg", op, true);
+    check_tensor_ptr(p.dbeta, "dbeta", op, true);
   }
   size_t bytes = 0;
   BwdWorkspace w = carve_bwd_workspace(workspace, s, &bytes);
@@ -514,47 +509,15 @@ void gdn_block_scan_bwd_cuda(const GdnScanBwdParams& p, void* workspace, cudaStr
   const bool split = p.dtype == DType::kFloat32;
 
   // 1. recompute W, U, Kd, gamma_c and keep A
-  PrepArgs pa;
-  pa.k = p.k;
-  pa.v = p.v;
-  pa.g = static_cast<const float*>(p.g);
-  pa.beta = static_cast<const float*>(p.beta);
-  pa.T = s.seqlen;
-  pa.H = s.heads;
-  pa.L = s.block_len;
-  pa.NC = nc;
-  pa.NCH = nch;
-  pa.K = K;
-  pa.V = V;
-  pa.W = w.W;
-  pa.U = w.U;
-  pa.Kd = w.Kd;
-  pa.gam = w.gam;
-  pa.A = w.A;
-  launch_chunk_prep(pa, p.dtype, bh, stream);
+  launch_chunk_prep(prep_args(s, p.k, p.v, p.g, p.beta, w.chunks, w.A), p.dtype, bh, stream);
 
   // 2. recompute every block's chain from states[b] (h_in, V_new of every chunk) and M_b
-  ChainArgs ca;
-  ca.W = w.W;
-  ca.U = w.U;
-  ca.Kd = w.Kd;
-  ca.gam = w.gam;
-  ca.h0 = static_cast<const float*>(p.states);
-  ca.aug = w.aug;
-  ca.hin = w.hin;
-  ca.vnew = w.vnew;
-  ca.H = s.heads;
-  ca.NB = nb;
-  ca.NC = nc;
-  ca.NCH = nch;
-  ca.K = K;
-  ca.V = V;
-  launch_chunk_chain(ca, split, bh, stream);
+  launch_chunk_chain(chain_args(s, w.chunks, static_cast<const float*>(p.states), w.hin, w.vnew), split, bh, stream);
 
   // 3. E_b and d_initial_state
   {
     CombineBwdArgs cb;
-    cb.aug = w.aug;
+    cb.aug = w.chunks.aug;
     cb.d_states = static_cast<const float*>(p.d_states);
     cb.d_final = static_cast<const float*>(p.d_final_state);
     cb.E = w.E;
@@ -569,14 +532,15 @@ void gdn_block_scan_bwd_cuda(const GdnScanBwdParams& p, void* workspace, cudaStr
     gdn_combine_bwd_kernel<<<grid, kCombBwdThreads, smem, stream>>>(cb);
     check_launch("gdn_combine_bwd_kernel");
   }
-  if (nb == 0) return;
+  if (nb == 0)
+    return;
 
   // 4. reverse chains, every block in parallel
   {
     ChainBwdArgs rv;
-    rv.W = w.W;
-    rv.Kd = w.Kd;
-    rv.gam = w.gam;
+    rv.W = w.chunks.W;
+    rv.Kd = w.chunks.Kd;
+    rv.gam = w.chunks.gam;
     rv.E = w.E;
     rv.dhout = w.dhout;
     rv.H = s.heads;
@@ -628,4 +592,4 @@ void gdn_block_scan_bwd_cuda(const GdnScanBwdParams& p, void* workspace, cudaStr
   }
 }
 
-}  // namespace arl2::kernels
+} // namespace arl2::kernels

@@ -5,22 +5,22 @@
 //       the augmented state [V columns from zero | K identity columns with U = 0], giving [H_b | M_b]  (10)-(12)
 //   (c) gdn_combine_fwd_kernel  grid (V column tile, bh): states[b + 1] = M_b states[b] + H_b       (12)
 // (a) and (b) are also launched by the backward (gdn_block_scan_bwd.cu) to recompute.
-#include "gdn_cuda.h"
 #include "../common/check.h"
 #include "gdn_chunk_common.cuh"
+#include "gdn_cuda.h"
 
 namespace arl2::kernels {
 
 namespace gdn_detail {
 namespace {
 
-constexpr int kPrepThreads = 256;  // 512 measured 30% slower
+constexpr int kPrepThreads = 256; // 512 measured 30% slower
 constexpr int kChainThreads = ARL2_GDN_CHAIN_THREADS;
-constexpr int kChainFn = kChainThreads >= 512 ? 2 : 4;  // (10): 64 x 64 output in 16 x (8 kChainFn) warp tiles
-constexpr int kChainCols = 64;  // columns of the augmented state [V | K] per chain CTA
+constexpr int kChainFn = kChainThreads >= 512 ? 2 : 4; // (10): 64 x 64 output in 16 x (8 kChainFn) warp tiles
+constexpr int kChainCols = 64;                         // columns of the augmented state [V | K] per chain CTA
 constexpr int kCombThreads = 256;
-constexpr int kCombCols = 32;   // columns of V per combine CTA
-constexpr int kInvLd = 52;      // leading dimension of the 16 x 48 scratch of the block inverse
+constexpr int kCombCols = 32; // columns of V per combine CTA
+constexpr int kInvLd = 52;    // leading dimension of the 16 x 48 scratch of the block inverse
 
 // One block row BI (1..3) of the block forward substitution below: A[16 BI + r][c] for c < n = 16 BI.
 // Trip counts are compile-time (entries outside the triangles are exact zeros, so summing over them
@@ -36,7 +36,8 @@ __device__ __forceinline__ void gdn_invert_block_row(const float* sL, float* sA,
     const float* Lr = sL + (n + r) * ld;
     float s[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
-    for (int k = 0; k < n; ++k) s[k % 4] = fmaf(Lr[k], sA[k * ld + c], s[k % 4]);
+    for (int k = 0; k < n; ++k)
+      s[k % 4] = fmaf(Lr[k], sA[k * ld + c], s[k % 4]);
     sTmp[r * kInvLd + c] = (s[0] + s[1]) + (s[2] + s[3]);
   }
   __syncthreads();
@@ -46,7 +47,8 @@ __device__ __forceinline__ void gdn_invert_block_row(const float* sL, float* sA,
     const float* Ar = sA + (n + r) * ld + n;
     float s[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
-    for (int k = 0; k < 16; ++k) s[k % 4] = fmaf(Ar[k], sTmp[k * kInvLd + c], s[k % 4]);
+    for (int k = 0; k < 16; ++k)
+      s[k % 4] = fmaf(Ar[k], sTmp[k * kInvLd + c], s[k % 4]);
     sA[(n + r) * ld + c] = -((s[0] + s[1]) + (s[2] + s[3]));
   }
   __syncthreads();
@@ -66,7 +68,8 @@ __device__ __forceinline__ void gdn_invert_unit_lower64(const float* sL, float* 
   // blocks above the diagonal are zero
   for (int idx = threadIdx.x; idx < kChunk * kChunk; idx += blockDim.x) {
     const int i = idx / kChunk, j = idx % kChunk;
-    if (j / 16 > i / 16) sA[i * ld + j] = 0.f;
+    if (j / 16 > i / 16)
+      sA[i * ld + j] = 0.f;
   }
   // diagonal blocks: warps 0..3 take block d = warp, lanes 0..15 take column m
   if (warp < 4 && lane < 16) {
@@ -74,16 +77,20 @@ __device__ __forceinline__ void gdn_invert_unit_lower64(const float* sL, float* 
     const float* Ld = sL + 16 * d * ld + 16 * d;
     float x[16];
 #pragma unroll
-    for (int i = 0; i < 16; ++i) x[i] = i == m ? 1.f : 0.f;
+    for (int i = 0; i < 16; ++i)
+      x[i] = i == m ? 1.f : 0.f;
 #pragma unroll
     for (int i = 1; i < 16; ++i) {
       float s = 0.f;
 #pragma unroll
-      for (int j = 0; j < i; ++j) s = fmaf(Ld[i * ld + j], x[j], s);
-      if (i > m) x[i] = -s;
+      for (int j = 0; j < i; ++j)
+        s = fmaf(Ld[i * ld + j], x[j], s);
+      if (i > m)
+        x[i] = -s;
     }
 #pragma unroll
-    for (int i = 0; i < 16; ++i) sA[(16 * d + i) * ld + 16 * d + m] = x[i];
+    for (int i = 0; i < 16; ++i)
+      sA[(16 * d + i) * ld + 16 * d + m] = x[i];
   }
   __syncthreads();
   gdn_invert_block_row<1>(sL, sA, sTmp);
@@ -110,13 +117,13 @@ __global__ void __launch_bounds__(kPrepThreads) gdn_chunk_prep_kernel(PrepArgs a
   float* sTmp = sA + kChunk * kLdChunk;
   float* sG = sTmp + 16 * kInvLd;
   float* sBeta = sG + kChunk;
-  float* sKdS = sBeta + kChunk;  // exp(G_last - G_r) (0 on padding rows)
-  float* sBG = sKdS + kChunk;    // beta_r gamma_r = beta_r exp(G_r) (0 on padding rows)
+  float* sKdS = sBeta + kChunk; // exp(G_last - G_r) (0 on padding rows)
+  float* sBG = sKdS + kChunk;   // beta_r gamma_r = beta_r exp(G_r) (0 on padding rows)
 
-  const int64_t row0 = (b * a.T + cp.t0) * a.H + h;  // row of token t0 in [B, T, H]
+  const int64_t row0 = (b * a.T + cp.t0) * a.H + h; // row of token t0 in [B, T, H]
   load_tile_f32<T>(sK, ldk, static_cast<const T*>(a.k) + row0 * K, a.H * K, rows, kChunk, K, K);
   load_tile_f32<T>(sV, ldv, static_cast<const T*>(a.v) + row0 * V, a.H * V, rows, kChunk, V, V);
-  load_chunk_gates(sG, sBeta, a.g + row0, a.beta + row0, a.H, rows);  // ends with __syncthreads
+  load_chunk_gates(sG, sBeta, a.g + row0, a.beta + row0, a.H, rows); // ends with __syncthreads
   const float g_last = sG[rows - 1];
   if (threadIdx.x < kChunk) {
     const int r = threadIdx.x;
@@ -131,11 +138,12 @@ __global__ void __launch_bounds__(kPrepThreads) gdn_chunk_prep_kernel(PrepArgs a
   for (int idx = threadIdx.x; idx < kChunk * kChunk; idx += blockDim.x) {
     const int i = idx / kChunk, j = idx % kChunk;
     float l = 0.f;
-    if (j < i && i < rows) l = sBeta[i] * sL[i * kLdChunk + j] * expf(sG[i] - sG[j]);
+    if (j < i && i < rows)
+      l = sBeta[i] * sL[i * kLdChunk + j] * expf(sG[i] - sG[j]);
     sL[i * kLdChunk + j] = l;
   }
   __syncthreads();
-  gdn_invert_unit_lower64(sL, sA, sTmp);  // (8) A = (I + L)^-1; ends with __syncthreads
+  gdn_invert_unit_lower64(sL, sA, sTmp); // (8) A = (I + L)^-1; ends with __syncthreads
 
   // Kd_r = exp(G_c - G_r) k_r (11) goes out before sK is rescaled in place to diag(beta gamma) K (9);
   // sV becomes diag(beta) V (9). Padding rows stay zero (beta = 0 there, Kd masked).
@@ -161,7 +169,8 @@ __global__ void __launch_bounds__(kPrepThreads) gdn_chunk_prep_kernel(PrepArgs a
     float x[4];
     ld_f32(sV + r * ldv + c, x);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) x[i] *= sBeta[r];
+    for (int i = 0; i < 4; ++i)
+      x[i] *= sBeta[r];
     st_f32(sV + r * ldv + c, x);
   }
   if (a.A != nullptr) {
@@ -171,20 +180,21 @@ __global__ void __launch_bounds__(kPrepThreads) gdn_chunk_prep_kernel(PrepArgs a
       *reinterpret_cast<float4*>(Ag + r * kChunk + c) = *reinterpret_cast<const float4*>(sA + r * kLdChunk + c);
     }
   }
-  if (threadIdx.x == 0) a.gam[chunk] = expf(g_last);
+  if (threadIdx.x == 0)
+    a.gam[chunk] = expf(g_last);
   __syncthreads();
 
   // (9) W = A diag(beta gamma) K,  U = A diag(beta) V; A is lower triangular. Stored straight to the
   // workspace (fp32, 256-byte aligned chunks).
-  block_gemm_wide<kSplit, RowMajor, RowMajor, Tri::kLower>(a.W + chunk * kChunk * K, K, sA, kLdChunk,
-                                                                          sK, ldk, kChunk, K, kChunk);
-  block_gemm_wide<kSplit, RowMajor, RowMajor, Tri::kLower>(a.U + chunk * kChunk * V, V, sA, kLdChunk,
-                                                                          sV, ldv, kChunk, V, kChunk);
+  block_gemm_wide<kSplit, RowMajor, RowMajor, Tri::kLower>(
+      a.W + chunk * kChunk * K, K, sA, kLdChunk, sK, ldk, kChunk, K, kChunk);
+  block_gemm_wide<kSplit, RowMajor, RowMajor, Tri::kLower>(
+      a.U + chunk * kChunk * V, V, sA, kLdChunk, sV, ldv, kChunk, V, kChunk);
 }
 
 size_t gdn_prep_smem_bytes(int K, int V) {
-  return sizeof(float) * (static_cast<size_t>(kChunk) * (K + 4) + kChunk * (V + 4) + 2 * kChunk * kLdChunk +
-                          16 * kInvLd + 4 * kChunk);
+  return sizeof(float) *
+         (static_cast<size_t>(kChunk) * (K + 4) + kChunk * (V + 4) + 2 * kChunk * kLdChunk + 16 * kInvLd + 4 * kChunk);
 }
 
 // (b) One CTA per (column tile, block, bh). The CTA owns columns [c0, c0 + 64) of the augmented state
@@ -200,10 +210,10 @@ __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(Chain
   // Leading dimensions for conflict-free fragment loads (see warp_mma): operands read by ldmatrix
   // (row-major A, column-major B) want ld = 4 (mod 8); operands read by scalar loads (column-major A,
   // row-major B) want ld = 8 (mod 32).
-  constexpr int ldn = kCols + 8;  // h, U, V_new: row-major B operands
+  constexpr int ldn = kCols + 8; // h, U, V_new: row-major B operands
   const int K = a.K, V = a.V;
-  const int ldw = K + 4;   // W: A operand of (10), row-major (ldmatrix)
-  const int ldkd = K + 8;  // Kd: A operand of (11), read column-major (scalar loads)
+  const int ldw = K + 4;  // W: A operand of (10), row-major (ldmatrix)
+  const int ldkd = K + 8; // Kd: A operand of (11), read column-major (scalar loads)
   const int tiles = (V + K + kCols - 1) / kCols;
   const int tile = static_cast<int>(blockIdx.x % tiles);
   const int64_t blk = blockIdx.x / tiles;
@@ -211,7 +221,7 @@ __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(Chain
   const int64_t b = bh / a.H, h = bh % a.H;
   const int c0 = tile * kCols;
   const int n_data = max(0, min(kCols, V - c0));     // data columns of this tile: [0, n_data)
-  const int n_live = max(0, min(kCols, V + K - c0));  // data + identity columns: [0, n_live)
+  const int n_live = max(0, min(kCols, V + K - c0)); // data + identity columns: [0, n_live)
 
   float* sH = smem_chain;
   float* sW0 = sH + K * ldn;
@@ -236,19 +246,20 @@ __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(Chain
     sH[k * ldn + j] = x;
   }
 
-  const int64_t chunk0 = bh * a.NCH + blk * a.NC;  // first chunk of this block in the workspace
+  const int64_t chunk0 = bh * a.NCH + blk * a.NC; // first chunk of this block in the workspace
   auto prefetch = [&](int64_t c, int buf) {
     const int64_t chunk = chunk0 + c;
     cp_async_tile(sW(buf), ldw, a.W + chunk * kChunk * K, K, 0, kChunk, K, K);
     cp_async_tile(sKd(buf), ldkd, a.Kd + chunk * kChunk * K, K, 0, kChunk, K, K);
-    if (n_data > 0) {  // zero-filled on non-data columns; tiles without data columns zero sU once below
+    if (n_data > 0) { // zero-filled on non-data columns; tiles without data columns zero sU once below
       cp_async_tile(sU(buf), ldn, a.U + chunk * kChunk * V, V, c0, kChunk, kCols, n_data);
     }
     cp_async_commit();
   };
 
-  if (n_data == 0) {  // identity / dead columns only: U = 0 in both buffers for the whole block
-    for (int idx = threadIdx.x; idx < 2 * kChunk * ldn; idx += blockDim.x) sU0[idx] = 0.f;
+  if (n_data == 0) { // identity / dead columns only: U = 0 in both buffers for the whole block
+    for (int idx = threadIdx.x; idx < 2 * kChunk * ldn; idx += blockDim.x)
+      sU0[idx] = 0.f;
   }
   prefetch(0, 0);
   for (int64_t c = 0; c < a.NC; ++c) {
@@ -262,22 +273,22 @@ __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(Chain
       cp_async_wait<0>();
     }
     const float gamma_c = a.gam[chunk];
-    __syncthreads();  // chunk c's tiles (every thread's copies) and the previous h are visible
+    __syncthreads(); // chunk c's tiles (every thread's copies) and the previous h are visible
 
-    if (a.hin != nullptr && n_data > 0) {  // backward: h_in of this chunk, V columns
+    if (a.hin != nullptr && n_data > 0) { // backward: h_in of this chunk, V columns
       store_tile_f32(a.hin + chunk * K * V + c0, V, sH, ldn, K, n_data);
     }
     // (10) V_new = U - W h_in, computed as -(-U + W h_in) so the accumulator can start from U
-    block_gemm<1, kChainFn, kSplit, RowMajor, RowMajor>(sVn, ldn, sW(buf), ldw, sH, ldn, kChunk, kCols, K,
-                                                               sU(buf), ldn, -1.f, -1.f);
-    __syncthreads();  // V_new complete; every read of h_in done before (11) overwrites it
-    if (a.vnew != nullptr && n_data > 0) {  // backward: V_new of this chunk, V columns
+    block_gemm<1, kChainFn, kSplit, RowMajor, RowMajor>(
+        sVn, ldn, sW(buf), ldw, sH, ldn, kChunk, kCols, K, sU(buf), ldn, -1.f, -1.f);
+    __syncthreads();                       // V_new complete; every read of h_in done before (11) overwrites it
+    if (a.vnew != nullptr && n_data > 0) { // backward: V_new of this chunk, V columns
       store_tile_f32(a.vnew + chunk * kChunk * V + c0, V, sVn, ldn, kChunk, n_data);
     }
     // (11) h_out = gamma_c h_in + Kd^T V_new (Kd^T read as the column-major view of Kd); each warp
     // reads its own h tile into the accumulator before overwriting it, no other warp reads h here
-    block_gemm_wide<kSplit, ColMajor, RowMajor>(sH, ldn, sKd(buf), ldkd, sVn, ldn, K, kCols, kChunk, sH, ldn,
-                                                gamma_c, 1.f);
+    block_gemm_wide<kSplit, ColMajor, RowMajor>(
+        sH, ldn, sKd(buf), ldkd, sVn, ldn, K, kCols, kChunk, sH, ldn, gamma_c, 1.f);
     __syncthreads();
   }
   // [H_b | M_b] columns of this tile
@@ -288,7 +299,8 @@ __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(Chain
 
 size_t gdn_chain_smem_bytes(int K) {
   constexpr int ldn = kChainCols + 8;
-  return sizeof(float) * (static_cast<size_t>(K) * ldn + 2 * kChunk * (K + 4) + 2 * kChunk * (K + 8) + 3 * kChunk * ldn);
+  return sizeof(float) *
+         (static_cast<size_t>(K) * ldn + 2 * kChunk * (K + 4) + 2 * kChunk * (K + 8) + 3 * kChunk * ldn);
 }
 
 struct CombineFwdArgs {
@@ -320,27 +332,28 @@ __global__ void __launch_bounds__(kCombThreads) gdn_combine_fwd_kernel(CombineFw
   auto sS = [&](int i) { return sS0 + i * K * ldc; };
   auto prefetch = [&](int64_t blk, int buf) {
     const float* aug = a.aug + (bh * a.NB + blk) * K * (V + K);
-    cp_async_tile(sM(buf), ldm, aug, V + K, V, K, K, K);                // M_b = columns V .. V+K-1
-    cp_async_tile(sHt(buf), ldc, aug, V + K, c0, K, kCombCols, nv);     // H_b, this tile's columns
+    cp_async_tile(sM(buf), ldm, aug, V + K, V, K, K, K);            // M_b = columns V .. V+K-1
+    cp_async_tile(sHt(buf), ldc, aug, V + K, c0, K, kCombCols, nv); // H_b, this tile's columns
     cp_async_commit();
   };
 
   const int64_t KV = static_cast<int64_t>(K) * V;
   copy_tile_f32(sS(0), ldc, a.init == nullptr ? nullptr : a.init + bh * KV + c0, V, K, K, kCombCols, nv);
-  if (a.NB > 0) prefetch(0, 0);
+  if (a.NB > 0)
+    prefetch(0, 0);
   int cur = 0;
   for (int64_t blk = 0; blk < a.NB; ++blk) {
     const int buf = static_cast<int>(blk & 1);
-    if (blk + 1 < a.NB) {  // buffer buf ^ 1 was last read by block blk - 1's product, before its barrier
+    if (blk + 1 < a.NB) { // buffer buf ^ 1 was last read by block blk - 1's product, before its barrier
       prefetch(blk + 1, buf ^ 1);
       cp_async_wait<1>();
     } else {
       cp_async_wait<0>();
     }
-    __syncthreads();  // M_b, H_b landed; sS(cur) (written by the previous product) is visible
+    __syncthreads(); // M_b, H_b landed; sS(cur) (written by the previous product) is visible
     store_tile_f32(a.states + ((b * a.NB + blk) * a.H + h) * KV + c0, V, sS(cur), ldc, K, nv);
-    block_gemm<1, 4, true, RowMajor, RowMajor>(sS(cur ^ 1), ldc, sM(buf), ldm, sS(cur), ldc, K, kCombCols, K,
-                                               sHt(buf), ldc, 1.f, 1.f);
+    block_gemm<1, 4, true, RowMajor, RowMajor>(
+        sS(cur ^ 1), ldc, sM(buf), ldm, sS(cur), ldc, K, kCombCols, K, sHt(buf), ldc, 1.f, 1.f);
     __syncthreads();
     cur ^= 1;
   }
@@ -353,39 +366,19 @@ size_t gdn_combine_fwd_smem_bytes(int K) {
   return sizeof(float) * (2 * static_cast<size_t>(K) * (K + 4) + 4 * K * ldc);
 }
 
-struct FwdWorkspace {
-  float* W;
-  float* U;
-  float* Kd;
-  float* gam;
-  float* aug;
-};
-
-FwdWorkspace carve_fwd_workspace(void* base, const GdnShape& s, size_t* bytes) {
-  const int64_t bh = s.batch * s.heads;
-  const int64_t nch = s.num_blocks() * ((s.block_len + kChunk - 1) / kChunk);
+ChunkBuffers carve_fwd_workspace(void* base, const GdnShape& s, size_t* bytes) {
   WorkspaceCarver c(base);
-  FwdWorkspace w;
-  w.W = c.take<float>(static_cast<size_t>(bh * nch * kChunk * s.dim_k));
-  w.U = c.take<float>(static_cast<size_t>(bh * nch * kChunk * s.dim_v));
-  w.Kd = c.take<float>(static_cast<size_t>(bh * nch * kChunk * s.dim_k));
-  w.gam = c.take<float>(static_cast<size_t>(bh * nch));
-  w.aug = c.take<float>(static_cast<size_t>(bh * s.num_blocks() * s.dim_k * (s.dim_v + s.dim_k)));
-  if (bytes != nullptr) *bytes = c.bytes();
+  const ChunkBuffers w = carve_chunk_buffers(c, s);
+  if (bytes != nullptr)
+    *bytes = c.bytes();
   return w;
 }
 
-void check_scan_ptr(const void* p, const char* name, const char* op, bool required) {
-  ARL2_CHECK(!required || p != nullptr, op, ": ", name, " is null");
-  ARL2_CHECK(is_aligned(p, 16), op, ": ", name,
-             " must be 16-byte aligned (the kernels use 16-byte vector accesses); pass a freshly allocated "
-             "contiguous tensor");
-}
-
-}  // namespace
+} // namespace
 
 void launch_chunk_prep(const PrepArgs& a, DType dtype, int64_t bh, cudaStream_t stream) {
-  if (a.NCH == 0 || bh == 0) return;
+  if (a.NCH == 0 || bh == 0)
+    return;
   ARL2_CHECK(a.NCH < (int64_t{1} << 31), "gdn chunk prep: too many chunks for one grid");
   const size_t smem = gdn_prep_smem_bytes(a.K, a.V);
   const dim3 grid(static_cast<unsigned>(a.NCH), static_cast<unsigned>(bh));
@@ -399,7 +392,8 @@ void launch_chunk_prep(const PrepArgs& a, DType dtype, int64_t bh, cudaStream_t 
 }
 
 void launch_chunk_chain(const ChainArgs& a, bool split, int64_t bh, cudaStream_t stream) {
-  if (a.NB == 0 || bh == 0) return;
+  if (a.NB == 0 || bh == 0)
+    return;
   const int64_t tiles = (a.V + a.K + kChainCols - 1) / kChainCols;
   ARL2_CHECK(a.NB * tiles < (int64_t{1} << 31), "gdn chunk chain: too many blocks for one grid");
   const size_t smem = gdn_chain_smem_bytes(a.K);
@@ -410,7 +404,7 @@ void launch_chunk_chain(const ChainArgs& a, bool split, int64_t bh, cudaStream_t
   check_launch("gdn_chunk_chain_kernel");
 }
 
-}  // namespace gdn_detail
+} // namespace gdn_detail
 
 size_t gdn_block_scan_fwd_workspace_bytes(const GdnScanFwdParams& p) {
   gdn_detail::check_shape(p.shape, "gdn_block_scan (CUDA)");
@@ -425,57 +419,27 @@ void gdn_block_scan_fwd_cuda(const GdnScanFwdParams& p, void* workspace, cudaStr
   const GdnShape& s = p.shape;
   check_shape(s, op);
   const int64_t bh = s.batch * s.heads;
-  if (bh == 0) return;
+  if (bh == 0)
+    return;
   const int64_t nb = s.num_blocks();
-  const int64_t nc = (s.block_len + kChunk - 1) / kChunk;
-  check_scan_ptr(p.final_state, "final_state", op, true);
-  check_scan_ptr(p.initial_state, "initial_state", op, false);
+  check_tensor_ptr(p.final_state, "final_state", op, true);
+  check_tensor_ptr(p.initial_state, "initial_state", op, false);
   if (nb > 0) {
-    check_scan_ptr(p.k, "k", op, true);
-    check_scan_ptr(p.v, "v", op, true);
-    check_scan_ptr(p.g, "g", op, true);
-    check_scan_ptr(p.beta, "beta", op, true);
-    check_scan_ptr(p.states, "states", op, true);
+    check_tensor_ptr(p.k, "k", op, true);
+    check_tensor_ptr(p.v, "v", op, true);
+    check_tensor_ptr(p.g, "g", op, true);
+    check_tensor_ptr(p.beta, "beta", op, true);
+    check_tensor_ptr(p.states, "states", op, true);
   }
   size_t bytes = 0;
-  FwdWorkspace w = carve_fwd_workspace(workspace, s, &bytes);
+  const ChunkBuffers w = carve_fwd_workspace(workspace, s, &bytes);
   ARL2_CHECK(workspace != nullptr || bytes == 0, op, ": workspace is null");
   ARL2_CHECK(is_aligned(workspace, 256), op, ": workspace must be 256-byte aligned");
 
   const bool split = p.dtype == DType::kFloat32;
-  PrepArgs pa;
-  pa.k = p.k;
-  pa.v = p.v;
-  pa.g = static_cast<const float*>(p.g);
-  pa.beta = static_cast<const float*>(p.beta);
-  pa.T = s.seqlen;
-  pa.H = s.heads;
-  pa.L = s.block_len;
-  pa.NC = nc;
-  pa.NCH = nb * nc;
-  pa.K = static_cast<int>(s.dim_k);
-  pa.V = static_cast<int>(s.dim_v);
-  pa.W = w.W;
-  pa.U = w.U;
-  pa.Kd = w.Kd;
-  pa.gam = w.gam;
-  pa.A = nullptr;
-  launch_chunk_prep(pa, p.dtype, bh, stream);
-
-  ChainArgs ca;
-  ca.W = w.W;
-  ca.U = w.U;
-  ca.Kd = w.Kd;
-  ca.gam = w.gam;
-  ca.h0 = nullptr;  // every block starts from zero: H_b
-  ca.aug = w.aug;
-  ca.H = s.heads;
-  ca.NB = nb;
-  ca.NC = nc;
-  ca.NCH = nb * nc;
-  ca.K = pa.K;
-  ca.V = pa.V;
-  launch_chunk_chain(ca, split, bh, stream);
+  launch_chunk_prep(prep_args(s, p.k, p.v, p.g, p.beta, w, nullptr), p.dtype, bh, stream);
+  // every block starts from zero: the chain gives H_b and M_b
+  launch_chunk_chain(chain_args(s, w, nullptr, nullptr, nullptr), split, bh, stream);
 
   CombineFwdArgs cb;
   cb.aug = w.aug;
@@ -484,8 +448,8 @@ void gdn_block_scan_fwd_cuda(const GdnScanFwdParams& p, void* workspace, cudaStr
   cb.final_state = static_cast<float*>(p.final_state);
   cb.H = s.heads;
   cb.NB = nb;
-  cb.K = pa.K;
-  cb.V = pa.V;
+  cb.K = static_cast<int>(s.dim_k);
+  cb.V = static_cast<int>(s.dim_v);
   const size_t smem = gdn_combine_fwd_smem_bytes(cb.K);
   set_smem_limit(gdn_combine_fwd_kernel, smem, "gdn_combine_fwd_kernel");
   const dim3 grid(static_cast<unsigned>((cb.V + kCombCols - 1) / kCombCols), static_cast<unsigned>(bh));
@@ -493,4 +457,4 @@ void gdn_block_scan_fwd_cuda(const GdnScanFwdParams& p, void* workspace, cudaStr
   check_launch("gdn_combine_fwd_kernel");
 }
 
-}  // namespace arl2::kernels
+} // namespace arl2::kernels

@@ -27,21 +27,25 @@
 
 namespace arl2::kernels::gdn_detail {
 
-constexpr int kChunk = 64;            // C of the spec: tokens per chunk
-constexpr int kLdChunk = kChunk + 4;  // leading dimension of C x C (and C x 64) fp32 tiles in shared memory
+constexpr int kChunk = 64;           // C of the spec: tokens per chunk
+constexpr int kLdChunk = kChunk + 4; // leading dimension of C x C (and C x 64) fp32 tiles in shared memory
 constexpr int kWarp = 32;
 
 #ifndef ARL2_GDN_CHAIN_THREADS
-#define ARL2_GDN_CHAIN_THREADS 256  // threads of the sequential chain kernels (a tuning knob)
+#define ARL2_GDN_CHAIN_THREADS 256 // threads of the sequential chain kernels (a tuning knob)
 #endif
 
-__host__ __device__ __forceinline__ int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+__host__ __device__ __forceinline__ int64_t min64(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
 
 // ----------------------------------------------------------------------------------------------
 // Host helpers
 // ----------------------------------------------------------------------------------------------
 
-inline size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+inline size_t align_up(size_t x, size_t a) {
+  return (x + a - 1) / a * a;
+}
 
 // Carves 256-byte aligned sub-buffers out of one workspace, in order. Used twice with the same calls:
 // once with base = 0 to size the workspace, once with the real pointer.
@@ -55,23 +59,34 @@ class WorkspaceCarver {
     offset_ += count * sizeof(T);
     return p;
   }
-  size_t bytes() const { return align_up(offset_, 256); }
+  size_t bytes() const {
+    return align_up(offset_, 256);
+  }
 
  private:
   char* base_;
   size_t offset_ = 0;
 };
 
-inline bool is_aligned(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
+inline bool is_aligned(const void* p, size_t a) {
+  return reinterpret_cast<uintptr_t>(p) % a == 0;
+}
 
 // Calls f(T{}) with T the C++ element type of dtype (float, __nv_bfloat16, __half).
 template <typename F>
 void dispatch_dtype(DType dtype, const char* op, F&& f) {
   switch (dtype) {
-    case DType::kFloat32: f(float{}); break;
-    case DType::kBFloat16: f(__nv_bfloat16{}); break;
-    case DType::kFloat16: f(__half{}); break;
-    default: ARL2_CHECK(false, op, ": CUDA kernels take float32, bfloat16 or float16 inputs (float64 is CPU only)");
+    case DType::kFloat32:
+      f(float{});
+      break;
+    case DType::kBFloat16:
+      f(__nv_bfloat16{});
+      break;
+    case DType::kFloat16:
+      f(__half{});
+      break;
+    default:
+      ARL2_CHECK(false, op, ": CUDA kernels take float32, bfloat16 or float16 inputs (float64 is CPU only)");
   }
 }
 
@@ -81,20 +96,39 @@ inline void check_shape(const GdnShape& s, const char* op) {
   ARL2_CHECK(reason.empty(), op, ": ", reason);
 }
 
+// A tensor pointer the kernels read with 16-byte vector accesses (null allowed where the tensor is optional).
+inline void check_tensor_ptr(const void* p, const char* name, const char* op, bool required = true) {
+  ARL2_CHECK(!required || p != nullptr, op, ": ", name, " is null");
+  ARL2_CHECK(
+      is_aligned(p, 16),
+      op,
+      ": ",
+      name,
+      " must be 16-byte aligned (the kernels use 16-byte vector accesses); pass a freshly allocated "
+      "contiguous tensor");
+}
+
 // Raises the dynamic shared-memory limit of a kernel (needed above 48 KB) after checking the device has it.
 template <typename Kernel>
 void set_smem_limit(Kernel kernel, size_t bytes, const char* name) {
   int dev = 0;
   ARL2_CHECK(cudaGetDevice(&dev) == cudaSuccess, "cudaGetDevice failed before launching ", name);
   int optin = 0;
-  ARL2_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess,
-             "cudaDeviceGetAttribute(MaxSharedMemoryPerBlockOptin) failed for ", name);
-  ARL2_CHECK(bytes <= static_cast<size_t>(optin), name, " needs ", bytes,
-             " bytes of shared memory per block; the device allows ", optin);
+  ARL2_CHECK(
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess,
+      "cudaDeviceGetAttribute(MaxSharedMemoryPerBlockOptin) failed for ",
+      name);
+  ARL2_CHECK(
+      bytes <= static_cast<size_t>(optin),
+      name,
+      " needs ",
+      bytes,
+      " bytes of shared memory per block; the device allows ",
+      optin);
   const cudaError_t e =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-  ARL2_CHECK(e == cudaSuccess, "cudaFuncSetAttribute(MaxDynamicSharedMemorySize) for ", name, ": ",
-             cudaGetErrorString(e));
+  ARL2_CHECK(
+      e == cudaSuccess, "cudaFuncSetAttribute(MaxDynamicSharedMemorySize) for ", name, ": ", cudaGetErrorString(e));
 }
 
 inline void check_launch(const char* name) {
@@ -109,23 +143,35 @@ inline void check_launch(const char* name) {
 template <typename T>
 __device__ __forceinline__ float to_f32(T x);
 template <>
-__device__ __forceinline__ float to_f32<float>(float x) { return x; }
+__device__ __forceinline__ float to_f32<float>(float x) {
+  return x;
+}
 template <>
-__device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
 template <>
-__device__ __forceinline__ float to_f32<__half>(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_f32<__half>(__half x) {
+  return __half2float(x);
+}
 
 template <typename T>
 __device__ __forceinline__ T from_f32(float x);
 template <>
-__device__ __forceinline__ float from_f32<float>(float x) { return x; }
+__device__ __forceinline__ float from_f32<float>(float x) {
+  return x;
+}
 template <>
-__device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+__device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
 template <>
-__device__ __forceinline__ __half from_f32<__half>(float x) { return __float2half_rn(x); }
+__device__ __forceinline__ __half from_f32<__half>(float x) {
+  return __float2half_rn(x);
+}
 
 template <typename T>
-constexpr int kVec = 16 / static_cast<int>(sizeof(T));  // elements of T in 16 bytes
+constexpr int kVec = 16 / static_cast<int>(sizeof(T)); // elements of T in 16 bytes
 
 template <typename T>
 __device__ __forceinline__ void load_vec(const T* p, float (&out)[kVec<T>]) {
@@ -133,14 +179,16 @@ __device__ __forceinline__ void load_vec(const T* p, float (&out)[kVec<T>]) {
   alignas(16) T e[kVec<T>];
   *reinterpret_cast<uint4*>(e) = raw;
 #pragma unroll
-  for (int i = 0; i < kVec<T>; ++i) out[i] = to_f32<T>(e[i]);
+  for (int i = 0; i < kVec<T>; ++i)
+    out[i] = to_f32<T>(e[i]);
 }
 
 template <typename T>
 __device__ __forceinline__ void store_vec(T* p, const float (&in)[kVec<T>]) {
   alignas(16) T e[kVec<T>];
 #pragma unroll
-  for (int i = 0; i < kVec<T>; ++i) e[i] = from_f32<T>(in[i]);
+  for (int i = 0; i < kVec<T>; ++i)
+    e[i] = from_f32<T>(in[i]);
   *reinterpret_cast<uint4*>(p) = *reinterpret_cast<const uint4*>(e);
 }
 
@@ -149,7 +197,8 @@ template <int N>
 __device__ __forceinline__ void st_f32(float* dst, const float (&x)[N]) {
   static_assert(N % 4 == 0, "vector of floats");
 #pragma unroll
-  for (int i = 0; i < N; i += 4) *reinterpret_cast<float4*>(dst + i) = make_float4(x[i], x[i + 1], x[i + 2], x[i + 3]);
+  for (int i = 0; i < N; i += 4)
+    *reinterpret_cast<float4*>(dst + i) = make_float4(x[i], x[i + 1], x[i + 2], x[i + 3]);
 }
 template <int N>
 __device__ __forceinline__ void ld_f32(const float* src, float (&x)[N]) {
@@ -165,7 +214,9 @@ __device__ __forceinline__ void ld_f32(const float* src, float (&x)[N]) {
 }
 
 struct NoScale {
-  __device__ __forceinline__ float operator()(int) const { return 1.f; }
+  __device__ __forceinline__ float operator()(int) const {
+    return 1.f;
+  }
 };
 
 // Walks the slots (r, c) of an nrows x ncols grid that this thread owns when slot r * ncols + c is dealt
@@ -195,11 +246,18 @@ struct TileIter {
 // the dead columns of a tile must be exact zeros for the GEMMs to need no masks. ncols, ncols_valid
 // are multiples of 16; src, stride and ld keep 16-byte alignment. All threads of the block call it.
 template <typename T, typename Scale = NoScale>
-__device__ __forceinline__ void load_tile_f32(float* __restrict__ dst, int ld, const T* __restrict__ src,
-                                              int64_t stride, int nvalid, int nrows, int ncols, int ncols_valid,
-                                              Scale scale = Scale{}) {
+__device__ __forceinline__ void load_tile_f32(
+    float* __restrict__ dst,
+    int ld,
+    const T* __restrict__ src,
+    int64_t stride,
+    int nvalid,
+    int nrows,
+    int ncols,
+    int ncols_valid,
+    Scale scale = Scale{}) {
   constexpr int VE = kVec<T>;
-  constexpr int kUnroll = 4;  // independent 16-byte loads in flight per thread before the first use
+  constexpr int kUnroll = 4; // independent 16-byte loads in flight per thread before the first use
   TileIter it(ncols / VE);
   while (it.r < nrows) {
     float x[kUnroll][VE];
@@ -212,7 +270,8 @@ __device__ __forceinline__ void load_tile_f32(float* __restrict__ dst, int ld, c
         load_vec<T>(src + it.r * stride + cc[u], x[u]);
       } else {
 #pragma unroll
-        for (int i = 0; i < VE; ++i) x[u][i] = 0.f;
+        for (int i = 0; i < VE; ++i)
+          x[u][i] = 0.f;
       }
       it.next();
     }
@@ -221,7 +280,8 @@ __device__ __forceinline__ void load_tile_f32(float* __restrict__ dst, int ld, c
       if (rr[u] < nrows) {
         const float s = rr[u] < nvalid ? scale(rr[u]) : 0.f;
 #pragma unroll
-        for (int i = 0; i < VE; ++i) x[u][i] *= s;
+        for (int i = 0; i < VE; ++i)
+          x[u][i] *= s;
         st_f32(dst + rr[u] * ld + cc[u], x[u]);
       }
     }
@@ -231,15 +291,22 @@ __device__ __forceinline__ void load_tile_f32(float* __restrict__ dst, int ld, c
 // Stores rows [0, nvalid) x columns [0, ncols_valid) of an fp32 shared tile (row r at src + r * ld),
 // times mul, into a row-strided global matrix of T. All threads of the block call it.
 template <typename T>
-__device__ __forceinline__ void store_tile(T* __restrict__ dst, int64_t stride, const float* __restrict__ src, int ld,
-                                           int nvalid, int ncols_valid, float mul) {
+__device__ __forceinline__ void store_tile(
+    T* __restrict__ dst,
+    int64_t stride,
+    const float* __restrict__ src,
+    int ld,
+    int nvalid,
+    int ncols_valid,
+    float mul) {
   constexpr int VE = kVec<T>;
   for (TileIter it(ncols_valid / VE); it.r < nvalid; it.next()) {
     const int c = it.c * VE;
     float x[VE];
     ld_f32(src + it.r * ld + c, x);
 #pragma unroll
-    for (int i = 0; i < VE; ++i) x[i] *= mul;
+    for (int i = 0; i < VE; ++i)
+      x[i] *= mul;
     store_vec<T>(dst + it.r * stride + c, x);
   }
 }
@@ -250,18 +317,22 @@ __device__ __forceinline__ void store_tile(T* __restrict__ dst, int64_t stride, 
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  const int src_bytes = valid ? 16 : 0;  // 0: the 16 bytes are zero-filled, nothing is read
+  const int src_bytes = valid ? 16 : 0; // 0: the 16 bytes are zero-filled, nothing is read
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes) : "memory");
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
 template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
 
 // Issues (without waiting) the copy of an nrows x ncols fp32 tile whose row r, column c sits at
 // src[r * stride + col0 + c] into shared memory (row r at dst + r * ld); columns c >= ncols_valid are
 // zero-filled without being read. ncols and ncols_valid are multiples of 4. All threads call it.
-__device__ __forceinline__ void cp_async_tile(float* dst, int ld, const float* src, int64_t stride, int col0,
-                                              int nrows, int ncols, int ncols_valid) {
+__device__ __forceinline__ void cp_async_tile(
+    float* dst, int ld, const float* src, int64_t stride, int col0, int nrows, int ncols, int ncols_valid) {
   for (TileIter it(ncols / 4); it.r < nrows; it.next()) {
     const int c = it.c * 4;
     const bool valid = c < ncols_valid;
@@ -271,8 +342,8 @@ __device__ __forceinline__ void cp_async_tile(float* dst, int ld, const float* s
 
 // Plain (synchronous) fp32 tile copy global -> shared with zero-filled dead columns and rows
 // (src may be null: all zeros).
-__device__ __forceinline__ void copy_tile_f32(float* dst, int ld, const float* src, int64_t stride, int nrows,
-                                              int nrows_valid, int ncols, int ncols_valid) {
+__device__ __forceinline__ void copy_tile_f32(
+    float* dst, int ld, const float* src, int64_t stride, int nrows, int nrows_valid, int ncols, int ncols_valid) {
   for (TileIter it(ncols / 4); it.r < nrows; it.next()) {
     const int c = it.c * 4;
     float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
@@ -284,8 +355,8 @@ __device__ __forceinline__ void copy_tile_f32(float* dst, int ld, const float* s
 }
 
 // fp32 tile shared -> global (fp32), rows < nrows_valid, columns < ncols_valid (multiples of 4).
-__device__ __forceinline__ void store_tile_f32(float* dst, int64_t stride, const float* src, int ld, int nrows_valid,
-                                               int ncols_valid) {
+__device__ __forceinline__ void store_tile_f32(
+    float* dst, int64_t stride, const float* src, int ld, int nrows_valid, int ncols_valid) {
   for (TileIter it(ncols_valid / 4); it.r < nrows_valid; it.next()) {
     const int c = it.c * 4;
     *reinterpret_cast<float4*>(dst + it.r * stride + c) = *reinterpret_cast<const float4*>(src + it.r * ld + c);
@@ -307,8 +378,8 @@ __device__ __forceinline__ void store_tile_f32(float* dst, int64_t stride, const
 // ----------------------------------------------------------------------------------------------
 
 // Layout tags: how an operand sits in memory (row r, column c of the operand as the GEMM sees it).
-struct RowMajor {};  // p[r * ld + c]
-struct ColMajor {};  // p[r + c * ld]: the transpose of a row-major array, read in place
+struct RowMajor {}; // p[r * ld + c]
+struct ColMajor {}; // p[r + c * ld]: the transpose of a row-major array, read in place
 
 template <class L>
 __device__ __forceinline__ int row_stride(int ld) {
@@ -368,8 +439,8 @@ __device__ __forceinline__ void mma_tf32_16n8k8(float (&d)[4], const uint32_t (&
 // (multiples of 8). A, B point to shared memory; rows of a RowMajor A and of a ColMajor B (the layouts
 // ldmatrix serves) must be 16-byte aligned, which ld % 4 == 0 and 16-byte aligned bases give.
 template <int FM, int FN, bool kSplit, class LA, class LB>
-__device__ __forceinline__ void warp_mma(float (&acc)[FM][FN][4], const float* A, int lda, const float* B, int ldb,
-                                         int i0, int j0, int k_begin, int k_end) {
+__device__ __forceinline__ void warp_mma(
+    float (&acc)[FM][FN][4], const float* A, int lda, const float* B, int ldb, int i0, int j0, int k_begin, int k_end) {
   constexpr bool kLdsmA = std::is_same_v<LA, RowMajor>;
   constexpr bool kLdsmB = std::is_same_v<LB, ColMajor>;
   const int lane = threadIdx.x % kWarp;
@@ -379,15 +450,15 @@ __device__ __forceinline__ void warp_mma(float (&acc)[FM][FN][4], const float* A
   // Per-lane byte address at k = k_begin. ldmatrix: lane l points at the row its matrix (l / 8) needs;
   // plain loads: the lane's own a0 / b0 element.
   uint32_t pa, pb;
-  if constexpr (kLdsmA) {  // matrices: rows 0-7 | rows 8-15 at column k0, then the same at k0 + 4
-    pa = smem_u32(A) + 4u * static_cast<uint32_t>((i0 + (lane & 7) + 8 * ((lane >> 3) & 1)) * lda + k_begin +
-                                                  4 * (lane >> 4));
+  if constexpr (kLdsmA) { // matrices: rows 0-7 | rows 8-15 at column k0, then the same at k0 + 4
+    pa = smem_u32(A) +
+         4u * static_cast<uint32_t>((i0 + (lane & 7) + 8 * ((lane >> 3) & 1)) * lda + k_begin + 4 * (lane >> 4));
   } else {
     pa = smem_u32(A) + 4u * static_cast<uint32_t>((i0 + g) * ars + (k_begin + t) * acs);
   }
-  if constexpr (kLdsmB) {  // matrices: n-block 0 at k0 | k0 + 4, then n-block 1 at k0 | k0 + 4
-    pb = smem_u32(B) + 4u * static_cast<uint32_t>((j0 + (lane & 7) + 8 * (lane >> 4)) * ldb + k_begin +
-                                                  4 * ((lane >> 3) & 1));
+  if constexpr (kLdsmB) { // matrices: n-block 0 at k0 | k0 + 4, then n-block 1 at k0 | k0 + 4
+    pb = smem_u32(B) +
+         4u * static_cast<uint32_t>((j0 + (lane & 7) + 8 * (lane >> 4)) * ldb + k_begin + 4 * ((lane >> 3) & 1));
   } else {
     pb = smem_u32(B) + 4u * static_cast<uint32_t>((k_begin + t) * brs + (j0 + g) * bcs);
   }
@@ -408,7 +479,8 @@ __device__ __forceinline__ void warp_mma(float (&acc)[FM][FN][4], const float* A
         a[m][3] = lds_b32(p + a_r8 + a_c4);
       }
 #pragma unroll
-      for (int e = 0; e < 4; ++e) tf32_parts<kSplit>(a[m][e], al[m][e]);
+      for (int e = 0; e < 4; ++e)
+        tf32_parts<kSplit>(a[m][e], al[m][e]);
     }
 #pragma unroll
     for (int n = 0; n < FN; ++n) {
@@ -436,7 +508,7 @@ __device__ __forceinline__ void warp_mma(float (&acc)[FM][FN][4], const float* A
     for (int m = 0; m < FM; ++m) {
 #pragma unroll
       for (int n = 0; n < FN; ++n) {
-        if constexpr (kSplit) {  // small terms first
+        if constexpr (kSplit) { // small terms first
           mma_tf32_16n8k8(acc[m][n], al[m], b[n]);
           mma_tf32_16n8k8(acc[m][n], a[m], bl[n]);
         }
@@ -458,9 +530,20 @@ enum class Tri { kNone, kLower /* A[i][k] = 0 for k > i */, kUpper /* A[i][k] = 
 // even. In place on B (C == B) is safe only when FM covers all M rows: each warp tile then reads only
 // the B columns it writes, and writes after its last read.
 template <int FM, int FN, bool kSplit, class LA, class LB, Tri kTri = Tri::kNone>
-__device__ __forceinline__ void block_gemm(float* C, int ldc, const float* A, int lda, const float* B, int ldb, int M,
-                                           int N, int Kd, const float* Cin = nullptr, int ldcin = 0,
-                                           float cin_scale = 1.f, float out_scale = 1.f) {
+__device__ __forceinline__ void block_gemm(
+    float* C,
+    int ldc,
+    const float* A,
+    int lda,
+    const float* B,
+    int ldb,
+    int M,
+    int N,
+    int Kd,
+    const float* Cin = nullptr,
+    int ldcin = 0,
+    float cin_scale = 1.f,
+    float out_scale = 1.f) {
   const int warp = threadIdx.x / kWarp;
   const int nwarps = blockDim.x / kWarp;
   const int lane = threadIdx.x % kWarp;
@@ -489,8 +572,10 @@ __device__ __forceinline__ void block_gemm(float* C, int ldc, const float* A, in
       }
     }
     int k_begin = 0, k_end = Kd;
-    if constexpr (kTri == Tri::kLower) k_end = min(Kd, i0 + 16 * FM);
-    if constexpr (kTri == Tri::kUpper) k_begin = i0;
+    if constexpr (kTri == Tri::kLower)
+      k_end = min(Kd, i0 + 16 * FM);
+    if constexpr (kTri == Tri::kUpper)
+      k_begin = i0;
     warp_mma<FM, FN, kSplit, LA, LB>(acc, A, lda, B, ldb, i0, j0, k_begin, k_end);
 #pragma unroll
     for (int m = 0; m < FM; ++m) {
@@ -507,9 +592,20 @@ __device__ __forceinline__ void block_gemm(float* C, int ldc, const float* A, in
 // block_gemm with the largest warp tile the shape allows (M, N multiples of 16): 32 x 32 when M and N are
 // multiples of 32 (a third less shared-memory traffic than 16 x 32 tiles), else 32 x 16 or 16 x 32.
 template <bool kSplit, class LA, class LB, Tri kTri = Tri::kNone>
-__device__ __forceinline__ void block_gemm_wide(float* C, int ldc, const float* A, int lda, const float* B, int ldb,
-                                                int M, int N, int Kd, const float* Cin = nullptr, int ldcin = 0,
-                                                float cin_scale = 1.f, float out_scale = 1.f) {
+__device__ __forceinline__ void block_gemm_wide(
+    float* C,
+    int ldc,
+    const float* A,
+    int lda,
+    const float* B,
+    int ldb,
+    int M,
+    int N,
+    int Kd,
+    const float* Cin = nullptr,
+    int ldcin = 0,
+    float cin_scale = 1.f,
+    float out_scale = 1.f) {
   if (M % 32 == 0 && N % 32 == 0) {
     block_gemm<2, 4, kSplit, LA, LB, kTri>(C, ldc, A, lda, B, ldb, M, N, Kd, Cin, ldcin, cin_scale, out_scale);
   } else if (M % 32 == 0) {
@@ -527,7 +623,8 @@ __device__ __forceinline__ void block_gemm_wide(float* C, int ldc, const float* 
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
 
@@ -536,11 +633,13 @@ __device__ __forceinline__ float warp_sum(float v) {
 __device__ __forceinline__ float block_sum(float v, float* scratch) {
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   v = warp_sum(v);
-  if (lane == 0) scratch[warp] = v;
+  if (lane == 0)
+    scratch[warp] = v;
   __syncthreads();
   float s = 0.f;
   const int nwarps = blockDim.x / kWarp;
-  for (int w = 0; w < nwarps; ++w) s += scratch[w];
+  for (int w = 0; w < nwarps; ++w)
+    s += scratch[w];
   __syncthreads();
   return s;
 }
@@ -552,8 +651,8 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 
 // Geometry of one chunk: chunks restart at every block boundary; the last chunk of a block is partial.
 struct ChunkPos {
-  int64_t t0;  // first token of the chunk in the sequence
-  int rows;    // valid rows c (1..64)
+  int64_t t0; // first token of the chunk in the sequence
+  int rows;   // valid rows c (1..64)
 };
 __device__ __forceinline__ ChunkPos chunk_pos(int64_t q, int64_t nc, int64_t block_len) {
   const int64_t blk = q / nc;
@@ -567,22 +666,24 @@ __device__ __forceinline__ ChunkPos chunk_pos(int64_t q, int64_t nc, int64_t blo
 // Fills sG[0..64) with the in-chunk inclusive cumsum G_r = sum_{j<=r} g_j (rows >= rows get g = 0, so
 // G_r = G_last there) and sBeta[0..64) with beta (0 on padding rows). g, beta point at token t0 of
 // this (b, h); consecutive tokens are `stride` apart. Ends with __syncthreads.
-__device__ __forceinline__ void load_chunk_gates(float* sG, float* sBeta, const float* g, const float* beta,
-                                                 int64_t stride, int rows) {
+__device__ __forceinline__ void load_chunk_gates(
+    float* sG, float* sBeta, const float* g, const float* beta, int64_t stride, int rows) {
   if (threadIdx.x < kWarp) {
     const int lane = threadIdx.x;
     const int r0 = 2 * lane, r1 = 2 * lane + 1;
     const float g0 = r0 < rows ? g[r0 * stride] : 0.f;
     const float g1 = r1 < rows ? g[r1 * stride] : 0.f;
     const float pair = g0 + g1;
-    float incl = pair;  // inclusive scan of the pair sums over lanes
+    float incl = pair; // inclusive scan of the pair sums over lanes
 #pragma unroll
     for (int o = 1; o < kWarp; o <<= 1) {
       const float y = __shfl_up_sync(0xffffffffu, incl, o);
-      if (lane >= o) incl += y;
+      if (lane >= o)
+        incl += y;
     }
-    float excl = __shfl_up_sync(0xffffffffu, incl, 1);  // exact exclusive prefix (no incl - pair)
-    if (lane == 0) excl = 0.f;
+    float excl = __shfl_up_sync(0xffffffffu, incl, 1); // exact exclusive prefix (no incl - pair)
+    if (lane == 0)
+      excl = 0.f;
     sG[r0] = excl + g0;
     sG[r1] = excl + g0 + g1;
     sBeta[r0] = r0 < rows ? beta[r0 * stride] : 0.f;
@@ -600,8 +701,8 @@ __device__ __forceinline__ void load_chunk_gates(float* sG, float* sBeta, const 
 //   W  [BH][NCH][64][K], U [BH][NCH][64][V], Kd [BH][NCH][64][K], gam [BH][NCH] = gamma_c = exp(G_last),
 //   A  [BH][NCH][64][64] (backward only), aug [BH][NB][K][V + K] = [H_b | M_b] of (12).
 struct PrepArgs {
-  const void* k = nullptr;  // [B,T,H,K] of the input dtype
-  const void* v = nullptr;  // [B,T,H,V]
+  const void* k = nullptr; // [B,T,H,K] of the input dtype
+  const void* v = nullptr; // [B,T,H,V]
   const float* g = nullptr;
   const float* beta = nullptr;
   int64_t T = 0, H = 0, L = 0, NC = 0, NCH = 0;
@@ -610,7 +711,7 @@ struct PrepArgs {
   float* U = nullptr;
   float* Kd = nullptr;
   float* gam = nullptr;
-  float* A = nullptr;  // may be null (forward)
+  float* A = nullptr; // may be null (forward)
 };
 
 struct ChainArgs {
@@ -618,17 +719,84 @@ struct ChainArgs {
   const float* U = nullptr;
   const float* Kd = nullptr;
   const float* gam = nullptr;
-  const float* h0 = nullptr;  // [B,NB,H,K,V] start of each block's V columns (backward: states); null = 0
-  float* aug = nullptr;       // out [BH][NB][K][V + K]: the augmented state after the block
-  float* hin = nullptr;       // out (backward) [BH][NCH][K][V]: h_in of every chunk (V columns), or null
-  float* vnew = nullptr;      // out (backward) [BH][NCH][64][V]: V_new of every chunk, or null
+  const float* h0 = nullptr; // [B,NB,H,K,V] start of each block's V columns (backward: states); null = 0
+  float* aug = nullptr;      // out [BH][NB][K][V + K]: the augmented state after the block
+  float* hin = nullptr;      // out (backward) [BH][NCH][K][V]: h_in of every chunk (V columns), or null
+  float* vnew = nullptr;     // out (backward) [BH][NCH][64][V]: V_new of every chunk, or null
   int64_t H = 0, NB = 0, NC = 0, NCH = 0;
   int K = 0, V = 0;
 };
+
+// The chunk buffers the forward and the backward both fill with prep and chain (workspace, fp32).
+struct ChunkBuffers {
+  float* W = nullptr;
+  float* U = nullptr;
+  float* Kd = nullptr;
+  float* gam = nullptr;
+  float* aug = nullptr;
+};
+
+inline int64_t chunks_per_block(const GdnShape& s) {
+  return (s.block_len + kChunk - 1) / kChunk;
+}
+
+inline ChunkBuffers carve_chunk_buffers(WorkspaceCarver& c, const GdnShape& s) {
+  const size_t bh = static_cast<size_t>(s.batch * s.heads), nb = static_cast<size_t>(s.num_blocks());
+  const size_t nch = nb * static_cast<size_t>(chunks_per_block(s));
+  const size_t K = static_cast<size_t>(s.dim_k), V = static_cast<size_t>(s.dim_v);
+  ChunkBuffers b;
+  b.W = c.take<float>(bh * nch * kChunk * K);
+  b.U = c.take<float>(bh * nch * kChunk * V);
+  b.Kd = c.take<float>(bh * nch * kChunk * K);
+  b.gam = c.take<float>(bh * nch);
+  b.aug = c.take<float>(bh * nb * K * (V + K));
+  return b;
+}
+
+inline PrepArgs prep_args(
+    const GdnShape& s, const void* k, const void* v, const void* g, const void* beta, const ChunkBuffers& b, float* A) {
+  PrepArgs a;
+  a.k = k;
+  a.v = v;
+  a.g = static_cast<const float*>(g);
+  a.beta = static_cast<const float*>(beta);
+  a.T = s.seqlen;
+  a.H = s.heads;
+  a.L = s.block_len;
+  a.NC = chunks_per_block(s);
+  a.NCH = s.num_blocks() * a.NC;
+  a.K = static_cast<int>(s.dim_k);
+  a.V = static_cast<int>(s.dim_v);
+  a.W = b.W;
+  a.U = b.U;
+  a.Kd = b.Kd;
+  a.gam = b.gam;
+  a.A = A;
+  return a;
+}
+
+inline ChainArgs chain_args(const GdnShape& s, const ChunkBuffers& b, const float* h0, float* hin, float* vnew) {
+  ChainArgs a;
+  a.W = b.W;
+  a.U = b.U;
+  a.Kd = b.Kd;
+  a.gam = b.gam;
+  a.h0 = h0;
+  a.aug = b.aug;
+  a.hin = hin;
+  a.vnew = vnew;
+  a.H = s.heads;
+  a.NB = s.num_blocks();
+  a.NC = chunks_per_block(s);
+  a.NCH = a.NB * a.NC;
+  a.K = static_cast<int>(s.dim_k);
+  a.V = static_cast<int>(s.dim_v);
+  return a;
+}
 
 // Chunk prep, parallel over (chunk, bh): G cumsum, A = (I + L)^-1 (8), W, U (9), Kd (11), gamma_c.
 void launch_chunk_prep(const PrepArgs& a, DType dtype, int64_t bh, cudaStream_t stream);
 // Per-block chain over the augmented state [V columns from h0 | K identity columns] (10), (11).
 void launch_chunk_chain(const ChainArgs& a, bool split, int64_t bh, cudaStream_t stream);
 
-}  // namespace arl2::kernels::gdn_detail
+} // namespace arl2::kernels::gdn_detail
