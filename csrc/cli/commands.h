@@ -1,0 +1,15 @@
+// The subcommands of the `arl2` executable. Each registers its options on the app and returns the
+// function that runs it once the command line is parsed.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace arl2::cli {
+
+using Command = std::function<int()>;
+
+Command add_info_command(CLI::App& app);
+
+} // namespace arl2::cli

@@ -1,0 +1,22 @@
+// The `arl2` command: one executable, one subcommand per job (`arl2 info`; training and generation
+// join as they land).
+#include <cstdio>
+#include <exception>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ARL2: linear-attention memory for autoregressive video diffusion"};
+  app.require_subcommand(1);
+  const arl2::cli::Command info = arl2::cli::add_info_command(app);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (app.got_subcommand("info")) {
+      return info();
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "arl2: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
