@@ -15,6 +15,9 @@ endif()
 set(ARL2_CUDA_ARCHITECTURES "90" CACHE STRING "CUDA architectures of the kernels (CMake syntax)")
 if(ARL2_WITH_CUDA)
   set(CMAKE_CUDA_ARCHITECTURES ${ARL2_CUDA_ARCHITECTURES})
+  # The shared CUDA runtime, the one torch uses: CMake's default (static) would put a second, private
+  # runtime inside libarl2_ops.so next to torch's.
+  set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One call on the GPU machine: build the CUDA targets, run the Catch2 cases and the whole pytest suite
-# (CPU and CUDA cases), run the benchmark, and leave logs and JSON under $OUT. Prints a summary table last.
+# One call on the GPU machine: build the CUDA targets, run the Catch2 cases, the kernel workbench's check
+# (scripts/bench/gdn_kernels.cu) and the whole pytest suite (CPU and CUDA cases), run the benchmarks, and
+# leave logs and JSON under $OUT. Prints a summary table last.
 #   device run: bash scripts/device_check.sh      (carry .whl to compare against fla's Triton kernel;
 #   SKIP_BENCH=1 to check correctness only)
 set -uo pipefail
@@ -32,12 +33,23 @@ step configure cmake -S . -B build/device -G Ninja -DARL2_CUDA=ON -DARL2_CUDA_AR
 step build cmake --build build/device -j "$(nproc)" || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
 step catch_cpu ./build/device/tests/cpp/test_ops "~[cuda]"
 step catch_cuda ./build/device/tests/cpp/test_ops "[cuda]" --durations yes
+step kernels ./build/device/scripts/bench/gdn_kernels check
 step pytest "$PYTHON" -X faulthandler -m pytest tests/python -v -rs
+if [ "$(tail -1 "$OUT/summary.txt" | awk '{print $2}')" = "rc=139" ] && command -v cuda-gdb >/dev/null; then
+  # A crash in native code: rerun up to the first failure under the debugger for its native backtrace.
+  timeout 300 cuda-gdb -batch -ex run -ex bt --args "$PYTHON" -m pytest tests/python -x -q \
+    >"$OUT/pytest_crash_bt.log" 2>&1
+  grep -v "^\[New Thread\|^\[Thread" "$OUT/pytest_crash_bt.log" | tail -40
+fi
+[ "${SKIP_BENCH:-0}" = 1 ] || step kernels_bench ./build/device/scripts/bench/gdn_kernels bench --json "$OUT/gdn_kernels.json"
 [ "${SKIP_BENCH:-0}" = 1 ] || step bench "$PYTHON" scripts/bench_gdn.py --json "$OUT/bench_gdn.json"
 
-for f in catch_cuda pytest; do
+for f in catch_cuda kernels pytest; do
   echo "== $f (tail)"; tail -25 "$OUT/$f.log"
 done
+[ -f "$OUT/kernels_bench.log" ] && { echo "== kernels_bench"; cat "$OUT/kernels_bench.log"; }
 [ -f "$OUT/bench.log" ] && { echo "== bench"; cat "$OUT/bench.log"; }
 echo "== summary"; cat "$OUT/summary.txt"
+# Few files to fetch back: the logs as one archive, the JSON files as they are.
+tar -czf "$OUT/logs.tar.gz" -C "$OUT" $(cd "$OUT" && ls ./*.log ./*.txt) && (cd "$OUT" && rm -f ./*.log ./*.txt)
 exit "$status"

@@ -438,37 +438,106 @@ size_t gdn_grad_smem_bytes(int K, int V) {
   return sizeof(float) * (6 * static_cast<size_t>(gdn_grad_slot_floats(K, V)) + kChunk * kLdChunk + kGradVecs);
 }
 
+} // namespace
+
 // ---------------------------------------------------------------------------------------------
 // Host side
 // ---------------------------------------------------------------------------------------------
-struct BwdWorkspace {
-  ChunkBuffers chunks;
-  float* A;
-  float* hin;
-  float* vnew;
-  float* E;
-  float* dhout;
-};
+namespace gdn_detail {
 
-BwdWorkspace carve_bwd_workspace(void* base, const GdnShape& s, size_t* bytes) {
-  const size_t bh = static_cast<size_t>(s.batch * s.heads);
-  const size_t nb = static_cast<size_t>(s.num_blocks());
-  const size_t nch = nb * static_cast<size_t>(chunks_per_block(s));
-  const size_t K = static_cast<size_t>(s.dim_k), V = static_cast<size_t>(s.dim_v);
-  WorkspaceCarver c(base);
-  BwdWorkspace w;
-  w.chunks = carve_chunk_buffers(c, s);
-  w.A = c.take<float>(bh * nch * kChunk * kChunk);
-  w.hin = c.take<float>(bh * nch * K * V);
-  w.vnew = c.take<float>(bh * nch * kChunk * V);
-  w.E = c.take<float>(bh * nb * K * V);
-  w.dhout = c.take<float>(bh * nch * K * V);
-  if (bytes != nullptr)
-    *bytes = c.bytes();
-  return w;
+void launch_combine_bwd(
+    const GdnShape& s,
+    const float* aug,
+    const float* d_states,
+    const float* d_final,
+    float* E,
+    float* d_init,
+    cudaStream_t stream) {
+  const int64_t bh = s.batch * s.heads;
+  if (bh == 0)
+    return;
+  CombineBwdArgs cb;
+  cb.aug = aug;
+  cb.d_states = d_states;
+  cb.d_final = d_final;
+  cb.E = E;
+  cb.d_init = d_init;
+  cb.H = s.heads;
+  cb.NB = s.num_blocks();
+  cb.K = static_cast<int>(s.dim_k);
+  cb.V = static_cast<int>(s.dim_v);
+  const size_t smem = gdn_combine_bwd_smem_bytes(cb.K);
+  set_smem_limit(gdn_combine_bwd_kernel, smem, "gdn_combine_bwd_kernel");
+  const dim3 grid(static_cast<unsigned>((cb.V + kCombBwdCols - 1) / kCombBwdCols), static_cast<unsigned>(bh));
+  gdn_combine_bwd_kernel<<<grid, kCombBwdThreads, smem, stream>>>(cb);
+  check_launch("gdn_combine_bwd_kernel");
 }
 
-} // namespace
+void launch_chain_bwd(const GdnShape& s, const BwdWorkspace& w, bool split, cudaStream_t stream) {
+  const int64_t bh = s.batch * s.heads;
+  const int64_t nb = s.num_blocks();
+  if (nb == 0 || bh == 0)
+    return;
+  ChainBwdArgs rv;
+  rv.W = w.chunks.W;
+  rv.Kd = w.chunks.Kd;
+  rv.gam = w.chunks.gam;
+  rv.E = w.E;
+  rv.dhout = w.dhout;
+  rv.H = s.heads;
+  rv.NB = nb;
+  rv.NC = chunks_per_block(s);
+  rv.NCH = nb * rv.NC;
+  rv.K = static_cast<int>(s.dim_k);
+  rv.V = static_cast<int>(s.dim_v);
+  const int64_t tiles = (rv.V + kRevCols - 1) / kRevCols;
+  ARL2_CHECK(nb * tiles < (int64_t{1} << 31), "gdn reverse chain: too many blocks for one grid");
+  const size_t smem = gdn_chain_bwd_smem_bytes(rv.K);
+  auto kernel = split ? gdn_chain_bwd_kernel<true> : gdn_chain_bwd_kernel<false>;
+  set_smem_limit(kernel, smem, "gdn_chain_bwd_kernel");
+  kernel<<<dim3(static_cast<unsigned>(nb * tiles), static_cast<unsigned>(bh)), kRevThreads, smem, stream>>>(rv);
+  check_launch("gdn_chain_bwd_kernel");
+}
+
+void launch_chunk_grad(const GdnScanBwdParams& p, const BwdWorkspace& w, cudaStream_t stream) {
+  const GdnShape& s = p.shape;
+  const int64_t bh = s.batch * s.heads;
+  const int64_t nc = chunks_per_block(s);
+  const int64_t nch = s.num_blocks() * nc;
+  if (nch == 0 || bh == 0)
+    return;
+  GradArgs ga;
+  ga.k = p.k;
+  ga.v = p.v;
+  ga.g = static_cast<const float*>(p.g);
+  ga.beta = static_cast<const float*>(p.beta);
+  ga.A = w.A;
+  ga.hin = w.hin;
+  ga.dhout = w.dhout;
+  ga.vnew = w.vnew;
+  ga.dk = p.dk;
+  ga.dv = p.dv;
+  ga.dg = static_cast<float*>(p.dg);
+  ga.dbeta = static_cast<float*>(p.dbeta);
+  ga.T = s.seqlen;
+  ga.H = s.heads;
+  ga.L = s.block_len;
+  ga.NC = nc;
+  ga.NCH = nch;
+  ga.K = static_cast<int>(s.dim_k);
+  ga.V = static_cast<int>(s.dim_v);
+  ARL2_CHECK(nch < (int64_t{1} << 31), "gdn chunk grad: too many chunks for one grid");
+  const size_t smem = gdn_grad_smem_bytes(ga.K, ga.V);
+  dispatch_dtype(p.dtype, "gdn chunk grad", [&](auto tag) {
+    using T = decltype(tag);
+    auto kernel = gdn_chunk_grad_kernel<T, std::is_same_v<T, float>>;
+    set_smem_limit(kernel, smem, "gdn_chunk_grad_kernel");
+    kernel<<<dim3(static_cast<unsigned>(nch), static_cast<unsigned>(bh)), kGradThreads, smem, stream>>>(ga);
+    check_launch("gdn_chunk_grad_kernel");
+  });
+}
+
+} // namespace gdn_detail
 
 size_t gdn_block_scan_bwd_workspace_bytes(const GdnScanBwdParams& p) {
   gdn_detail::check_shape(p.shape, "_gdn_block_scan_backward (CUDA)");
@@ -485,9 +554,6 @@ void gdn_block_scan_bwd_cuda(const GdnScanBwdParams& p, void* workspace, cudaStr
   if (bh == 0)
     return;
   const int64_t nb = s.num_blocks();
-  const int64_t nc = chunks_per_block(s);
-  const int64_t nch = nb * nc;
-  const int K = static_cast<int>(s.dim_k), V = static_cast<int>(s.dim_v);
   check_tensor_ptr(p.d_initial_state, "d_initial_state", op, true);
   check_tensor_ptr(p.d_final_state, "d_final_state", op, false);
   check_tensor_ptr(p.d_states, "d_states", op, false);
@@ -503,7 +569,7 @@ void gdn_block_scan_bwd_cuda(const GdnScanBwdParams& p, void* workspace, cudaStr
     check_tensor_ptr(p.dbeta, "dbeta", op, true);
   }
   size_t bytes = 0;
-  BwdWorkspace w = carve_bwd_workspace(workspace, s, &bytes);
+  const BwdWorkspace w = carve_bwd_workspace(workspace, s, &bytes);
   ARL2_CHECK(workspace != nullptr || bytes == 0, op, ": workspace is null");
   ARL2_CHECK(is_aligned(workspace, 256), op, ": workspace must be 256-byte aligned");
   const bool split = p.dtype == DType::kFloat32;
@@ -515,81 +581,20 @@ void gdn_block_scan_bwd_cuda(const GdnScanBwdParams& p, void* workspace, cudaStr
   launch_chunk_chain(chain_args(s, w.chunks, static_cast<const float*>(p.states), w.hin, w.vnew), split, bh, stream);
 
   // 3. E_b and d_initial_state
-  {
-    CombineBwdArgs cb;
-    cb.aug = w.chunks.aug;
-    cb.d_states = static_cast<const float*>(p.d_states);
-    cb.d_final = static_cast<const float*>(p.d_final_state);
-    cb.E = w.E;
-    cb.d_init = static_cast<float*>(p.d_initial_state);
-    cb.H = s.heads;
-    cb.NB = nb;
-    cb.K = K;
-    cb.V = V;
-    const size_t smem = gdn_combine_bwd_smem_bytes(K);
-    set_smem_limit(gdn_combine_bwd_kernel, smem, "gdn_combine_bwd_kernel");
-    const dim3 grid(static_cast<unsigned>((V + kCombBwdCols - 1) / kCombBwdCols), static_cast<unsigned>(bh));
-    gdn_combine_bwd_kernel<<<grid, kCombBwdThreads, smem, stream>>>(cb);
-    check_launch("gdn_combine_bwd_kernel");
-  }
-  if (nb == 0)
-    return;
+  launch_combine_bwd(
+      s,
+      w.chunks.aug,
+      static_cast<const float*>(p.d_states),
+      static_cast<const float*>(p.d_final_state),
+      w.E,
+      static_cast<float*>(p.d_initial_state),
+      stream);
 
   // 4. reverse chains, every block in parallel
-  {
-    ChainBwdArgs rv;
-    rv.W = w.chunks.W;
-    rv.Kd = w.chunks.Kd;
-    rv.gam = w.chunks.gam;
-    rv.E = w.E;
-    rv.dhout = w.dhout;
-    rv.H = s.heads;
-    rv.NB = nb;
-    rv.NC = nc;
-    rv.NCH = nch;
-    rv.K = K;
-    rv.V = V;
-    const int64_t tiles = (V + kRevCols - 1) / kRevCols;
-    ARL2_CHECK(nb * tiles < (int64_t{1} << 31), op, ": too many blocks for one grid");
-    const size_t smem = gdn_chain_bwd_smem_bytes(K);
-    auto kernel = split ? gdn_chain_bwd_kernel<true> : gdn_chain_bwd_kernel<false>;
-    set_smem_limit(kernel, smem, "gdn_chain_bwd_kernel");
-    kernel<<<dim3(static_cast<unsigned>(nb * tiles), static_cast<unsigned>(bh)), kRevThreads, smem, stream>>>(rv);
-    check_launch("gdn_chain_bwd_kernel");
-  }
+  launch_chain_bwd(s, w, split, stream);
 
   // 5. per-chunk gradients
-  {
-    GradArgs ga;
-    ga.k = p.k;
-    ga.v = p.v;
-    ga.g = static_cast<const float*>(p.g);
-    ga.beta = static_cast<const float*>(p.beta);
-    ga.A = w.A;
-    ga.hin = w.hin;
-    ga.dhout = w.dhout;
-    ga.vnew = w.vnew;
-    ga.dk = p.dk;
-    ga.dv = p.dv;
-    ga.dg = static_cast<float*>(p.dg);
-    ga.dbeta = static_cast<float*>(p.dbeta);
-    ga.T = s.seqlen;
-    ga.H = s.heads;
-    ga.L = s.block_len;
-    ga.NC = nc;
-    ga.NCH = nch;
-    ga.K = K;
-    ga.V = V;
-    ARL2_CHECK(nch < (int64_t{1} << 31), op, ": too many chunks for one grid");
-    const size_t smem = gdn_grad_smem_bytes(K, V);
-    dispatch_dtype(p.dtype, op, [&](auto tag) {
-      using T = decltype(tag);
-      auto kernel = gdn_chunk_grad_kernel<T, std::is_same_v<T, float>>;
-      set_smem_limit(kernel, smem, "gdn_chunk_grad_kernel");
-      kernel<<<dim3(static_cast<unsigned>(nch), static_cast<unsigned>(bh)), kGradThreads, smem, stream>>>(ga);
-      check_launch("gdn_chunk_grad_kernel");
-    });
-  }
+  launch_chunk_grad(p, w, stream);
 }
 
 } // namespace arl2::kernels

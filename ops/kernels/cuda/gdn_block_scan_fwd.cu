@@ -366,14 +366,6 @@ size_t gdn_combine_fwd_smem_bytes(int K) {
   return sizeof(float) * (2 * static_cast<size_t>(K) * (K + 4) + 4 * K * ldc);
 }
 
-ChunkBuffers carve_fwd_workspace(void* base, const GdnShape& s, size_t* bytes) {
-  WorkspaceCarver c(base);
-  const ChunkBuffers w = carve_chunk_buffers(c, s);
-  if (bytes != nullptr)
-    *bytes = c.bytes();
-  return w;
-}
-
 } // namespace
 
 void launch_chunk_prep(const PrepArgs& a, DType dtype, int64_t bh, cudaStream_t stream) {
@@ -402,6 +394,27 @@ void launch_chunk_chain(const ChainArgs& a, bool split, int64_t bh, cudaStream_t
   set_smem_limit(kernel, smem, "gdn_chunk_chain_kernel");
   kernel<<<grid, kChainThreads, smem, stream>>>(a);
   check_launch("gdn_chunk_chain_kernel");
+}
+
+void launch_combine_fwd(
+    const GdnShape& s, const float* aug, const float* init, float* states, float* final_state, cudaStream_t stream) {
+  const int64_t bh = s.batch * s.heads;
+  if (bh == 0)
+    return;
+  CombineFwdArgs cb;
+  cb.aug = aug;
+  cb.init = init;
+  cb.states = states;
+  cb.final_state = final_state;
+  cb.H = s.heads;
+  cb.NB = s.num_blocks();
+  cb.K = static_cast<int>(s.dim_k);
+  cb.V = static_cast<int>(s.dim_v);
+  const size_t smem = gdn_combine_fwd_smem_bytes(cb.K);
+  set_smem_limit(gdn_combine_fwd_kernel, smem, "gdn_combine_fwd_kernel");
+  const dim3 grid(static_cast<unsigned>((cb.V + kCombCols - 1) / kCombCols), static_cast<unsigned>(bh));
+  gdn_combine_fwd_kernel<<<grid, kCombThreads, smem, stream>>>(cb);
+  check_launch("gdn_combine_fwd_kernel");
 }
 
 } // namespace gdn_detail
@@ -440,21 +453,13 @@ void gdn_block_scan_fwd_cuda(const GdnScanFwdParams& p, void* workspace, cudaStr
   launch_chunk_prep(prep_args(s, p.k, p.v, p.g, p.beta, w, nullptr), p.dtype, bh, stream);
   // every block starts from zero: the chain gives H_b and M_b
   launch_chunk_chain(chain_args(s, w, nullptr, nullptr, nullptr), split, bh, stream);
-
-  CombineFwdArgs cb;
-  cb.aug = w.aug;
-  cb.init = static_cast<const float*>(p.initial_state);
-  cb.states = static_cast<float*>(p.states);
-  cb.final_state = static_cast<float*>(p.final_state);
-  cb.H = s.heads;
-  cb.NB = nb;
-  cb.K = static_cast<int>(s.dim_k);
-  cb.V = static_cast<int>(s.dim_v);
-  const size_t smem = gdn_combine_fwd_smem_bytes(cb.K);
-  set_smem_limit(gdn_combine_fwd_kernel, smem, "gdn_combine_fwd_kernel");
-  const dim3 grid(static_cast<unsigned>((cb.V + kCombCols - 1) / kCombCols), static_cast<unsigned>(bh));
-  gdn_combine_fwd_kernel<<<grid, kCombThreads, smem, stream>>>(cb);
-  check_launch("gdn_combine_fwd_kernel");
+  launch_combine_fwd(
+      s,
+      w.aug,
+      static_cast<const float*>(p.initial_state),
+      static_cast<float*>(p.states),
+      static_cast<float*>(p.final_state),
+      stream);
 }
 
 } // namespace arl2::kernels

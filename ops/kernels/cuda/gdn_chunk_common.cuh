@@ -753,6 +753,43 @@ inline ChunkBuffers carve_chunk_buffers(WorkspaceCarver& c, const GdnShape& s) {
   return b;
 }
 
+// The forward's workspace is the chunk buffers alone.
+inline ChunkBuffers carve_fwd_workspace(void* base, const GdnShape& s, size_t* bytes) {
+  WorkspaceCarver c(base);
+  const ChunkBuffers w = carve_chunk_buffers(c, s);
+  if (bytes != nullptr)
+    *bytes = c.bytes();
+  return w;
+}
+
+// The backward's workspace: the chunk buffers, then what only the backward keeps.
+struct BwdWorkspace {
+  ChunkBuffers chunks;
+  float* A;     // [BH][NCH][64][64]
+  float* hin;   // [BH][NCH][K][V]: h_in of every chunk
+  float* vnew;  // [BH][NCH][64][V]: V_new of every chunk
+  float* E;     // [BH][NB][K][V]: gradient w.r.t. the state at the end of block b
+  float* dhout; // [BH][NCH][K][V]: dh_out of every chunk
+};
+
+inline BwdWorkspace carve_bwd_workspace(void* base, const GdnShape& s, size_t* bytes) {
+  const size_t bh = static_cast<size_t>(s.batch * s.heads);
+  const size_t nb = static_cast<size_t>(s.num_blocks());
+  const size_t nch = nb * static_cast<size_t>(chunks_per_block(s));
+  const size_t K = static_cast<size_t>(s.dim_k), V = static_cast<size_t>(s.dim_v);
+  WorkspaceCarver c(base);
+  BwdWorkspace w;
+  w.chunks = carve_chunk_buffers(c, s);
+  w.A = c.take<float>(bh * nch * kChunk * kChunk);
+  w.hin = c.take<float>(bh * nch * K * V);
+  w.vnew = c.take<float>(bh * nch * kChunk * V);
+  w.E = c.take<float>(bh * nb * K * V);
+  w.dhout = c.take<float>(bh * nch * K * V);
+  if (bytes != nullptr)
+    *bytes = c.bytes();
+  return w;
+}
+
 inline PrepArgs prep_args(
     const GdnShape& s, const void* k, const void* v, const void* g, const void* beta, const ChunkBuffers& b, float* A) {
   PrepArgs a;
@@ -798,5 +835,27 @@ inline ChainArgs chain_args(const GdnShape& s, const ChunkBuffers& b, const floa
 void launch_chunk_prep(const PrepArgs& a, DType dtype, int64_t bh, cudaStream_t stream);
 // Per-block chain over the augmented state [V columns from h0 | K identity columns] (10), (11).
 void launch_chunk_chain(const ChainArgs& a, bool split, int64_t bh, cudaStream_t stream);
+
+// The other stages, one launch each. The public launchers are these calls in order; they are separate so
+// that the workbench (scripts/bench/gdn_kernels.cu) can time each stage on its own.
+
+// Forward combine (12), sequential over blocks: states[0] = init (null: zeros), states[b + 1] =
+// M_b states[b] + H_b from aug, final_state = the last (gdn_block_scan_fwd.cu).
+void launch_combine_fwd(
+    const GdnShape& s, const float* aug, const float* init, float* states, float* final_state, cudaStream_t stream);
+// Backward combine: E_b from d_states, d_final (null: zeros) and the M_b in aug, and d_initial_state
+// (gdn_block_scan_bwd.cu, as are the two below).
+void launch_combine_bwd(
+    const GdnShape& s,
+    const float* aug,
+    const float* d_states,
+    const float* d_final,
+    float* E,
+    float* d_init,
+    cudaStream_t stream);
+// Reverse chain (14) of every block in parallel from w.E: w.dhout.
+void launch_chain_bwd(const GdnShape& s, const BwdWorkspace& w, bool split, cudaStream_t stream);
+// Per-chunk gradients (13), (15)-(24) from the backward workspace: p.dk, p.dv, p.dg, p.dbeta.
+void launch_chunk_grad(const GdnScanBwdParams& p, const BwdWorkspace& w, cudaStream_t stream);
 
 } // namespace arl2::kernels::gdn_detail
