@@ -146,7 +146,7 @@ def main():
     d_states, d_final = torch.randn_like(states), torch.randn_like(final)
     q1, k1, v1, g1, b1 = (x[:, :L].detach() for x in (q, k, v, g, beta))
 
-    print(f"device {device} ({torch.cuda.get_device_name(device) if on_cuda else platform.processor()}), "
+    print(f"device {device} ({torch.cuda.get_device_name(device) if on_cuda else platform.processor() or platform.machine()}), "
           f"B={B} T={T} ({nb} x {L}) H={H} D={D} {args.dtype}, median of {reps}")
     record("arl2 gdn_block_scan fwd", scan_fwd, tokens=T)
     record("arl2 gdn_block_scan fwd+bwd", scan_fwd_bwd, tokens=T)
@@ -196,7 +196,7 @@ def main():
     for name, r in ratios.items():
         print(f"{name}: {r:.2f}x")
     result = {
-        "device": torch.cuda.get_device_name(device) if on_cuda else platform.processor() or "cpu",
+        "device": torch.cuda.get_device_name(device) if on_cuda else platform.processor() or platform.machine(),
         "torch": torch.__version__,
         "shape": {"B": B, "T": T, "blocks": nb, "block_len": L, "H": H, "D": D, "dtype": args.dtype},
         "reps": reps,
