@@ -16,4 +16,6 @@ TORCH_LIBRARY(arl2, m) {
   m.def(
       "_gdn_block_read_backward(Tensor d_o, Tensor q, Tensor states, int block_len, float scale)"
       " -> (Tensor dq, Tensor d_states)");
+  // ops/specs/rope3d.md
+  m.def("rope3d(Tensor x, int[] grid, int frame_offset=0, bool inverse=False) -> Tensor");
 }

@@ -2,7 +2,6 @@
 #define TORCH_ASSERT_ONLY_METHOD_OPERATORS
 #include "gdn_checks.h"
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -71,21 +70,6 @@ void check_block_len(const char* op, const c10::SymInt& T, int64_t block_len) {
 
 at::ScalarType gdn_state_dtype(at::ScalarType input_dtype) {
   return input_dtype == at::kDouble ? at::kDouble : at::kFloat;
-}
-
-kernels::DType to_kernel_dtype(at::ScalarType dtype) {
-  switch (dtype) {
-    case at::kFloat:
-      return kernels::DType::kFloat32;
-    case at::kBFloat16:
-      return kernels::DType::kBFloat16;
-    case at::kHalf:
-      return kernels::DType::kFloat16;
-    case at::kDouble:
-      return kernels::DType::kFloat64;
-    default:
-      TORCH_CHECK(false, "arl2: unsupported dtype ", dtype);
-  }
 }
 
 void check_scan_args(
@@ -174,20 +158,6 @@ void check_read_backward_args(
   check_shape(op, d_o, "d_o", "[B, T, H, V]", {q.sym_size(0), q.sym_size(1), q.sym_size(2), states.sym_size(4)});
   check_dtype(op, d_o, "d_o", q.scalar_type(), "the dtype of q");
   check_same_device(op, q, "q", d_o, "d_o");
-}
-
-void check_cuda_dtype(const char* op, const at::Tensor& t, const char* name) {
-  TORCH_CHECK(
-      t.scalar_type() != at::kDouble,
-      op,
-      ": ",
-      name,
-      " is float64, which runs on the CPU only; on CUDA pass float32, bfloat16 or float16");
-}
-
-at::Tensor dense_aligned(const at::Tensor& t) {
-  const bool aligned = reinterpret_cast<uintptr_t>(t.const_data_ptr()) % 16 == 0;
-  return t.is_contiguous() && aligned ? t : t.clone(at::MemoryFormat::Contiguous);
 }
 
 kernels::GdnShape gdn_shape(const at::Tensor& k, int64_t dim_v, int64_t block_len) {

@@ -8,12 +8,12 @@
 #include <ATen/core/Tensor.h>
 
 #include "../kernels/common/gdn_params.h"
+#include "kernel_dtype.h"
 
 namespace arl2::detail {
 
 // float64 inputs keep float64 states (the CPU reference path); every other input dtype gets float32.
 at::ScalarType gdn_state_dtype(at::ScalarType input_dtype);
-kernels::DType to_kernel_dtype(at::ScalarType dtype);
 
 void check_scan_args(
     const char* op,
@@ -39,15 +39,8 @@ void check_read_args(const char* op, const at::Tensor& q, const at::Tensor& stat
 void check_read_backward_args(
     const char* op, const at::Tensor& d_o, const at::Tensor& q, const at::Tensor& states, int64_t block_len);
 
-// float64 runs on the CPU only; `t` is the tensor whose dtype the op follows.
-void check_cuda_dtype(const char* op, const at::Tensor& t, const char* name);
-
 // Sizes of a checked [B, T, H, K] tensor with value width dim_v (concrete tensors only).
 kernels::GdnShape gdn_shape(const at::Tensor& k, int64_t dim_v, int64_t block_len);
-
-// `t` as the CUDA kernels read it: contiguous and 16-byte aligned (they use 16-byte vector accesses);
-// copies only when `t` is not already so, e.g. a strided view or one at an odd storage offset.
-at::Tensor dense_aligned(const at::Tensor& t);
 
 // A defined optional tensor, or nullopt.
 inline std::optional<at::Tensor> defined_or_null(const std::optional<at::Tensor>& t) {

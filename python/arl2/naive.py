@@ -1,10 +1,10 @@
-"""Plain PyTorch references for the ARL2 ops, written token by token from the spec's definition
-(ops/specs/gdn_block_scan.md, eqs (1)-(4)) and sharing no code with the kernels.
+"""Plain PyTorch references for the ARL2 ops, written from the specs' definitions (ops/specs/) and
+sharing no code with the kernels.
 
 They compute in the dtype they are given (pass float64 for a reference) and are differentiable through
 torch autograd, so the same calls give reference gradients.
 """
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 
@@ -37,3 +37,31 @@ def naive_gdn_block_read(q: torch.Tensor, states: torch.Tensor, block_len: int, 
     qb = q.reshape(B, T // block_len, block_len, H, K)
     o = scale * torch.einsum("bnlhk,bnhkv->bnlhv", qb, states)  # (4)
     return o.reshape(B, T, H, states.shape[-1])
+
+
+def naive_rope3d(x: torch.Tensor, grid: Sequence[int], frame_offset: int = 0, inverse: bool = False) -> torch.Tensor:
+    """Reference for :func:`arl2.rope3d`, built the way Wan builds its embedding: a float64 table of unit
+    complex numbers per axis (``torch.polar``), concatenated per token and multiplied into ``x`` viewed as
+    interleaved complex pairs. Computes in complex128; returns ``x``'s dtype."""
+    frames, height, width = grid
+    batch, tokens, heads, dim = x.shape
+    sizes = (dim - 4 * (dim // 6), 2 * (dim // 6), 2 * (dim // 6))
+
+    def table(positions: torch.Tensor, size: int) -> torch.Tensor:
+        inv_freq = 1.0 / (10000.0 ** (torch.arange(0, size, 2, dtype=torch.float64) / size))
+        angles = torch.outer(positions.to(torch.float64), inv_freq)
+        return torch.polar(torch.ones_like(angles), -angles if inverse else angles)
+
+    t = table(torch.arange(frame_offset, frame_offset + frames), sizes[0])
+    h = table(torch.arange(height), sizes[1])
+    w = table(torch.arange(width), sizes[2])
+    per_token = torch.cat(
+        [
+            t[:, None, None, :].expand(frames, height, width, -1),
+            h[None, :, None, :].expand(frames, height, width, -1),
+            w[None, None, :, :].expand(frames, height, width, -1),
+        ],
+        dim=-1,
+    ).reshape(tokens, 1, dim // 2)
+    pairs = torch.view_as_complex(x.to(torch.float64).reshape(batch, tokens, heads, dim // 2, 2).contiguous())
+    return torch.view_as_real(pairs * per_token.to(x.device)).reshape(x.shape).to(x.dtype)

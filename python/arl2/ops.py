@@ -1,11 +1,11 @@
-"""The fla-style functional API of the ARL2 ops (math, layouts and tolerances: ops/specs/gdn_block_scan.md).
+"""The fla-style functional API of the ARL2 ops (math, layouts and tolerances: ops/specs/).
 
 Each function calls its torch.ops.arl2 op directly, so autograd, device dispatch, fake tensors and
 torch.compile behave exactly as they do for the op itself. Argument checks live in the C++ op (one
 place for C++ and Python callers, errors name the argument); the only Python-side check is the opt-in
 NaN/inf scan.
 """
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 
@@ -109,3 +109,34 @@ def gdn_block_read(
     if scale is None:
         scale = q.shape[-1] ** -0.5
     return torch.ops.arl2.gdn_block_read.default(q, states, block_len, scale)
+
+
+def rope3d(
+    x: torch.Tensor,
+    grid: Sequence[int],
+    frame_offset: int = 0,
+    inverse: bool = False,
+) -> torch.Tensor:
+    r"""Wan2.1's 3D rotary position embedding, from positions rather than a 1024-row table.
+
+    The head dim splits into a temporal, a height and a width part (``D - 4 (D // 6)``, ``2 (D // 6)``,
+    ``2 (D // 6)``: 44 / 42 / 42 for D = 128); within a part of size ``d`` at position ``p``, the
+    interleaved pair ``(x[2j], x[2j+1])`` rotates by ``p * 10000 ** (-2 j / d)``. Angles are formed in
+    float64, so absolute frame indices past 1024 (long videos) keep their precision.
+
+    Parameters
+    ----------
+    x : Tensor ``[B, L, H, D]``
+        Queries or keys, float32, bfloat16 or float16 (float64 on CPU); ``D`` even.
+    grid : ``(F, Hp, Wp)``
+        The latent grid of the ``L = F * Hp * Wp`` tokens, in frame-major raster order.
+    frame_offset : int
+        Absolute index of the first frame (the temporal position of token 0).
+    inverse : bool
+        Rotate by the negative angles, undoing the embedding.
+
+    Returns
+    -------
+    Tensor of ``x``'s shape and dtype. Differentiable in ``x`` (to any order).
+    """
+    return torch.ops.arl2.rope3d.default(x, list(grid), frame_offset, inverse)

@@ -559,7 +559,7 @@ __device__ __forceinline__ float hash_uniform(uint64_t seed, uint64_t i) {
 template <typename T>
 __global__ void fill_uniform_kernel(T* p, size_t n, uint64_t seed, float lo, float hi) {
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x)
-    p[i] = detail::from_f32<T>(lo + (hi - lo) * hash_uniform(seed, i));
+    p[i] = arl2::kernels::from_f32<T>(lo + (hi - lo) * hash_uniform(seed, i));
 }
 
 // n random elements of dt, uniform in [lo, hi): random data, never zeros, which can time faster.

@@ -4,7 +4,7 @@
 
 #include "arl2/ops.h"
 #include "catch.h"
-#include "gdn_test_util.h"
+#include "test_util.h"
 
 namespace arl2::test {
 namespace {
@@ -67,22 +67,11 @@ TEST_CASE("gdn_block_scan gradients match central finite differences", "[gdn_blo
     vars.push_back(*t);
   }
   const auto grads = torch::autograd::grad({loss}, vars);
-  torch::NoGradGuard no_grad;
-  const double eps = 1e-6;
   for (size_t i = 0; i < inputs.size(); ++i) {
     INFO(names[i]);
-    auto flat = inputs[i]->view({-1});
-    auto numeric = torch::zeros_like(flat);
-    for (int64_t e = 0; e < flat.numel(); ++e) {
-      const double orig = flat[e].item<double>();
-      flat[e] = orig + eps;
-      const double up = scan_loss(x, c.block_len, w_states, w_final).item<double>();
-      flat[e] = orig - eps;
-      const double down = scan_loss(x, c.block_len, w_states, w_final).item<double>();
-      flat[e] = orig;
-      numeric[e] = (up - down) / (2 * eps);
-    }
-    CHECK(rel_err(grads[i].reshape({-1}), numeric) < 1e-7);
+    const auto numeric =
+        central_differences([&] { return scan_loss(x, c.block_len, w_states, w_final).item<double>(); }, *inputs[i]);
+    CHECK(rel_err(grads[i], numeric) < 1e-7);
   }
 }
 

@@ -27,6 +27,11 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_scan(
 // returns o [B,T,H,V] in q's dtype.
 at::Tensor gdn_block_read(const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale);
 
+// Wan's 3D rotary embedding (ops/specs/rope3d.md). x [B, L, H, D] with L = grid[0] * grid[1] * grid[2]
+// tokens in frame-major raster order; the first frame sits at absolute index frame_offset. inverse
+// rotates back. Returns a tensor of x's shape and dtype.
+at::Tensor rope3d(const at::Tensor& x, c10::IntArrayRef grid, int64_t frame_offset = 0, bool inverse = false);
+
 // Throws an error naming `name` if `t` holds a NaN or an infinity. It synchronises with the device, so
 // callers use it only where they ask for checking.
 void check_finite(const at::Tensor& t, std::string_view name);

@@ -5,11 +5,12 @@
 
 #include <cstdint>
 
+#include "dtype.h"
+
 namespace arl2::kernels {
 
-// Element type of k, v, q and of the gradients returned for them. g, beta and every state are
-// float32 (float64 only on the CPU, where all inputs are then float64).
-enum class DType { kFloat32, kBFloat16, kFloat16, kFloat64 };
+// DType is the element type of k, v, q and of the gradients returned for them. g, beta and every state
+// are float32 (float64 only on the CPU, where all inputs are then float64).
 
 struct GdnShape {
   int64_t batch = 0;     // B

@@ -23,6 +23,7 @@
 #include <cuda_runtime.h>
 
 #include "../common/check.h"
+#include "convert.cuh"
 #include "gdn_cuda.h"
 
 namespace arl2::kernels::gdn_detail {
@@ -137,38 +138,8 @@ inline void check_launch(const char* name) {
 }
 
 // ----------------------------------------------------------------------------------------------
-// Element conversion and 16-byte vectors
+// 16-byte vectors (element conversion: convert.cuh)
 // ----------------------------------------------------------------------------------------------
-
-template <typename T>
-__device__ __forceinline__ float to_f32(T x);
-template <>
-__device__ __forceinline__ float to_f32<float>(float x) {
-  return x;
-}
-template <>
-__device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 x) {
-  return __bfloat162float(x);
-}
-template <>
-__device__ __forceinline__ float to_f32<__half>(__half x) {
-  return __half2float(x);
-}
-
-template <typename T>
-__device__ __forceinline__ T from_f32(float x);
-template <>
-__device__ __forceinline__ float from_f32<float>(float x) {
-  return x;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
-template <>
-__device__ __forceinline__ __half from_f32<__half>(float x) {
-  return __float2half_rn(x);
-}
 
 template <typename T>
 constexpr int kVec = 16 / static_cast<int>(sizeof(T)); // elements of T in 16 bytes

@@ -1,8 +1,10 @@
-// Test helpers for the GDN ops: inputs shaped as an ARL2 layer produces them, an independent float64
-// token loop written with plain tensor ops, the relative error metric, and output poisoning on CUDA.
+// Test helpers for the ops: GDN inputs shaped as an ARL2 layer produces them, an independent float64
+// token loop written with plain tensor ops, the relative error metric, central finite differences, and
+// output poisoning on CUDA.
 #pragma once
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -81,6 +83,23 @@ inline double rel_err(const torch::Tensor& x, const torch::Tensor& ref) {
   const double denom = rd.norm().item<double>();
   const double num = (xd - rd).norm().item<double>();
   return denom > 0 ? num / denom : num;
+}
+
+// d loss / d x by central differences, one element at a time (float64, small tensors only).
+inline torch::Tensor central_differences(const std::function<double()>& loss, torch::Tensor& x, double eps = 1e-6) {
+  torch::NoGradGuard no_grad;
+  auto flat = x.view({-1});
+  auto numeric = torch::zeros_like(flat);
+  for (int64_t e = 0; e < flat.numel(); ++e) {
+    const double orig = flat[e].item<double>();
+    flat[e] = orig + eps;
+    const double up = loss();
+    flat[e] = orig - eps;
+    const double down = loss();
+    flat[e] = orig;
+    numeric[e] = (up - down) / (2 * eps);
+  }
+  return numeric.view_as(x);
 }
 
 // Fills free blocks of the caching allocator, of these shapes in 4-byte words, with all-ones bits (NaN
