@@ -3,7 +3,7 @@
 # all there. Debian packages: compilers and libraries; Python packages: torch==2.11.0 and test tools.
 set -euo pipefail
 
-DEBIAN_PACKAGES=(cmake ninja-build g++ ccache catch2 libcli11-dev libyaml-cpp-dev libfmt-dev pybind11-dev)
+DEBIAN_PACKAGES=(cmake ninja-build g++ ccache catch2 libcli11-dev libyaml-cpp-dev libfmt-dev pybind11-dev nlohmann-json3-dev)
 PYTHON_PACKAGES=(torch==2.11.0 numpy pytest expecttest setuptools wheel)
 PYTHON=${PYTHON:-python3}
 
