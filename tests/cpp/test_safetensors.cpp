@@ -28,6 +28,22 @@ namespace {
 using arl2::io::SafetensorsFile;
 using arl2::io::save_safetensors;
 
+// The entries of a flat directory (none if it does not exist).
+std::vector<std::string> list_dir(const std::string& path) {
+  std::vector<std::string> names;
+  if (DIR* d = opendir(path.c_str())) {
+    while (const dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name != "." && name != "..") {
+        names.push_back(name);
+      }
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 // A fresh, flat directory per test case, removed at the end. POSIX calls rather than
 // std::filesystem: the torch wheel's libtorch.so exports its own copy of some std::filesystem
 // symbols (e.g. remove_all), and calls bound to that copy crash.
@@ -48,18 +64,7 @@ struct TempDir {
     return path + "/" + name;
   }
   std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    if (DIR* d = opendir(path.c_str())) {
-      while (const dirent* e = readdir(d)) {
-        const std::string name = e->d_name;
-        if (name != "." && name != "..") {
-          names.push_back(name);
-        }
-      }
-      closedir(d);
-    }
-    std::sort(names.begin(), names.end());
-    return names;
+    return list_dir(path);
   }
 };
 
@@ -395,6 +400,21 @@ TEST_CASE("safetensors rejects corrupt files with a message naming the problem",
   write_bytes(dir.file("ok.safetensors"), raw_file(ok, 8));
   CHECK(SafetensorsFile(dir.file("ok.safetensors")).info("t").shape == std::vector<int64_t>{2});
   CHECK(has(open_error(dir.file("absent.safetensors")), "cannot open"));
+}
+
+TEST_CASE("inputs the fuzzer found are refused or read, never crash", "[safetensors]") {
+  // scripts/fuzz.sh saves every input that crashed the reader here; each stays a regression test.
+  const std::string dir = ARL2_SAFETENSORS_CRASHES_DIR;
+  for (const auto& name : list_dir(dir)) {
+    INFO(name);
+    try {
+      const SafetensorsFile file(dir + "/" + name);
+      for (const auto& key : file.keys()) {
+        CHECK(file.tensor(key).defined());
+      }
+    } catch (const c10::Error&) {
+    }
+  }
 }
 
 } // namespace arl2::test
