@@ -21,6 +21,7 @@
 
 #include "catch.h"
 #include "io/safetensors.h"
+#include "io/state_dict.h"
 
 namespace arl2::test {
 namespace {
@@ -415,6 +416,60 @@ TEST_CASE("inputs the fuzzer found are refused or read, never crash", "[safetens
     } catch (const c10::Error&) {
     }
   }
+}
+
+TEST_CASE("canonical_key strips the model. prefix and FSDP segments", "[safetensors][state_dict]") {
+  using arl2::io::canonical_key;
+  CHECK(canonical_key("blocks.0.self_attn.q.weight") == "blocks.0.self_attn.q.weight");
+  CHECK(canonical_key("model.blocks.0.self_attn.q.weight") == "blocks.0.self_attn.q.weight");
+  CHECK(canonical_key("model._fsdp_wrapped_module.blocks.0._fsdp_wrapped_module.ffn.0.bias") == "blocks.0.ffn.0.bias");
+  CHECK(canonical_key("_fsdp_wrapped_module.head.head.weight") == "head.head.weight");
+  CHECK(canonical_key("my_model.w") == "my_model.w");
+}
+
+TEST_CASE("load_state_dict matches by canonical name and reports mismatches by name", "[safetensors][state_dict]") {
+  TempDir dir;
+  const auto w = torch::randn({4, 3}), b = torch::randn({4}), extra = torch::randn({2});
+  const std::string path = dir.file("ckpt.safetensors");
+  save_safetensors(
+      path,
+      {{"model._fsdp_wrapped_module.blocks.0.q.weight", w},
+       {"model.blocks.0.q.bias", b},
+       {"model.text_embedding.extra", extra}});
+  const SafetensorsFile file(path);
+
+  const arl2::io::ShapeMap model = {{"blocks.0.q.weight", {4, 3}}, {"blocks.0.q.bias", {4}}};
+  arl2::io::StateDictReport report;
+  const auto loaded = arl2::io::load_state_dict(file, model, &report);
+  CHECK(torch::equal(loaded.at("blocks.0.q.weight"), w));
+  CHECK(torch::equal(loaded.at("blocks.0.q.bias"), b));
+  CHECK(report.unexpected == std::vector<std::string>{"model.text_embedding.extra"});
+  CHECK(report.missing.empty());
+
+  const arl2::io::ShapeMap other = {{"blocks.0.q.weight", {3, 4}}, {"blocks.0.k.weight", {4, 3}}};
+  std::string message;
+  try {
+    arl2::io::load_state_dict(file, other);
+  } catch (const c10::Error& e) {
+    message = e.what_without_backtrace();
+  }
+  CHECK(has(message, path));
+  CHECK(has(message, "1 missing:\n    blocks.0.k.weight"));
+  CHECK(has(message, "blocks.0.q.weight: expected [3, 4], got [4, 3]"));
+  CHECK(has(message, "2 unexpected:"));
+}
+
+TEST_CASE("load_state_dict refuses two tensors with one canonical name", "[safetensors][state_dict]") {
+  TempDir dir;
+  const std::string path = dir.file("dup.safetensors");
+  save_safetensors(path, {{"model.w", torch::ones({1})}, {"w", torch::ones({1})}});
+  std::string message;
+  try {
+    arl2::io::load_state_dict(SafetensorsFile(path), {{"w", {1}}});
+  } catch (const c10::Error& e) {
+    message = e.what_without_backtrace();
+  }
+  CHECK(has(message, "both load as 'w'"));
 }
 
 } // namespace arl2::test
