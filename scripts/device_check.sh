@@ -10,6 +10,10 @@ OUT=${OUT:-build/device-out}
 mkdir -p "$OUT"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
 PYTHON=$(command -v python3)
+# The GPU machine's default CXX wraps a relocated gcc whose library directory has only libstdc++.a;
+# the system g++ links libstdc++ dynamically, as a library loaded next to torch must
+# (cmake/Arl2SharedLibstdcxx.cmake).
+if [ -x /usr/bin/g++ ]; then export CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++ CC=/usr/bin/gcc; fi
 status=0
 step() { # name, command...: runs one step, logs it, remembers a failure and carries on
   local name=$1; shift
