@@ -1,0 +1,41 @@
+// The dimensions of a Wan2.1 DiT. A plain struct: YAML parsing, when it comes, fills it and calls
+// validate_model_config; the model reads nothing else.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace arl2::model {
+
+// Defaults are Wan2.1-T2V-1.3B (../shared/reference/wan_model.md 1.1).
+struct ModelConfig {
+  int64_t dim = 1536;
+  int64_t ffn_dim = 8960;
+  int64_t num_heads = 12;
+  int64_t num_layers = 30;
+  std::array<int64_t, 3> patch = {1, 2, 2}; // (t, h, w)
+  int64_t in_dim = 16;                      // latent channels in
+  int64_t out_dim = 16;                     // latent channels out
+  int64_t text_len = 512;                   // text tokens; shorter contexts are zero-padded to it, as Wan does
+  int64_t text_dim = 4096;                  // width of the text encoder's output
+  int64_t freq_dim = 256;                   // sinusoidal timestep embedding width
+  double eps = 1e-6;                        // every LayerNorm and the q/k RMSNorms
+
+  int64_t head_dim() const {
+    return dim / num_heads;
+  }
+};
+
+// "wan2.1-t2v-1.3b" or "tiny" (dim 64, 2 heads of 32, 2 layers: small enough for CPU tests, with a
+// head dim the CUDA GDN kernels accept). Throws naming the known presets.
+ModelConfig model_preset(std::string_view name);
+std::vector<std::string> model_preset_names();
+
+// Throws c10::Error naming the first offending field, e.g.
+// "model.dim (64) must be divisible by model.num_heads (3)".
+void validate_model_config(const ModelConfig& config);
+
+} // namespace arl2::model

@@ -1,0 +1,68 @@
+// The keys and values a softmax self-attention layer keeps of earlier blocks during block-by-block
+// generation. Keys are stored after RoPE (absolute frame positions), values as projected, both
+// detached: no gradient flows across blocks through the cache, as in Self Forcing.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+
+#include <ATen/core/Tensor.h>
+
+namespace arl2::model {
+
+class KVCache {
+ public:
+  // Room for `max_frames` frames; appending past it is an error.
+  static KVCache preallocated(
+      int64_t batch,
+      int64_t max_frames,
+      int64_t tokens_per_frame,
+      int64_t heads,
+      int64_t head_dim,
+      const at::TensorOptions& options);
+
+  // A window of `window_frames` frames, counting the block being computed: the first `sink_frames`
+  // committed frames stay for good, and the oldest of the others are evicted to make room, so a
+  // block always attends to the sink, the most recent frames and itself (Self Forcing's rolling cache).
+  static KVCache rolling(
+      int64_t batch,
+      int64_t window_frames,
+      int64_t sink_frames,
+      int64_t tokens_per_frame,
+      int64_t heads,
+      int64_t head_dim,
+      const at::TensorOptions& options);
+
+  // The keys and values [B, n, H, D] that a block of `new_tokens` tokens attends to besides itself.
+  std::pair<at::Tensor, at::Tensor> visible(int64_t new_tokens) const;
+
+  // Commits a block's keys and values [B, n, H, D] (n a whole number of frames), evicting first
+  // when rolling.
+  void append(const at::Tensor& k, const at::Tensor& v);
+
+  // Frames ever committed: the absolute index of the next block's first frame.
+  int64_t frames_committed() const {
+    return frames_committed_;
+  }
+  int64_t tokens_held() const {
+    return length_;
+  }
+  int64_t tokens_per_frame() const {
+    return tokens_per_frame_;
+  }
+
+ private:
+  KVCache(at::Tensor k, at::Tensor v, int64_t tokens_per_frame, int64_t sink_tokens, bool rolling);
+  int64_t capacity() const {
+    return k_.size(1);
+  }
+
+  at::Tensor k_, v_; // [B, capacity, H, D]; slots [0, length_) hold committed tokens in order
+  int64_t tokens_per_frame_;
+  int64_t sink_tokens_;
+  bool rolling_;
+  int64_t length_ = 0;
+  int64_t frames_committed_ = 0;
+};
+
+} // namespace arl2::model

@@ -1,0 +1,43 @@
+// The parameterised building blocks of the Wan DiT. They take TensorOptions at construction, unlike
+// torch::nn's, so a model can be built on the meta device (names and shapes without memory) and in
+// any dtype; their parameter names are those of torch.nn (weight, bias), as Wan's state dict expects.
+#pragma once
+
+#include <cstdint>
+
+#include <torch/nn/module.h>
+
+namespace arl2::model {
+
+class Linear : public torch::nn::Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x) const;
+  at::Tensor weight, bias; // [out, in], [out]
+};
+
+// Wan's RMSNorm: x / rms(x) * weight, normalised in at least float32 (Wan casts to float first).
+class RMSNorm : public torch::nn::Module {
+ public:
+  RMSNorm(int64_t dim, double eps, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x) const;
+  at::Tensor weight;
+
+ private:
+  double eps_;
+};
+
+// LayerNorm over the last dim, computed in at least float32 (as Wan does); with `affine`, it holds
+// weight and bias (Wan's norm3), otherwise no parameters (norm1, norm2, head.norm).
+class LayerNorm : public torch::nn::Module {
+ public:
+  LayerNorm(int64_t dim, double eps, bool affine, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x) const;
+  at::Tensor weight, bias; // undefined without affine
+
+ private:
+  int64_t dim_;
+  double eps_;
+};
+
+} // namespace arl2::model

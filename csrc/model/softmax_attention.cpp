@@ -1,0 +1,152 @@
+// SoftmaxAttention (see softmax_attention.h). Each mode runs one unmasked attention call per block
+// over exactly the keys the block may see: no L x L mask is built, and the cached mode is the
+// same computation as the others by construction.
+#include "model/softmax_attention.h"
+
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+#include "arl2/ops.h"
+
+namespace arl2::model {
+namespace {
+
+// Block b's queries attend to the keys of blocks 0..b; q, k, v [B, L, H, D], L a multiple of `block`.
+at::Tensor block_causal(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t block) {
+  std::vector<at::Tensor> out;
+  for (int64_t start = 0; start < q.size(1); start += block) {
+    const int64_t end = start + block;
+    out.push_back(attend(q.narrow(1, start, block), k.narrow(1, 0, end), v.narrow(1, 0, end)));
+  }
+  return at::cat(out, 1);
+}
+
+// Noisy block b attends to clean blocks 0..b-1 and to itself.
+at::Tensor noisy_after_clean(
+    const at::Tensor& q_noisy,
+    const at::Tensor& k_noisy,
+    const at::Tensor& v_noisy,
+    const at::Tensor& k_clean,
+    const at::Tensor& v_clean,
+    int64_t block) {
+  std::vector<at::Tensor> out;
+  for (int64_t start = 0; start < q_noisy.size(1); start += block) {
+    const auto keys = at::cat({k_clean.narrow(1, 0, start), k_noisy.narrow(1, start, block)}, 1);
+    const auto values = at::cat({v_clean.narrow(1, 0, start), v_noisy.narrow(1, start, block)}, 1);
+    out.push_back(attend(q_noisy.narrow(1, start, block), keys, values));
+  }
+  return at::cat(out, 1);
+}
+
+void check_context(const at::Tensor& x, const AttentionContext& ctx) {
+  const auto& g = ctx.grid;
+  TORCH_CHECK(
+      g[0] > 0 && g[1] > 0 && g[2] > 0,
+      "SoftmaxAttention: ctx.grid must be positive, got [",
+      g[0],
+      ", ",
+      g[1],
+      ", ",
+      g[2],
+      "]");
+  const int64_t halves = ctx.mode == AttentionMode::kTeacherForcing ? 2 : 1;
+  TORCH_CHECK(
+      x.size(1) == halves * g[0] * g[1] * g[2],
+      "SoftmaxAttention: x has ",
+      x.size(1),
+      " tokens but ctx.grid [",
+      g[0],
+      ", ",
+      g[1],
+      ", ",
+      g[2],
+      "] holds ",
+      halves,
+      " x ",
+      g[0] * g[1] * g[2]);
+  if (ctx.mode == AttentionMode::kCached) {
+    TORCH_CHECK(ctx.cache != nullptr, "SoftmaxAttention: ctx.cache must be set in the cached mode");
+    TORCH_CHECK(
+        ctx.tokens_per_frame() == ctx.cache->tokens_per_frame(),
+        "SoftmaxAttention: ctx.grid has ",
+        ctx.tokens_per_frame(),
+        " tokens per frame, the cache was made for ",
+        ctx.cache->tokens_per_frame());
+    TORCH_CHECK(
+        ctx.frame_offset == ctx.cache->frames_committed(),
+        "SoftmaxAttention: ctx.frame_offset (",
+        ctx.frame_offset,
+        ") must equal the frames committed to the cache (",
+        ctx.cache->frames_committed(),
+        "): blocks run in order, each committed once");
+  } else {
+    TORCH_CHECK(
+        ctx.frames_per_block > 0 && g[0] % ctx.frames_per_block == 0,
+        "SoftmaxAttention: ctx.frames_per_block (",
+        ctx.frames_per_block,
+        ") must divide the frames (",
+        g[0],
+        ")");
+  }
+}
+
+} // namespace
+
+SoftmaxAttention::SoftmaxAttention(int64_t dim, int64_t num_heads, double eps, const at::TensorOptions& options)
+    : parts(*this, dim, eps, options), num_heads_(num_heads) {
+  TORCH_CHECK(
+      num_heads > 0 && dim % num_heads == 0,
+      "SoftmaxAttention: dim (",
+      dim,
+      ") must be divisible by num_heads (",
+      num_heads,
+      ")");
+}
+
+at::Tensor SoftmaxAttention::forward(const at::Tensor& x, const AttentionContext& ctx) {
+  TORCH_CHECK(x.dim() == 3, "SoftmaxAttention: x must be [B, L, C], got ", x.sizes());
+  check_context(x, ctx);
+  const int64_t B = x.size(0), L = x.size(1);
+  const int64_t H = num_heads_, D = x.size(2) / H;
+  auto q = parts.norm_q->forward(parts.q->forward(x)).view({B, L, H, D});
+  auto k = parts.norm_k->forward(parts.k->forward(x)).view({B, L, H, D});
+  const auto v = parts.v->forward(x).view({B, L, H, D});
+
+  const int64_t block = ctx.frames_per_block * ctx.tokens_per_frame();
+  at::Tensor out;
+  switch (ctx.mode) {
+    case AttentionMode::kBlockCausal:
+      q = rope3d(q, ctx.grid, ctx.frame_offset);
+      k = rope3d(k, ctx.grid, ctx.frame_offset);
+      out = block_causal(q, k, v, block);
+      break;
+    case AttentionMode::kTeacherForcing: {
+      // Both halves sit at the same positions: rotate them as two batch items.
+      const int64_t half = L / 2;
+      q = rope3d(q.view({2 * B, half, H, D}), ctx.grid, ctx.frame_offset).view({B, L, H, D});
+      k = rope3d(k.view({2 * B, half, H, D}), ctx.grid, ctx.frame_offset).view({B, L, H, D});
+      const auto k_clean = k.narrow(1, 0, half), v_clean = v.narrow(1, 0, half);
+      out = at::cat(
+          {block_causal(q.narrow(1, 0, half), k_clean, v_clean, block),
+           noisy_after_clean(
+               q.narrow(1, half, half), k.narrow(1, half, half), v.narrow(1, half, half), k_clean, v_clean, block)},
+          1);
+      break;
+    }
+    case AttentionMode::kCached: {
+      q = rope3d(q, ctx.grid, ctx.frame_offset);
+      k = rope3d(k, ctx.grid, ctx.frame_offset);
+      const auto [k_past, v_past] = ctx.cache->visible(L);
+      out = attend(q, at::cat({k_past, k}, 1), at::cat({v_past, v}, 1));
+      if (ctx.write_cache) {
+        ctx.cache->append(k, v);
+      }
+      break;
+    }
+  }
+  return parts.o->forward(out.flatten(2));
+}
+
+} // namespace arl2::model

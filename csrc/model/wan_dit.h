@@ -1,0 +1,102 @@
+// The Wan2.1 DiT in its causal form (Self Forcing / Causal Forcing's CausalWanModel): timesteps per
+// latent frame, self-attention in the three modes of AttentionContext. Parameter names are those of
+// Wan's state dict (patch_embedding.weight, blocks.0.self_attn.q.weight, ...; 825 tensors for the
+// 1.3B preset), so Wan, Self Forcing and Causal Forcing weights load as they are.
+//
+// Videos are latents [B, C, F, H, W]; timesteps [B, F] (raw values in [0, 1000]); text contexts
+// [B, Lt <= text_len, text_dim], zero-padded to text_len as Wan pads them. Every forward returns the
+// flow-matching prediction (noise - x0) [B, out_dim, F, H, W].
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "model/config.h"
+#include "model/kv_cache.h"
+#include "model/layers.h"
+#include "model/mlp.h"
+#include "model/wan_block.h"
+
+namespace arl2::model {
+
+struct KVCacheSpec {
+  int64_t frames = 0;      // the most frames held (preallocated), or the window counting the current block (rolling)
+  int64_t sink_frames = 0; // rolling only: first frames never evicted
+  bool rolling = false;
+};
+
+class WanDiT : public torch::nn::Module {
+ public:
+  // Validates `config`. With `options` on the meta device the model holds names and shapes and no
+  // memory; otherwise parameters start as Wan initialises them (whose zero output head makes a fresh
+  // model predict zeros, so load weights before use).
+  explicit WanDiT(const ModelConfig& config, const at::TensorOptions& options = {});
+
+  const ModelConfig& config() const {
+    return config_;
+  }
+  const std::vector<std::shared_ptr<WanBlock>>& blocks() const {
+    return blocks_;
+  }
+
+  // The whole clip at once, block-causally: frames_per_block must divide F.
+  at::Tensor forward_block_causal(
+      const at::Tensor& x, const at::Tensor& timesteps, const at::Tensor& context, int64_t frames_per_block) const;
+
+  // Teacher forcing over [clean | noisy] (both [B, C, F, H, W], at the same frame positions);
+  // returns the prediction for the noisy clip.
+  at::Tensor forward_teacher_forcing(
+      const at::Tensor& noisy,
+      const at::Tensor& noisy_timesteps,
+      const at::Tensor& clean,
+      const at::Tensor& clean_timesteps,
+      const at::Tensor& context,
+      int64_t frames_per_block) const;
+
+  // One block x [B, C, Fb, H, W] against the caches (one per layer) of the blocks committed so far;
+  // it starts at frame caches[0].frames_committed(). With write_cache, the block's keys and values
+  // are committed (the pass on the denoised block, at timestep 0 in Self Forcing).
+  at::Tensor forward_cached(
+      const at::Tensor& x,
+      const at::Tensor& timesteps,
+      const at::Tensor& context,
+      std::vector<KVCache>& caches,
+      bool write_cache) const;
+
+  // One empty cache per layer for latents of `height` x `width`, in the parameters' dtype and device.
+  std::vector<KVCache> make_kv_caches(int64_t batch, int64_t height, int64_t width, const KVCacheSpec& spec) const;
+
+ private:
+  struct Tokens {
+    at::Tensor x;                // [B, L, C]
+    std::array<int64_t, 3> grid; // [frames, rows, cols] of patches
+    at::Tensor e;                // [B, F, C] timestep embedding per frame (the head's modulation)
+    at::Tensor e0;               // [B, F, 6, C] its projection (the blocks' modulation)
+  };
+  Tokens embed(const at::Tensor& x, const at::Tensor& timesteps, const char* x_name, const char* t_name) const;
+  at::Tensor embed_text(const at::Tensor& context) const;
+  at::Tensor run_blocks(
+      at::Tensor x,
+      const at::Tensor& e0,
+      const at::Tensor& text,
+      AttentionContext ctx,
+      std::vector<KVCache>* caches) const;
+  at::Tensor head(const at::Tensor& x, const at::Tensor& e, const std::array<int64_t, 3>& grid) const;
+  void init_wan_weights();
+
+  ModelConfig config_;
+  std::shared_ptr<torch::nn::Module> patch_embedding_; // Conv3d weight [C, in_dim, pt, ph, pw] and bias
+  at::Tensor patch_weight_, patch_bias_;
+  std::shared_ptr<Mlp> text_embedding_, time_embedding_;
+  std::shared_ptr<Linear> time_projection_; // "time_projection.1", after a SiLU
+  std::vector<std::shared_ptr<WanBlock>> blocks_;
+  std::shared_ptr<LayerNorm> head_norm_;
+  std::shared_ptr<Linear> head_linear_; // "head.head"
+  at::Tensor head_modulation_;          // "head.modulation" [1, 2, C]: shift, scale
+};
+
+} // namespace arl2::model

@@ -1,0 +1,56 @@
+// Loading and saving parameters (see weights.h).
+#include "model/weights.h"
+
+#include <utility>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <c10/util/Exception.h>
+
+#include "io/safetensors.h"
+
+namespace arl2::model {
+
+io::ShapeMap parameter_shapes(const torch::nn::Module& module) {
+  io::ShapeMap shapes;
+  for (const auto& p : module.named_parameters()) {
+    shapes.emplace(p.key(), p.value().sizes().vec());
+  }
+  return shapes;
+}
+
+void load_weights(torch::nn::Module& module, const std::string& path) {
+  const io::SafetensorsFile file(path);
+  const auto tensors = io::load_state_dict(file, parameter_shapes(module));
+  c10::NoGradGuard no_grad;
+  for (auto& p : module.named_parameters()) {
+    const auto& name = p.key();
+    const auto& source = tensors.at(name);
+    TORCH_CHECK(
+        !p.value().is_meta(),
+        path,
+        ": cannot load '",
+        name,
+        "' into a parameter on the meta device; build the model on a real device");
+    TORCH_CHECK(
+        at::isFloatingType(source.scalar_type()),
+        path,
+        ": '",
+        name,
+        "' is ",
+        source.scalar_type(),
+        ", expected a floating-point tensor");
+    p.value().copy_(source);
+  }
+}
+
+void save_weights(const torch::nn::Module& module, const std::string& path) {
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& p : module.named_parameters()) {
+    tensors.emplace_back(p.key(), p.value().detach());
+  }
+  io::save_safetensors(path, tensors);
+}
+
+} // namespace arl2::model

@@ -1,0 +1,388 @@
+// Tests of the Wan DiT (csrc/model): the 1.3B preset's parameters against Wan's state dict (the table
+// below is ../shared/reference/wan_model.md 1.4, written out independently of the model code), the
+// tiny preset's output shapes, agreement of the attention modes (teacher forcing vs block by block
+// with caches written by clean passes; block-causal vs a preallocated cache), the rolling cache, and
+// errors that name the field or key.
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <torch/torch.h>
+
+#include "catch.h"
+#include "io/safetensors.h"
+#include "model/config.h"
+#include "model/kv_cache.h"
+#include "model/wan_dit.h"
+#include "model/weights.h"
+#include "test_util.h"
+
+namespace arl2::test {
+namespace {
+
+using model::KVCache;
+using model::KVCacheSpec;
+using model::ModelConfig;
+using model::WanDiT;
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "";
+}
+
+// Wan2.1-T2V-1.3B's 825 tensors: 15 outside the blocks, 27 in each of the 30 blocks.
+io::ShapeMap wan_1_3b_state_dict() {
+  const int64_t dim = 1536, ffn = 8960;
+  io::ShapeMap m = {
+      {"patch_embedding.weight", {dim, 16, 1, 2, 2}},
+      {"patch_embedding.bias", {dim}},
+      {"text_embedding.0.weight", {dim, 4096}},
+      {"text_embedding.0.bias", {dim}},
+      {"text_embedding.2.weight", {dim, dim}},
+      {"text_embedding.2.bias", {dim}},
+      {"time_embedding.0.weight", {dim, 256}},
+      {"time_embedding.0.bias", {dim}},
+      {"time_embedding.2.weight", {dim, dim}},
+      {"time_embedding.2.bias", {dim}},
+      {"time_projection.1.weight", {6 * dim, dim}},
+      {"time_projection.1.bias", {6 * dim}},
+      {"head.modulation", {1, 2, dim}},
+      {"head.head.weight", {64, dim}},
+      {"head.head.bias", {64}},
+  };
+  for (int n = 0; n < 30; ++n) {
+    const std::string b = "blocks." + std::to_string(n) + ".";
+    m[b + "modulation"] = {1, 6, dim};
+    for (const std::string attn : {"self_attn.", "cross_attn."}) {
+      for (const std::string proj : {"q.", "k.", "v.", "o."}) {
+        m[b + attn + proj + "weight"] = {dim, dim};
+        m[b + attn + proj + "bias"] = {dim};
+      }
+      m[b + attn + "norm_q.weight"] = {dim};
+      m[b + attn + "norm_k.weight"] = {dim};
+    }
+    m[b + "norm3.weight"] = {dim};
+    m[b + "norm3.bias"] = {dim};
+    m[b + "ffn.0.weight"] = {ffn, dim};
+    m[b + "ffn.0.bias"] = {ffn};
+    m[b + "ffn.2.weight"] = {dim, ffn};
+    m[b + "ffn.2.bias"] = {dim};
+  }
+  return m;
+}
+
+// A fresh model predicts zeros (Wan zeroes the output head): give every parameter random values of
+// the scale a trained model has, so every path shows in the output.
+std::shared_ptr<WanDiT> random_tiny(torch::Dtype dtype) {
+  auto m = std::make_shared<WanDiT>(model::model_preset("tiny"), torch::dtype(dtype));
+  torch::NoGradGuard no_grad;
+  for (auto& p : m->parameters()) {
+    const double fan_in = p.dim() > 1 ? static_cast<double>(p[0].numel()) : 16.0;
+    p.normal_(0.0, 1.0 / std::sqrt(fan_in));
+  }
+  return m;
+}
+
+struct Clip {
+  torch::Tensor noisy, clean, noisy_t, clean_t, context;
+};
+
+// B = 2 clips of 6 latent frames of 4 x 6 (2 x 3 patches), blocks of 2 frames; the noisy timesteps
+// are one value per block, as generation uses them; the clean ones are 0.
+Clip make_clip(torch::Dtype dtype) {
+  const auto o = torch::dtype(dtype);
+  Clip c;
+  c.noisy = torch::randn({2, 16, 6, 4, 6}, o);
+  c.clean = torch::randn({2, 16, 6, 4, 6}, o);
+  c.noisy_t = (torch::rand({2, 3, 1}) * 1000).expand({2, 3, 2}).reshape({2, 6});
+  c.clean_t = torch::zeros({2, 6});
+  c.context = torch::randn({2, 5, 32}, o); // shorter than text_len: padded like Wan
+  return c;
+}
+
+torch::Tensor frames(const torch::Tensor& x, int64_t start, int64_t n) {
+  return x.narrow(2, start, n);
+}
+
+struct TempDir {
+  std::string path;
+  std::vector<std::string> files;
+  TempDir() {
+    std::string tmpl = "/tmp/arl2_model_XXXXXX";
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    for (const auto& f : files) {
+      unlink(f.c_str());
+    }
+    rmdir(path.c_str());
+  }
+  std::string file(const std::string& name) {
+    files.push_back(path + "/" + name);
+    return files.back();
+  }
+};
+
+TEST_CASE("the 1.3B preset has Wan's 825 tensors, built without memory", "[model]") {
+  const WanDiT m(model::model_preset("wan2.1-t2v-1.3b"), torch::TensorOptions().device(torch::kMeta));
+  const auto expected = wan_1_3b_state_dict();
+  REQUIRE(expected.size() == 825);
+  const auto got = model::parameter_shapes(m);
+  CHECK(got.size() == 825);
+  for (const auto& [name, shape] : expected) {
+    INFO(name);
+    REQUIRE(got.count(name) == 1);
+    CHECK(got.at(name) == shape);
+  }
+  int64_t total = 0;
+  for (const auto& p : m.parameters()) {
+    CHECK(p.is_meta());
+    total += p.numel();
+  }
+  CHECK(total == 1418996800); // wan_model.md 1.6
+}
+
+TEST_CASE("tiny model outputs have the input's shape in every mode", "[model]") {
+  const auto m = random_tiny(torch::kFloat32);
+  const auto c = make_clip(torch::kFloat32);
+  const auto y = m->forward_block_causal(c.noisy, c.noisy_t, c.context, 2);
+  CHECK(y.sizes() == c.noisy.sizes());
+  CHECK(torch::isfinite(y).all().item<bool>());
+  CHECK(m->forward_teacher_forcing(c.noisy, c.noisy_t, c.clean, c.clean_t, c.context, 3).sizes() == c.noisy.sizes());
+  auto caches = m->make_kv_caches(2, 4, 6, KVCacheSpec{6});
+  CHECK(caches.size() == 2);
+  const auto block = m->forward_cached(frames(c.noisy, 0, 2), c.noisy_t.narrow(1, 0, 2), c.context, caches, true);
+  CHECK(block.sizes() == frames(c.noisy, 0, 2).sizes());
+  CHECK(caches[0].frames_committed() == 2);
+  CHECK(caches[1].tokens_held() == 12);
+}
+
+TEST_CASE("teacher forcing equals block-by-block inference with caches written by clean passes", "[model]") {
+  // Relative error bounds: float64 shows the two paths compute the same function; float32 that the
+  // difference is rounding only.
+  for (const auto [dtype, tol] : {std::pair{torch::kFloat64, 1e-12}, std::pair{torch::kFloat32, 1e-5}}) {
+    INFO("dtype " << dtype);
+    const auto m = random_tiny(dtype);
+    const auto c = make_clip(dtype);
+    const auto teacher = m->forward_teacher_forcing(c.noisy, c.noisy_t, c.clean, c.clean_t, c.context, 2);
+
+    auto caches = m->make_kv_caches(2, 4, 6, KVCacheSpec{6});
+    std::vector<torch::Tensor> blocks;
+    for (int64_t f = 0; f < 6; f += 2) {
+      // Two denoising passes read the cache (the second must see what the first saw), then the clean
+      // block at timestep 0 writes it.
+      for (int pass = 0; pass < 2; ++pass) {
+        const auto y = m->forward_cached(frames(c.noisy, f, 2), c.noisy_t.narrow(1, f, 2), c.context, caches, false);
+        if (pass == 1) {
+          blocks.push_back(y);
+        }
+      }
+      m->forward_cached(frames(c.clean, f, 2), c.clean_t.narrow(1, f, 2), c.context, caches, true);
+    }
+    const double err = rel_err(torch::cat(blocks, 2), teacher);
+    INFO("relative error " << err);
+    CHECK(err < tol);
+    // Not vacuous: without the clean context the noisy prediction changes.
+    CHECK(rel_err(m->forward_block_causal(c.noisy, c.noisy_t, c.context, 2), teacher) > 1e-2);
+  }
+}
+
+TEST_CASE("a block-causal pass equals block by block with a preallocated cache", "[model]") {
+  for (const auto [dtype, tol] : {std::pair{torch::kFloat64, 1e-12}, std::pair{torch::kFloat32, 1e-5}}) {
+    INFO("dtype " << dtype);
+    const auto m = random_tiny(dtype);
+    const auto c = make_clip(dtype);
+    const auto t = torch::rand({2, 6}) * 1000; // per frame, varying inside blocks too
+    const auto whole = m->forward_block_causal(c.noisy, t, c.context, 3);
+
+    // Room for more frames than used: unused slots must not be attended to.
+    auto caches = m->make_kv_caches(2, 4, 6, KVCacheSpec{9});
+    std::vector<torch::Tensor> blocks;
+    for (int64_t f = 0; f < 6; f += 3) {
+      blocks.push_back(m->forward_cached(frames(c.noisy, f, 3), t.narrow(1, f, 3), c.context, caches, true));
+    }
+    const double err = rel_err(torch::cat(blocks, 2), whole);
+    INFO("relative error " << err);
+    CHECK(err < tol);
+
+    // A rolling cache whose window never fills is the same computation.
+    auto rolling = m->make_kv_caches(2, 4, 6, KVCacheSpec{6, 1, true});
+    std::vector<torch::Tensor> rolled;
+    for (int64_t f = 0; f < 6; f += 3) {
+      rolled.push_back(m->forward_cached(frames(c.noisy, f, 3), t.narrow(1, f, 3), c.context, rolling, true));
+    }
+    CHECK(rel_err(torch::cat(rolled, 2), whole) < tol);
+  }
+}
+
+TEST_CASE("a rolling cache keeps the sink frames and the most recent ones", "[model]") {
+  // Frames of 2 tokens whose keys hold their frame index; window 5 frames with 1 sink frame; blocks
+  // of 2 frames.
+  auto cache = KVCache::rolling(1, 5, 1, 2, 1, 1, torch::dtype(torch::kFloat64));
+  const auto block = [](int64_t first) {
+    return torch::arange(first, first + 2, torch::kFloat64).repeat_interleave(2).view({1, 4, 1, 1});
+  };
+  const auto visible_frames = [&](int64_t new_tokens) {
+    const auto k = cache.visible(new_tokens).first.view({-1});
+    return std::vector<double>(k.data_ptr<double>(), k.data_ptr<double>() + k.numel());
+  };
+  CHECK(visible_frames(4).empty());
+  cache.append(block(0), block(0));
+  CHECK(visible_frames(4) == std::vector<double>{0, 0, 1, 1});
+  cache.append(block(2), block(2));
+  // 4 committed frames + a 2-frame block exceed the window of 5: frame 1 (not a sink) drops out.
+  CHECK(visible_frames(4) == std::vector<double>{0, 0, 2, 2, 3, 3});
+  cache.append(block(4), block(4));
+  CHECK(visible_frames(4) == std::vector<double>{0, 0, 4, 4, 5, 5});
+  CHECK(cache.frames_committed() == 6);
+  CHECK(cache.tokens_held() == 10);
+  cache.append(block(6), block(6));
+  CHECK(visible_frames(4) == std::vector<double>{0, 0, 6, 6, 7, 7});
+  CHECK(contains(error_of([&] { cache.visible(10); }), "does not fit the rolling window"));
+
+  auto full = KVCache::preallocated(1, 3, 2, 1, 1, torch::dtype(torch::kFloat64));
+  full.append(block(0), block(0));
+  CHECK(contains(error_of([&] { full.append(block(2), block(2)); }), "exceeds the cache's 6 tokens"));
+}
+
+TEST_CASE("weights round-trip through safetensors, with model. prefixes", "[model]") {
+  TempDir dir;
+  const auto a = random_tiny(torch::kFloat32);
+  const auto path = dir.file("tiny.safetensors");
+  model::save_weights(*a, path);
+  WanDiT b(model::model_preset("tiny"));
+  model::load_weights(b, path);
+  const auto c = make_clip(torch::kFloat32);
+  CHECK(torch::equal(
+      a->forward_block_causal(c.noisy, c.noisy_t, c.context, 2),
+      b.forward_block_causal(c.noisy, c.noisy_t, c.context, 2)));
+
+  // Self Forcing checkpoints name the same tensors model.<name>, stored in bfloat16.
+  std::vector<std::pair<std::string, torch::Tensor>> prefixed;
+  for (const auto& p : a->named_parameters()) {
+    prefixed.emplace_back("model." + p.key(), p.value().to(torch::kBFloat16));
+  }
+  const auto prefixed_path = dir.file("prefixed.safetensors");
+  io::save_safetensors(prefixed_path, prefixed);
+  model::load_weights(b, prefixed_path);
+  CHECK(torch::equal(
+      b.named_parameters()["head.head.weight"],
+      a->named_parameters()["head.head.weight"].to(torch::kBFloat16).to(torch::kFloat32)));
+}
+
+TEST_CASE("bad configs, weights and inputs get errors naming the field or key", "[model][errors]") {
+  SECTION("config") {
+    ModelConfig c = model::model_preset("tiny");
+    c.num_heads = 3;
+    CHECK(contains(error_of([&] { WanDiT m(c); }), "model.dim (64) must be divisible by model.num_heads (3)"));
+    c = model::model_preset("tiny");
+    c.dim = 66;
+    c.num_heads = 6; // head dim 11
+    CHECK(contains(error_of([&] { model::validate_model_config(c); }), "model.dim / model.num_heads (11)"));
+    c = model::model_preset("tiny");
+    c.ffn_dim = 0;
+    CHECK(contains(error_of([&] { model::validate_model_config(c); }), "model.ffn_dim (0) must be positive"));
+    CHECK(contains(error_of([] { model::model_preset("wan-14b"); }), "'wan-14b' is unknown"));
+  }
+
+  SECTION("weights") {
+    TempDir dir;
+    const auto m = random_tiny(torch::kFloat32);
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    for (const auto& p : m->named_parameters()) {
+      tensors.emplace_back(p.key(), p.value());
+    }
+    const auto write = [&](const std::string& name, std::vector<std::pair<std::string, torch::Tensor>> t) {
+      const auto path = dir.file(name);
+      io::save_safetensors(path, t);
+      return path;
+    };
+    WanDiT target(model::model_preset("tiny"));
+
+    auto missing = tensors;
+    missing.erase(
+        std::find_if(missing.begin(), missing.end(), [](const auto& t) { return t.first == "blocks.1.ffn.2.bias"; }));
+    const auto missing_error = error_of([&] { model::load_weights(target, write("missing.safetensors", missing)); });
+    CHECK(contains(missing_error, "missing"));
+    CHECK(contains(missing_error, "blocks.1.ffn.2.bias"));
+
+    auto extra = tensors;
+    extra.emplace_back("blocks.0.self_attn.lora_a", torch::zeros({2}));
+    CHECK(contains(
+        error_of([&] { model::load_weights(target, write("extra.safetensors", extra)); }),
+        "blocks.0.self_attn.lora_a"));
+
+    auto mis_shaped = tensors;
+    for (auto& [name, t] : mis_shaped) {
+      if (name == "blocks.0.modulation") {
+        t = torch::zeros({1, 5, 64});
+      }
+    }
+    CHECK(contains(
+        error_of([&] { model::load_weights(target, write("shape.safetensors", mis_shaped)); }),
+        "blocks.0.modulation: expected [1, 6, 64], got [1, 5, 64]"));
+
+    auto integer = tensors;
+    integer.front().second = integer.front().second.to(torch::kInt32);
+    CHECK(contains(
+        error_of([&] { model::load_weights(target, write("int.safetensors", integer)); }),
+        "'" + integer.front().first + "' is Int"));
+
+    WanDiT on_meta(model::model_preset("tiny"), torch::TensorOptions().device(torch::kMeta));
+    CHECK(contains(
+        error_of([&] { model::load_weights(on_meta, write("ok.safetensors", tensors)); }), "on the meta device"));
+  }
+
+  SECTION("inputs") {
+    const auto m = random_tiny(torch::kFloat32);
+    const auto c = make_clip(torch::kFloat32);
+    CHECK(contains(
+        error_of([&] { m->forward_block_causal(c.noisy, c.noisy_t.narrow(1, 0, 4), c.context, 2); }),
+        "timesteps must be [2, 6] (one timestep per latent frame)"));
+    CHECK(contains(
+        error_of([&] { m->forward_block_causal(c.noisy, c.noisy_t, c.context, 4); }),
+        "ctx.frames_per_block (4) must divide the frames (6)"));
+    CHECK(contains(
+        error_of([&] { m->forward_block_causal(c.noisy.narrow(1, 0, 4), c.noisy_t, c.context, 2); }),
+        "x must be [B, 16, F, H, W]"));
+    CHECK(contains(
+        error_of([&] {
+          m->forward_block_causal(c.noisy, c.noisy_t, torch::zeros({2, 9, 32}), 2);
+        }),
+        "context must be [B, Lt <= 8, 32]"));
+    CHECK(contains(
+        error_of([&] { m->forward_block_causal(c.noisy.to(torch::kFloat64), c.noisy_t, c.context, 2); }),
+        "x is Double but the model is Float"));
+    CHECK(contains(
+        error_of(
+            [&] { m->forward_teacher_forcing(c.noisy, c.noisy_t, frames(c.clean, 0, 4), c.clean_t, c.context, 2); }),
+        "must have the shape of noisy"));
+    auto caches = m->make_kv_caches(2, 4, 6, KVCacheSpec{2});
+    m->forward_cached(frames(c.clean, 0, 2), c.clean_t.narrow(1, 0, 2), c.context, caches, true);
+    CHECK(contains(
+        error_of(
+            [&] { m->forward_cached(frames(c.noisy, 2, 2), c.noisy_t.narrow(1, 2, 2), c.context, caches, false); }),
+        "exceeds the cache's 12 tokens"));
+    auto wrong_grid = m->make_kv_caches(2, 4, 4, KVCacheSpec{4});
+    CHECK(contains(
+        error_of(
+            [&] { m->forward_cached(frames(c.noisy, 0, 2), c.noisy_t.narrow(1, 0, 2), c.context, wrong_grid, false); }),
+        "the cache was made for 4"));
+  }
+}
+
+} // namespace
+} // namespace arl2::test
