@@ -1,0 +1,205 @@
+// arl2._C: the framework seen from Python, kept thin: build a WanDiT from a preset or a dict of
+// config fields, load and save its weights, and run it in each attention mode. Tensors cross as
+// torch.Tensor through torch's own pybind11 casters (hence torch's bundled pybind11 headers).
+#include <string>
+#include <vector>
+
+#include <c10/util/Exception.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <torch/python.h>
+
+#include "model/config.h"
+#include "model/wan_dit.h"
+#include "model/weights.h"
+
+namespace py = pybind11;
+
+namespace arl2::python {
+namespace {
+
+using model::ModelConfig;
+
+// Fields of `fields` override those of the preset it names under "preset" (Wan2.1-T2V-1.3B when
+// absent); an unknown field is an error naming it.
+ModelConfig config_from_dict(const py::dict& fields) {
+  ModelConfig c = fields.contains("preset") ? model::model_preset(fields["preset"].cast<std::string>()) : ModelConfig{};
+  for (const auto& [key, value] : fields) {
+    const auto name = key.cast<std::string>();
+    if (name == "preset") {
+      continue;
+    } else if (name == "dim") {
+      c.dim = value.cast<int64_t>();
+    } else if (name == "ffn_dim") {
+      c.ffn_dim = value.cast<int64_t>();
+    } else if (name == "num_heads") {
+      c.num_heads = value.cast<int64_t>();
+    } else if (name == "num_layers") {
+      c.num_layers = value.cast<int64_t>();
+    } else if (name == "patch") {
+      c.patch = value.cast<std::array<int64_t, 3>>();
+    } else if (name == "in_dim") {
+      c.in_dim = value.cast<int64_t>();
+    } else if (name == "out_dim") {
+      c.out_dim = value.cast<int64_t>();
+    } else if (name == "text_len") {
+      c.text_len = value.cast<int64_t>();
+    } else if (name == "text_dim") {
+      c.text_dim = value.cast<int64_t>();
+    } else if (name == "freq_dim") {
+      c.freq_dim = value.cast<int64_t>();
+    } else if (name == "eps") {
+      c.eps = value.cast<double>();
+    } else {
+      TORCH_CHECK(false, "model config: unknown field '", name, "'");
+    }
+  }
+  return c;
+}
+
+py::dict config_to_dict(const ModelConfig& c) {
+  py::dict d;
+  d["dim"] = c.dim;
+  d["ffn_dim"] = c.ffn_dim;
+  d["num_heads"] = c.num_heads;
+  d["num_layers"] = c.num_layers;
+  d["patch"] = c.patch;
+  d["in_dim"] = c.in_dim;
+  d["out_dim"] = c.out_dim;
+  d["text_len"] = c.text_len;
+  d["text_dim"] = c.text_dim;
+  d["freq_dim"] = c.freq_dim;
+  d["eps"] = c.eps;
+  return d;
+}
+
+at::ScalarType dtype_from_name(const std::string& name) {
+  if (name == "float32") {
+    return at::kFloat;
+  }
+  if (name == "float64") {
+    return at::kDouble;
+  }
+  if (name == "bfloat16") {
+    return at::kBFloat16;
+  }
+  TORCH_CHECK(false, "WanDiT: dtype must be 'float32', 'float64' or 'bfloat16', got '", name, "'");
+}
+
+// One cache per layer, opaque to Python.
+struct KVCaches {
+  std::vector<model::KVCache> layers;
+};
+
+} // namespace
+} // namespace arl2::python
+
+PYBIND11_MODULE(_C, m) {
+  using namespace arl2;
+  using model::WanDiT;
+  using python::KVCaches;
+  m.doc() = "arl2's C++ framework: the Wan DiT (more of it as it grows)";
+
+  // c10::Error carries a C++ backtrace in what(); Python users get the message alone.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) {
+        std::rethrow_exception(p);
+      }
+    } catch (const c10::Error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what_without_backtrace());
+    }
+  });
+
+  m.def("model_presets", &model::model_preset_names, "Names of the model presets.");
+
+  py::class_<KVCaches>(m, "KVCaches", "One KV cache per layer of a WanDiT, for forward_cached.")
+      .def_property_readonly("frames_committed", [](const KVCaches& c) { return c.layers.front().frames_committed(); });
+
+  py::class_<WanDiT, std::shared_ptr<WanDiT>>(m, "WanDiT", "The Wan2.1 causal DiT (csrc/model/wan_dit.h).")
+      .def(
+          py::init([](const py::object& config, const std::string& dtype, const std::string& device) {
+            const auto c = py::isinstance<py::str>(config) ? model::model_preset(config.cast<std::string>())
+                                                           : python::config_from_dict(config.cast<py::dict>());
+            return std::make_shared<WanDiT>(
+                c, at::TensorOptions().dtype(python::dtype_from_name(dtype)).device(at::Device(device)));
+          }),
+          py::arg("config"),
+          py::arg("dtype") = "float32",
+          py::arg("device") = "cpu",
+          "config: a preset name, or a dict of ModelConfig fields (with an optional 'preset' to start from).")
+      .def_property_readonly("config", [](const WanDiT& w) { return python::config_to_dict(w.config()); })
+      .def(
+          "parameter_shapes",
+          [](const WanDiT& w) { return model::parameter_shapes(w); },
+          "Name -> shape of every parameter (Wan's state-dict names).")
+      .def(
+          "state_dict",
+          [](const WanDiT& w) {
+            std::map<std::string, at::Tensor> d;
+            for (const auto& p : w.named_parameters()) {
+              d.emplace(p.key(), p.value());
+            }
+            return d;
+          },
+          "Name -> parameter (the tensors themselves, not copies).")
+      .def(
+          "load",
+          [](WanDiT& w, const std::string& path) { model::load_weights(w, path); },
+          py::arg("path"),
+          py::call_guard<py::gil_scoped_release>())
+      .def(
+          "save",
+          [](const WanDiT& w, const std::string& path) { model::save_weights(w, path); },
+          py::arg("path"),
+          py::call_guard<py::gil_scoped_release>())
+      .def(
+          "forward_block_causal",
+          &WanDiT::forward_block_causal,
+          py::arg("x"),
+          py::arg("timesteps"),
+          py::arg("context"),
+          py::arg("frames_per_block"),
+          py::call_guard<py::gil_scoped_release>())
+      .def(
+          "forward_teacher_forcing",
+          &WanDiT::forward_teacher_forcing,
+          py::arg("noisy"),
+          py::arg("noisy_timesteps"),
+          py::arg("clean"),
+          py::arg("clean_timesteps"),
+          py::arg("context"),
+          py::arg("frames_per_block"),
+          py::call_guard<py::gil_scoped_release>())
+      .def(
+          "make_kv_caches",
+          [](const WanDiT& w,
+             int64_t batch,
+             int64_t height,
+             int64_t width,
+             int64_t frames,
+             int64_t sink_frames,
+             bool rolling) {
+            return KVCaches{w.make_kv_caches(batch, height, width, model::KVCacheSpec{frames, sink_frames, rolling})};
+          },
+          py::arg("batch"),
+          py::arg("height"),
+          py::arg("width"),
+          py::arg("frames"),
+          py::arg("sink_frames") = 0,
+          py::arg("rolling") = false)
+      .def(
+          "forward_cached",
+          [](const WanDiT& w,
+             const at::Tensor& x,
+             const at::Tensor& t,
+             const at::Tensor& context,
+             KVCaches& caches,
+             bool write_cache) { return w.forward_cached(x, t, context, caches.layers, write_cache); },
+          py::arg("x"),
+          py::arg("timesteps"),
+          py::arg("context"),
+          py::arg("caches"),
+          py::arg("write_cache"),
+          py::call_guard<py::gil_scoped_release>());
+}
