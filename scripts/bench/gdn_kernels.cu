@@ -273,7 +273,8 @@ Inputs make_inputs(const Case& c, uint64_t seed) {
 }
 
 // Every output the check compares, in the order of kCompared.
-enum Output { kStates, kFinal, kO, kDq, kReadDStates, kDk, kDv, kDg, kDbeta, kDInit, kNumOutputs };
+// states2 / final2: the forward through the chain schedule the launcher did not pick (use_seq_chain).
+enum Output { kStates, kFinal, kStates2, kFinal2, kO, kDq, kReadDStates, kDk, kDv, kDg, kDbeta, kDInit, kNumOutputs };
 struct Compared {
   const char* name;
   bool gradient; // gradients get the looser bf16 / f16 tolerance
@@ -281,6 +282,8 @@ struct Compared {
 const Compared kCompared[kNumOutputs] = {
     {"states", false},
     {"final", false},
+    {"states2", false},
+    {"final2", false},
     {"o", false},
     {"dq", true},
     {"dS_read", true},
@@ -330,7 +333,7 @@ std::vector<float> reference(const Case& c, const Inputs& in, Outputs<double>& r
   const std::vector<double> k = to_double(in.k), v = to_double(in.v), q = to_double(in.q), d_o = to_double(in.d_o);
   const std::vector<double> g = to_double(in.g), beta = to_double(in.beta), init = to_double(in.init);
   const std::vector<double> d_states = to_double(in.d_states), d_final = to_double(in.d_final);
-  const size_t per_batch[kNumOutputs] = {ns, nf, nv, nk, ns, nk, nv, ng, ng, nf}; // elements per batch element
+  const size_t per_batch[kNumOutputs] = {ns, nf, ns, nf, nv, nk, ns, nk, nv, ng, ng, nf}; // per batch element
   for (int i = 0; i < kNumOutputs; ++i)
     ref[i].resize(c.B * per_batch[i]);
   std::vector<double> states_in(c.B * ns); // the reference states rounded to float32
@@ -350,8 +353,11 @@ std::vector<float> reference(const Case& c, const Inputs& in, Outputs<double>& r
     f.states = out(ref[kStates], b, ns);
     f.final_state = out(ref[kFinal], b, nf);
     gdn_block_scan_fwd_cpu(f);
-    for (size_t i = b * ns; i < (b + 1) * ns; ++i)
+    for (size_t i = b * ns; i < (b + 1) * ns; ++i) {
       states_in[i] = static_cast<float>(ref[kStates][i]);
+      ref[kStates2][i] = ref[kStates][i];
+    }
+    std::copy_n(&ref[kFinal][b * nf], nf, &ref[kFinal2][b * nf]);
 
     GdnReadFwdParams rf;
     rf.shape = one;
@@ -425,6 +431,24 @@ Outputs<float> run_gpu(const Case& c, const Inputs& in, const std::vector<float>
     gdn_block_scan_fwd_cuda(f, ws.get(), nullptr);
     CUDA_CHECK(cudaDeviceSynchronize()); // before ws is freed
   }
+  const DevPtr states2 = alloc_poisoned(ns * 4), final2 = alloc_poisoned(nf * 4);
+  {
+    const DevPtr ws = alloc_poisoned(gdn_block_scan_fwd_workspace_bytes(f));
+    const detail::ChunkBuffers w = detail::carve_fwd_workspace(ws.get(), s, nullptr);
+    const int64_t bh = c.B * c.H;
+    const bool split = dt == DType::kFloat32;
+    const auto* init_f = static_cast<const float*>(f.initial_state);
+    auto* states2_f = static_cast<float*>(states2.get());
+    auto* final2_f = static_cast<float*>(final2.get());
+    detail::launch_chunk_prep(detail::prep_args(s, f.k, f.v, f.g, f.beta, w, nullptr), dt, bh, nullptr);
+    if (detail::use_seq_chain(s, detail::sm_count())) {
+      detail::launch_chunk_chain(detail::chain_args(s, w, nullptr, nullptr, nullptr), split, bh, nullptr);
+      detail::launch_combine_fwd(s, w.aug, init_f, states2_f, final2_f, nullptr);
+    } else {
+      detail::launch_chain_seq(detail::seq_chain_args(s, w, init_f, states2_f, final2_f), split, bh, nullptr);
+    }
+    CUDA_CHECK(cudaDeviceSynchronize());
+  }
 
   GdnReadFwdParams rf;
   rf.shape = s;
@@ -470,6 +494,8 @@ Outputs<float> run_gpu(const Case& c, const Inputs& in, const std::vector<float>
   Outputs<float> out;
   out[kStates] = download(states.get(), ns, DType::kFloat32);
   out[kFinal] = download(final_state.get(), nf, DType::kFloat32);
+  out[kStates2] = download(states2.get(), ns, DType::kFloat32);
+  out[kFinal2] = download(final2.get(), nf, DType::kFloat32);
   out[kO] = download(o.get(), nv, dt);
   out[kDq] = download(dq.get(), nk, dt);
   out[kReadDStates] = download(read_d_states.get(), ns, DType::kFloat32);
@@ -528,7 +554,8 @@ int run_check() {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   std::printf(
-      "tolerances: f32 1e-4; bf16 / f16 states, final, o 5e-3, gradients 1e-2 (relative L2 against float64)\n"
+      "tolerances: f32 1e-4; bf16 / f16 states, final (both schedules), o 5e-3, gradients 1e-2 (relative L2 against "
+      "float64)\n"
       "%d passed, %d failed (%.1f s)\n",
       passed,
       failed,
@@ -880,6 +907,21 @@ int run_bench(const BenchOptions& o) {
                  nullptr);
            }},
       },
+      // The forward's other chain schedule (the public launcher picks one per shape: use_seq_chain).
+      {{"fwd.chain_seq",
+        [&](BenchSet& b) {
+          const GdnScanFwdParams& p = b.fwd;
+          detail::launch_chain_seq(
+              detail::seq_chain_args(
+                  s,
+                  b.wf,
+                  static_cast<const float*>(p.initial_state),
+                  static_cast<float*>(p.states),
+                  static_cast<float*>(p.final_state)),
+              split,
+              bh,
+              nullptr);
+        }}},
       {
           {"bwd.prep_A",
            [&](BenchSet& b) {

@@ -1,9 +1,11 @@
 // arl2::gdn_block_scan forward on CUDA: the chunked WY/UT algorithm of ops/specs/gdn_block_scan.md,
-// equations (8)-(12), in three launches:
+// equations (8)-(12), in three launches (or (a) and (b') when that is faster, see use_seq_chain):
 //   (a) gdn_chunk_prep_kernel   grid (chunk, bh): G cumsum, A = (I + L)^-1, W, U, Kd, gamma_c   (8), (9)
 //   (b) gdn_chunk_chain_kernel  grid (column tile x block, bh): every block's chunk chain in parallel over
 //       the augmented state [V columns from zero | K identity columns with U = 0], giving [H_b | M_b]  (10)-(12)
 //   (c) gdn_combine_fwd_kernel  grid (V column tile, bh): states[b + 1] = M_b states[b] + H_b       (12)
+//   (b') gdn_chain_seq_kernel  grid (16 columns of V, bh): one chain through every block in order from the
+//       initial state, writing states[b] and final_state                                     (10), (11)
 // (a) and (b) are also launched by the backward (gdn_block_scan_bwd.cu) to recompute.
 #include "../common/check.h"
 #include "gdn_chunk_common.cuh"
@@ -19,8 +21,10 @@ constexpr int kChainThreads = ARL2_GDN_CHAIN_THREADS;
 constexpr int kChainFn = kChainThreads >= 512 ? 2 : 4; // (10): 64 x 64 output in 16 x (8 kChainFn) warp tiles
 constexpr int kChainCols = 64;                         // columns of the augmented state [V | K] per chain CTA
 constexpr int kCombThreads = 256;
-constexpr int kCombCols = 32; // columns of V per combine CTA
-constexpr int kInvLd = 52;    // leading dimension of the 16 x 48 scratch of the block inverse
+constexpr int kCombCols = 32;    // columns of V per combine CTA
+constexpr int kSeqThreads = 256; // (10): 8 warp tiles of 16 x 8, (11): 8 of 16 x 16
+constexpr int kSeqCols = 16;     // columns of V per CTA of the sequential chain (32 measured 1.5x slower)
+constexpr int kInvLd = 52;       // leading dimension of the 16 x 48 scratch of the block inverse
 
 // One block row BI (1..3) of the block forward substitution below: A[16 BI + r][c] for c < n = 16 BI.
 // Trip counts are compile-time (entries outside the triangles are exact zeros, so summing over them
@@ -366,6 +370,83 @@ size_t gdn_combine_fwd_smem_bytes(int K) {
   return sizeof(float) * (2 * static_cast<size_t>(K) * (K + 4) + 4 * K * ldc);
 }
 
+// (b') The sequential schedule of the chain (10), (11): one CTA per (16 columns of V, bh) runs through
+// every chunk of every block in order from the initial state, keeping its columns of h in shared memory
+// in fp32, and writes the state before each block to states[b] and the last to final_state. No M_b, no
+// combine: it does half the work of (b) but runs the whole sequence as one chain, so it wins when there
+// are too few blocks to run in parallel (one block: generation). W, Kd, U of chunk q + 1 stream in
+// (cp.async) while chunk q computes.
+// Shared memory (floats): sH [K][24], sW [2][64][K+4], sKd [2][64][K+8], sU [2][64][24], sVn [64][24].
+template <bool kSplit>
+__global__ void __launch_bounds__(kSeqThreads, 1) gdn_chain_seq_kernel(SeqChainArgs a) {
+  extern __shared__ __align__(128) float smem_seq[];
+  constexpr int kCols = kSeqCols;
+  constexpr int ldn = kCols + 8; // leading dimensions as in (b) // h, U, V_new: row-major B operands
+  const int K = a.K, V = a.V;
+  const int ldw = K + 4;  // W: A operand of (10), row-major (ldmatrix)
+  const int ldkd = K + 8; // Kd: A operand of (11), read column-major (scalar loads)
+  const int c0 = blockIdx.x * kCols;
+  const int nv = kCols; // V % 16 == 0
+  const int64_t bh = blockIdx.y;
+  const int64_t b = bh / a.H, h = bh % a.H;
+  const int64_t KV = static_cast<int64_t>(K) * V;
+
+  float* sH = smem_seq;
+  float* sW0 = sH + K * ldn;
+  float* sKd0 = sW0 + 2 * kChunk * ldw;
+  float* sU0 = sKd0 + 2 * kChunk * ldkd;
+  float* sVn = sU0 + 2 * kChunk * ldn;
+  auto sW = [&](int i) { return sW0 + i * kChunk * ldw; };
+  auto sKd = [&](int i) { return sKd0 + i * kChunk * ldkd; };
+  auto sU = [&](int i) { return sU0 + i * kChunk * ldn; };
+
+  const int64_t chunk0 = bh * a.NCH;
+  auto prefetch = [&](int64_t q, int buf) {
+    const int64_t chunk = chunk0 + q;
+    cp_async_tile(sW(buf), ldw, a.W + chunk * kChunk * K, K, 0, kChunk, K, K);
+    cp_async_tile(sKd(buf), ldkd, a.Kd + chunk * kChunk * K, K, 0, kChunk, K, K);
+    cp_async_tile(sU(buf), ldn, a.U + chunk * kChunk * V, V, c0, kChunk, kCols, nv);
+    cp_async_commit();
+  };
+
+  copy_tile_f32(sH, ldn, a.init == nullptr ? nullptr : a.init + bh * KV + c0, V, K, K, kCols, nv);
+  if (a.NCH > 0)
+    prefetch(0, 0);
+  for (int64_t q = 0; q < a.NCH; ++q) {
+    const int buf = static_cast<int>(q & 1);
+    // buffer buf ^ 1 was last read in chunk q - 1, which ended with __syncthreads
+    if (q + 1 < a.NCH) {
+      prefetch(q + 1, buf ^ 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    const float gamma_c = a.gam[chunk0 + q];
+    __syncthreads();     // chunk q's tiles (every thread's copies) and the previous h are visible
+    if (q % a.NC == 0) { // h is the state before block q / NC; nothing writes sH before the next barrier
+      const int64_t blk = q / a.NC;
+      store_tile_f32(a.states + ((b * a.NB + blk) * a.H + h) * KV + c0, V, sH, ldn, K, nv);
+    }
+    // (10) V_new = U - W h_in, computed as -(-U + W h_in) so the accumulator can start from U
+    block_gemm<1, 1, kSplit, RowMajor, RowMajor>(
+        sVn, ldn, sW(buf), ldw, sH, ldn, kChunk, kCols, K, sU(buf), ldn, -1.f, -1.f);
+    __syncthreads(); // V_new complete; every read of h_in done before (11) overwrites it
+    // (11) h_out = gamma_c h_in + Kd^T V_new; each warp reads its own h tile into the accumulator before
+    // overwriting it, no other warp reads h here. 16 x 16 warp tiles: one per warp, two independent MMAs
+    // per fragment of Kd^T.
+    block_gemm<1, 2, kSplit, ColMajor, RowMajor>(
+        sH, ldn, sKd(buf), ldkd, sVn, ldn, K, kCols, kChunk, sH, ldn, gamma_c, 1.f);
+    __syncthreads();
+  }
+  store_tile_f32(a.final_state + bh * KV + c0, V, sH, ldn, K, nv);
+}
+
+size_t gdn_chain_seq_smem_bytes(int K) {
+  constexpr int ldn = kSeqCols + 8;
+  return sizeof(float) *
+         (static_cast<size_t>(K) * ldn + 2 * kChunk * (K + 4) + 2 * kChunk * (K + 8) + 3 * kChunk * ldn);
+}
+
 } // namespace
 
 void launch_chunk_prep(const PrepArgs& a, DType dtype, int64_t bh, cudaStream_t stream) {
@@ -417,6 +498,27 @@ void launch_combine_fwd(
   check_launch("gdn_combine_fwd_kernel");
 }
 
+bool use_seq_chain(const GdnShape& s, int sms) {
+  // Chain steps on the critical path, in units of one sequential-schedule step (16 columns); a step of
+  // the 64-column augmented chain of (b) measured 1.27 times as long (H200, K = V = 128). The combine
+  // and the launches are small next to either.
+  const int64_t bh = s.batch * s.heads, nb = s.num_blocks(), nc = chunks_per_block(s);
+  const int64_t seq_waves = (bh * ((s.dim_v + kSeqCols - 1) / kSeqCols) + sms - 1) / sms;
+  const int64_t par_waves = (bh * nb * ((s.dim_v + s.dim_k + kChainCols - 1) / kChainCols) + sms - 1) / sms;
+  return 100 * seq_waves * nb * nc <= 127 * par_waves * nc;
+}
+
+void launch_chain_seq(const SeqChainArgs& a, bool split, int64_t bh, cudaStream_t stream) {
+  if (bh == 0)
+    return;
+  const size_t smem = gdn_chain_seq_smem_bytes(a.K);
+  const dim3 grid(static_cast<unsigned>((a.V + kSeqCols - 1) / kSeqCols), static_cast<unsigned>(bh));
+  auto kernel = split ? gdn_chain_seq_kernel<true> : gdn_chain_seq_kernel<false>;
+  set_smem_limit(kernel, smem, "gdn_chain_seq_kernel");
+  kernel<<<grid, kSeqThreads, smem, stream>>>(a);
+  check_launch("gdn_chain_seq_kernel");
+}
+
 } // namespace gdn_detail
 
 size_t gdn_block_scan_fwd_workspace_bytes(const GdnScanFwdParams& p) {
@@ -450,16 +552,16 @@ void gdn_block_scan_fwd_cuda(const GdnScanFwdParams& p, void* workspace, cudaStr
   ARL2_CHECK(is_aligned(workspace, 256), op, ": workspace must be 256-byte aligned");
 
   const bool split = p.dtype == DType::kFloat32;
+  const auto* init = static_cast<const float*>(p.initial_state);
+  auto* states = static_cast<float*>(p.states);
+  auto* final_state = static_cast<float*>(p.final_state);
   launch_chunk_prep(prep_args(s, p.k, p.v, p.g, p.beta, w, nullptr), p.dtype, bh, stream);
-  // every block starts from zero: the chain gives H_b and M_b
-  launch_chunk_chain(chain_args(s, w, nullptr, nullptr, nullptr), split, bh, stream);
-  launch_combine_fwd(
-      s,
-      w.aug,
-      static_cast<const float*>(p.initial_state),
-      static_cast<float*>(p.states),
-      static_cast<float*>(p.final_state),
-      stream);
+  if (use_seq_chain(s, sm_count())) {
+    launch_chain_seq(seq_chain_args(s, w, init, states, final_state), split, bh, stream);
+  } else { // every block starts from zero: the chain gives H_b and M_b, the combine the states
+    launch_chunk_chain(chain_args(s, w, nullptr, nullptr, nullptr), split, bh, stream);
+    launch_combine_fwd(s, w.aug, init, states, final_state, stream);
+  }
 }
 
 } // namespace arl2::kernels

@@ -132,6 +132,16 @@ void set_smem_limit(Kernel kernel, size_t bytes, const char* name) {
       e == cudaSuccess, "cudaFuncSetAttribute(MaxDynamicSharedMemorySize) for ", name, ": ", cudaGetErrorString(e));
 }
 
+// Streaming multiprocessors of the current device (the one the launches go to).
+inline int sm_count() {
+  int dev = 0, sms = 0;
+  ARL2_CHECK(cudaGetDevice(&dev) == cudaSuccess, "cudaGetDevice failed");
+  ARL2_CHECK(
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess,
+      "cudaDeviceGetAttribute(MultiProcessorCount) failed");
+  return sms;
+}
+
 inline void check_launch(const char* name) {
   const cudaError_t e = cudaGetLastError();
   ARL2_CHECK(e == cudaSuccess, "launch of ", name, " failed: ", cudaGetErrorString(e));
@@ -698,6 +708,20 @@ struct ChainArgs {
   int K = 0, V = 0;
 };
 
+// The forward's other chain schedule: sequential over all blocks of one bh from the initial state (10),
+// (11), writing the state before every block and the final state; no M_b, no combine.
+struct SeqChainArgs {
+  const float* W = nullptr;
+  const float* U = nullptr;
+  const float* Kd = nullptr;
+  const float* gam = nullptr;
+  const float* init = nullptr;  // [B,H,K,V], or null for zeros
+  float* states = nullptr;      // out [B,NB,H,K,V]
+  float* final_state = nullptr; // out [B,H,K,V]
+  int64_t H = 0, NB = 0, NC = 0, NCH = 0;
+  int K = 0, V = 0;
+};
+
 // The chunk buffers the forward and the backward both fill with prep and chain (workspace, fp32).
 struct ChunkBuffers {
   float* W = nullptr;
@@ -783,6 +807,25 @@ inline PrepArgs prep_args(
   return a;
 }
 
+inline SeqChainArgs seq_chain_args(
+    const GdnShape& s, const ChunkBuffers& b, const float* init, float* states, float* final_state) {
+  SeqChainArgs a;
+  a.W = b.W;
+  a.U = b.U;
+  a.Kd = b.Kd;
+  a.gam = b.gam;
+  a.init = init;
+  a.states = states;
+  a.final_state = final_state;
+  a.H = s.heads;
+  a.NB = s.num_blocks();
+  a.NC = chunks_per_block(s);
+  a.NCH = a.NB * a.NC;
+  a.K = static_cast<int>(s.dim_k);
+  a.V = static_cast<int>(s.dim_v);
+  return a;
+}
+
 inline ChainArgs chain_args(const GdnShape& s, const ChunkBuffers& b, const float* h0, float* hin, float* vnew) {
   ChainArgs a;
   a.W = b.W;
@@ -810,6 +853,10 @@ void launch_chunk_chain(const ChainArgs& a, bool split, int64_t bh, cudaStream_t
 // The other stages, one launch each. The public launchers are these calls in order; they are separate so
 // that the workbench (scripts/bench/gdn_kernels.cu) can time each stage on its own.
 
+// The forward's sequential schedule: whether it beats chain + combine for this shape on sms SMs, and its
+// one launch, one CTA per (16 columns of V, bh) (gdn_block_scan_fwd.cu).
+bool use_seq_chain(const GdnShape& s, int sms);
+void launch_chain_seq(const SeqChainArgs& a, bool split, int64_t bh, cudaStream_t stream);
 // Forward combine (12), sequential over blocks: states[0] = init (null: zeros), states[b + 1] =
 // M_b states[b] + H_b from aug, final_state = the last (gdn_block_scan_fwd.cu).
 void launch_combine_fwd(
