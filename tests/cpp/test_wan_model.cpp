@@ -228,6 +228,27 @@ TEST_CASE("a block-causal pass equals block by block with a preallocated cache",
   }
 }
 
+TEST_CASE("gradients reach every parameter, and none cross blocks through the cache", "[model]") {
+  const auto m = random_tiny(torch::kFloat32);
+  const auto c = make_clip(torch::kFloat32);
+  m->forward_teacher_forcing(c.noisy, c.noisy_t, c.clean, c.clean_t, c.context, 2).square().mean().backward();
+  for (const auto& p : m->named_parameters()) {
+    INFO(p.key());
+    REQUIRE(p.value().grad().defined());
+    CHECK(p.value().grad().norm().item<double>() > 0);
+  }
+
+  // The cache holds detached keys and values, as Self Forcing's does: a later block's loss does not
+  // reach the block that wrote it.
+  auto caches = m->make_kv_caches(2, 4, 6, KVCacheSpec{6});
+  const auto clean0 = frames(c.clean, 0, 2).clone().requires_grad_();
+  m->forward_cached(clean0, c.clean_t.narrow(1, 0, 2), c.context, caches, true);
+  const auto noisy1 = frames(c.noisy, 2, 2).clone().requires_grad_();
+  m->forward_cached(noisy1, c.noisy_t.narrow(1, 2, 2), c.context, caches, false).sum().backward();
+  CHECK(noisy1.grad().defined());
+  CHECK_FALSE(clean0.grad().defined());
+}
+
 TEST_CASE("a rolling cache keeps the sink frames and the most recent ones", "[model]") {
   // Frames of 2 tokens whose keys hold their frame index; window 5 frames with 1 sink frame; blocks
   // of 2 frames.

@@ -91,6 +91,26 @@ def test_teacher_forcing_and_cached_match_reference(name, dtype, tmp_path):
     assert err < TOL[dtype]
 
 
+@pytest.mark.parametrize("dtype", DTYPE_NAMES, ids=DTYPE_NAMES.values())
+def test_rolling_cache_matches_local_attention_with_sink(dtype, tmp_path):
+    cfg = CONFIGS["tiny"]
+    ref, model = models(cfg, dtype, tmp_path)
+    noisy, _, _, _, context = clip(cfg, dtype, frames=8)
+    t = torch.rand(2, 8) * 1000
+    # A window of 5 frames with 1 sink frame, blocks of 2: from the third block on, frames drop out.
+    with torch.no_grad():
+        expected = ref(noisy, t, context, frames_per_block=2, window_frames=5, sink_frames=1)
+        full = ref(noisy, t, context, frames_per_block=2)
+    assert rel_err(full, expected) > 1e-3  # the window does cut something
+    caches = model.make_kv_caches(2, noisy.shape[3], noisy.shape[4], frames=5, sink_frames=1, rolling=True)
+    blocks = [
+        model.forward_cached(noisy[:, :, f : f + 2], t[:, f : f + 2], context, caches, True) for f in range(0, 8, 2)
+    ]
+    err = rel_err(torch.cat(blocks, 2), expected)
+    print(f"rolling: relative error {err:.3g}")
+    assert err < TOL[dtype]
+
+
 def test_1_3b_parameters_match_reference():
     ref_cfg = dict(
         dim=1536, ffn_dim=8960, num_heads=12, num_layers=30, patch=(1, 2, 2), in_dim=16, out_dim=16,

@@ -150,16 +150,23 @@ class WanReference(nn.Module):
         y = y.view(y.shape[0], f, h, w, pt, ph, pw, self.cfg["out_dim"])
         return torch.einsum("bfhwpqrc->bcfphqwr", y).reshape(y.shape[0], -1, f * pt, h * ph, w * pw)
 
-    def forward(self, x, t, context, frames_per_block, clean=None, clean_t=None):
+    def forward(self, x, t, context, frames_per_block, clean=None, clean_t=None, window_frames=None, sink_frames=0):
         """x [B, C, F, H, W], t [B, F], context [B, Lt, text_dim]. Without `clean`: block-causal over
-        x. With it: teacher forcing over [clean | x], returning the prediction for x."""
+        x; with `window_frames`, a query sees only the first `sink_frames` frames and the last
+        `window_frames - sink_frames` frames up to the end of its block (Self Forcing's local attention
+        with a sink). With `clean`: teacher forcing over [clean | x], returning the prediction for x."""
         tokens, grid, e, e0 = self.embed(x, t)
         per_frame = grid[1] * grid[2]
-        block_of = torch.arange(tokens.shape[1]) // (per_frame * frames_per_block)
+        frame_of = torch.arange(tokens.shape[1]) // per_frame
+        block_of = frame_of // frames_per_block
         padded = F.pad(context, (0, 0, 0, self.cfg["text_len"] - context.shape[1]))
         text = self.text_embedding(padded)
         if clean is None:
             mask = block_of[None, :] <= block_of[:, None]
+            if window_frames is not None:
+                block_end = (block_of[:, None] + 1) * frames_per_block
+                recent = frame_of[None, :] >= block_end - (window_frames - sink_frames)
+                mask &= recent | (frame_of[None, :] < sink_frames)
             seq, e0_all = tokens, e0
 
             def rope_fn(z):
