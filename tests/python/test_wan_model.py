@@ -6,9 +6,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import arl2  # noqa: F401  (loads the op library)
-from arl2 import _C
 from conftest import rel_err
 from wan_reference import WanReference
+
+try:
+    from arl2 import _C
+except ImportError as e:  # built only where CMake found Python's headers (python/bindings/CMakeLists.txt)
+    pytest.skip(f"arl2._C is not built: {e}", allow_module_level=True)
 
 TINY = dict(
     dim=64, ffn_dim=128, num_heads=2, num_layers=2, patch=(1, 2, 2), in_dim=16, out_dim=16,
