@@ -16,6 +16,10 @@ TORCH_LIBRARY(arl2, m) {
   m.def(
       "_gdn_block_read_backward(Tensor d_o, Tensor q, Tensor states, int block_len, float scale)"
       " -> (Tensor dq, Tensor d_states)");
+  // ops/specs/hybrid_attention.md
+  m.def(
+      "hybrid_attention(Tensor q, Tensor k, Tensor v, Tensor q_mem, Tensor states, Tensor gate, int block_len,"
+      " float? scale=None, float? mem_scale=None) -> Tensor");
   // ops/specs/rope3d.md
   m.def("rope3d(Tensor x, int[] grid, int frame_offset=0, bool inverse=False) -> Tensor");
 }

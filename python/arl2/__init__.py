@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .ops import gdn_block_read, gdn_block_scan, rope3d
+from .ops import gdn_block_read, gdn_block_scan, hybrid_attention, rope3d
 
 __version__ = "0.1.0"
 
@@ -35,4 +35,4 @@ def _load_ops():
 
 _load_ops()
 
-__all__ = ["gdn_block_read", "gdn_block_scan", "rope3d"]
+__all__ = ["gdn_block_read", "gdn_block_scan", "hybrid_attention", "rope3d"]

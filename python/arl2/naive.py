@@ -39,6 +39,30 @@ def naive_gdn_block_read(q: torch.Tensor, states: torch.Tensor, block_len: int, 
     return o.reshape(B, T, H, states.shape[-1])
 
 
+def naive_hybrid_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    q_mem: torch.Tensor,
+    states: torch.Tensor,
+    gate: torch.Tensor,
+    block_len: int,
+    scale: Optional[float] = None,
+    mem_scale: Optional[float] = None,
+) -> torch.Tensor:
+    """Reference for :func:`arl2.hybrid_attention`: attention over the whole sequence with every pair of
+    tokens from different blocks masked out (1), plus the gated read (2), (3)."""
+    B, T, H, D = q.shape
+    scale = D**-0.5 if scale is None else scale
+    mem_scale = q_mem.shape[-1] ** -0.5 if mem_scale is None else mem_scale
+    block = torch.arange(T, device=q.device) // block_len
+    scores = scale * torch.einsum("bthd,buhd->bhtu", q, k)
+    scores = scores.masked_fill(block[:, None] != block[None, :], float("-inf"))
+    intra = torch.einsum("bhtu,buhv->bthv", scores.softmax(-1), v)  # (1)
+    memory = naive_gdn_block_read(q_mem, states, block_len, mem_scale)  # (2)
+    return intra + gate[..., None] * memory  # (3)
+
+
 def naive_rope3d(x: torch.Tensor, grid: Sequence[int], frame_offset: int = 0, inverse: bool = False) -> torch.Tensor:
     """Reference for :func:`arl2.rope3d`, built the way Wan builds its embedding: a float64 table of unit
     complex numbers per axis (``torch.polar``), concatenated per token and multiplied into ``x`` viewed as

@@ -111,6 +111,58 @@ def gdn_block_read(
     return torch.ops.arl2.gdn_block_read.default(q, states, block_len, scale)
 
 
+def hybrid_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    q_mem: torch.Tensor,
+    states: torch.Tensor,
+    gate: torch.Tensor,
+    block_len: int,
+    scale: Optional[float] = None,
+    mem_scale: Optional[float] = None,
+    check_finite: bool = False,
+) -> torch.Tensor:
+    r"""The hybrid layer's core: softmax attention inside each block plus the gated memory read.
+
+    With ``b(t)`` the block of token ``t``::
+
+        out[t] = softmax_{u in b(t)}(scale q_t . k_u) v_u + gate[t] * mem_scale * states[b(t)]^T q_mem[t]
+
+    Attention is bidirectional inside a block and never crosses blocks; everything before the block
+    reaches it only through ``states`` (from :func:`gdn_block_scan`). On CUDA the softmax branch runs
+    LibTorch's FlashAttention kernels (bfloat16 / float16).
+
+    Parameters
+    ----------
+    q, k : Tensor ``[B, T, H, D]``
+        Queries and keys of the softmax branch (RoPE applied), float32, bfloat16 or float16 (float64
+        on CPU).
+    v : Tensor ``[B, T, H, V]``
+        Values, same dtype.
+    q_mem : Tensor ``[B, T, H, K]``
+        Memory queries (L2-normalised), same dtype.
+    states : Tensor ``[B, T // block_len, H, K, V]``
+        The state before each block, float32 (float64 with float64 inputs). Under teacher forcing
+        pass ``torch.cat([states, states], 1)`` for ``[clean | noisy]``.
+    gate : Tensor ``[B, T, H]``
+        Output gate of the memory branch, same dtype as ``q``.
+    block_len : int
+        Tokens per block; ``T`` must be a multiple of it.
+    scale, mem_scale : float, optional
+        Softmax scale (default ``D ** -0.5``) and read scale (default ``K ** -0.5``).
+    check_finite : bool
+        Raise ``ValueError`` naming the first input that holds NaN or inf (synchronises).
+
+    Returns
+    -------
+    Tensor ``[B, T, H, V]`` in ``q``'s dtype.
+    """
+    if check_finite:
+        _check_finite("hybrid_attention", q=q, k=k, v=v, q_mem=q_mem, states=states, gate=gate)
+    return torch.ops.arl2.hybrid_attention(q, k, v, q_mem, states, gate, block_len, scale, mem_scale)
+
+
 def rope3d(
     x: torch.Tensor,
     grid: Sequence[int],

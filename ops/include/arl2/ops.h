@@ -27,6 +27,24 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_scan(
 // returns o [B,T,H,V] in q's dtype.
 at::Tensor gdn_block_read(const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale);
 
+// The hybrid layer's dual-branch core (ops/specs/hybrid_attention.md): softmax attention of q, k, v
+// inside each block of block_len tokens (bidirectional, nothing across blocks; scale defaults to
+// D^-1/2), plus the memory read of every token's block state, gated per token and head:
+//   out[t] = softmax_block(q k^T scale) v [t] + gate[t] * mem_scale * states[block(t)]^T q_mem[t].
+// q, k [B,T,H,D], v [B,T,H,V], q_mem [B,T,H,K], gate [B,T,H], all of one dtype; states
+// [B,T/block_len,H,K,V] in the state dtype (float32; float64 with float64 inputs); mem_scale defaults
+// to K^-1/2. Returns [B,T,H,V] in q's dtype.
+at::Tensor hybrid_attention(
+    const at::Tensor& q,
+    const at::Tensor& k,
+    const at::Tensor& v,
+    const at::Tensor& q_mem,
+    const at::Tensor& states,
+    const at::Tensor& gate,
+    int64_t block_len,
+    std::optional<double> scale = std::nullopt,
+    std::optional<double> mem_scale = std::nullopt);
+
 // Wan's 3D rotary embedding (ops/specs/rope3d.md). x [B, L, H, D] with L = grid[0] * grid[1] * grid[2]
 // tokens in frame-major raster order; the first frame sits at absolute index frame_offset. inverse
 // rotates back. Returns a tensor of x's shape and dtype.
