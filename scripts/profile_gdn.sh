@@ -11,7 +11,7 @@ mkdir -p "$OUT"
 if [ -x /usr/bin/g++ ]; then export CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++ CC=/usr/bin/gcc; fi
 cmake -S . -B build/device -G Ninja -DARL2_CUDA=ON -DARL2_CUDA_ARCHITECTURES=90 >"$OUT/configure.log" 2>&1
 cmake --build build/device --target gdn_kernels -j "$(nproc)" >"$OUT/build.log" 2>&1
-SECTIONS=${NCU_SECTIONS:-"SpeedOfLight WarpStateStats SchedulerStats Occupancy MemoryWorkloadAnalysis LaunchStats"}
+SECTIONS=${NCU_SECTIONS:-"SpeedOfLight ComputeWorkloadAnalysis WarpStateStats SchedulerStats Occupancy MemoryWorkloadAnalysis SourceCounters LaunchStats"}
 args=()
 for s in $SECTIONS; do args+=(--section "$s"); done
 # The bench first runs the forward (prep, chain) on each of its two input sets: skip those 4 launches,
