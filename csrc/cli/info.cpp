@@ -1,7 +1,8 @@
 // `arl2 info`: what this build is and can do (versions, CUDA, the registered ops), so a user can check
-// an install before starting a long job.
+// an install before starting a long job; with --config, also the configured model's parameters.
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,8 @@
 #include <torch/version.h>
 
 #include "commands.h"
+#include "config/config.h"
+#include "parameter_report.h"
 
 namespace arl2::cli {
 namespace {
@@ -31,7 +34,9 @@ std::vector<std::string> arl2_op_names() {
   return names;
 }
 
-int run_info() {
+int run_info(const std::string& config_path) {
+  // Read first, so that a bad config fails before anything is printed.
+  const auto report = config_path.empty() ? std::string() : parameter_report(config::load_config(config_path));
   std::printf("arl2 %s (torch %s)\n", ARL2_VERSION, TORCH_VERSION);
   std::printf("CUDA kernels: %s\n", kBuiltWithCuda ? "built" : "not built");
   const auto devices = torch::cuda::device_count();
@@ -41,14 +46,18 @@ int run_info() {
   for (const auto& name : ops) {
     std::printf("  %s\n", name.c_str());
   }
+  std::printf("%s", report.c_str());
   return ops.empty() ? 1 : 0;
 }
 
 } // namespace
 
 Command add_info_command(CLI::App& app) {
-  app.add_subcommand("info", "Print the build's versions, CUDA support and registered ops");
-  return run_info;
+  auto* info = app.add_subcommand("info", "Print the build's versions, CUDA support and registered ops");
+  auto config_path = std::make_shared<std::string>();
+  info->add_option("--config", *config_path, "Also count the parameters of this config's model (built without memory)")
+      ->check(CLI::ExistingFile);
+  return [config_path] { return run_info(*config_path); };
 }
 
 } // namespace arl2::cli

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <exception>
 
+#include <c10/util/Exception.h>
+
 #include "commands.h"
 
 int main(int argc, char** argv) {
@@ -14,6 +16,10 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("info")) {
       return info();
     }
+  } catch (const c10::Error& e) {
+    // Its what() carries a C++ backtrace; users get the message.
+    std::fprintf(stderr, "arl2: %s\n", e.what_without_backtrace());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "arl2: %s\n", e.what());
     return 1;

@@ -11,6 +11,7 @@
 #include <torch/nn/module.h>
 
 #include "model/kv_cache.h"
+#include "model/layer_cache.h"
 
 namespace arl2::model {
 
@@ -32,20 +33,33 @@ struct AttentionContext {
   int64_t frames_per_block = 1;
   // Absolute index of grid's first frame, for RoPE; when cached, the frames the cache has seen.
   int64_t frame_offset = 0;
-  // kCached only: this layer's cache, and whether this call commits its keys and values to it (the
-  // pass on the denoised block at timestep 0) or only reads it (the denoising passes).
-  KVCache* cache = nullptr;
+  // kCached only: this layer's cache, and whether this call commits the block to it (the pass on the
+  // denoised block at timestep 0) or only reads it (the denoising passes).
+  LayerCache* cache = nullptr;
   bool write_cache = false;
 
   int64_t tokens_per_frame() const {
     return grid[1] * grid[2];
   }
+  // Tokens per block; the whole input of one sequence when cached.
+  int64_t block_tokens() const {
+    return frames_per_block * tokens_per_frame();
+  }
 };
+
+// Throws naming `layer` unless x [B, L, C] and ctx agree: L is grid's token count (twice that under
+// teacher forcing); blocks divide the frames, or, when cached, the cache is set, made for this
+// grid's frames, and has committed exactly the frames before ctx.frame_offset.
+void check_attention_context(const at::Tensor& x, const AttentionContext& ctx, const char* layer);
 
 // The slot a DiT block's self-attention fills: x [B, L, C] -> [B, L, C].
 class SelfAttentionLayer : public torch::nn::Module {
  public:
   virtual at::Tensor forward(const at::Tensor& x, const AttentionContext& ctx) = 0;
+
+  // An empty cache of this layer's kind for generating one video of `batch` items, frames of
+  // `tokens_per_frame` tokens; `spec` sizes KV caches.
+  virtual LayerCache make_cache(int64_t batch, int64_t tokens_per_frame, const KVCacheSpec& spec) const = 0;
 };
 
 } // namespace arl2::model

@@ -16,6 +16,9 @@ namespace arl2::model {
 struct AttentionProjections {
   // Registers the six parts as children of `owner`.
   AttentionProjections(torch::nn::Module& owner, int64_t dim, double eps, const at::TensorOptions& options);
+  // Registers `shared`'s very modules as children of `owner`: the same tensors under the same names,
+  // nothing copied (a hybrid layer takes over its teacher's parts this way).
+  AttentionProjections(torch::nn::Module& owner, const AttentionProjections& shared);
   std::shared_ptr<Linear> q, k, v, o;
   std::shared_ptr<RMSNorm> norm_q, norm_k;
 };

@@ -10,6 +10,13 @@
 
 namespace arl2::model {
 
+// The KV caches a model's softmax layers get for one video.
+struct KVCacheSpec {
+  int64_t frames = 0;      // the most frames held (preallocated), or the window counting the current block (rolling)
+  int64_t sink_frames = 0; // rolling only: first frames never evicted
+  bool rolling = false;
+};
+
 class KVCache {
  public:
   // Room for `max_frames` frames; appending past it is an error.

@@ -2,6 +2,7 @@
 #include "model/layers.h"
 
 #include <ATen/ATen.h>
+#include <c10/util/Exception.h>
 
 namespace arl2::model {
 namespace {
@@ -13,13 +14,21 @@ at::Tensor upcast(const at::Tensor& x) {
 
 } // namespace
 
-Linear::Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options) {
+Linear::Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options, bool with_bias) {
   weight = register_parameter("weight", at::empty({out_features, in_features}, options));
-  bias = register_parameter("bias", at::zeros({out_features}, options));
+  if (with_bias) {
+    bias = register_parameter("bias", at::zeros({out_features}, options));
+  }
 }
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
-  return at::linear(x, weight, bias);
+  const auto y = at::linear(x, weight, bias);
+  return lora_ ? y + lora_->delta(x) : y;
+}
+
+void Linear::add_lora(const LoraOptions& lora) {
+  TORCH_CHECK(!lora_, "Linear: a LoRA adapter was already added");
+  lora_ = model::add_lora(*this, "lora", weight.size(1), weight.size(0), lora, weight.options());
 }
 
 RMSNorm::RMSNorm(int64_t dim, double eps, const at::TensorOptions& options) : eps_(eps) {

@@ -4,16 +4,30 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include <torch/nn/module.h>
+
+#include "model/lora.h"
 
 namespace arl2::model {
 
 class Linear : public torch::nn::Module {
  public:
-  Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options);
+  // Without `with_bias`, `bias` stays undefined and no parameter of that name exists.
+  Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options, bool with_bias = true);
+  // x W^T + b, plus the adapter's delta once one is added.
   at::Tensor forward(const at::Tensor& x) const;
+  // Adds a LoRA adapter (parameters lora_A, lora_B next to weight and bias, whose names stay Wan's).
+  void add_lora(const LoraOptions& lora);
+  const std::optional<LoraWeights>& lora() const {
+    return lora_;
+  }
+
   at::Tensor weight, bias; // [out, in], [out]
+
+ private:
+  std::optional<LoraWeights> lora_;
 };
 
 // Wan's RMSNorm: x / rms(x) * weight, normalised in at least float32 (Wan casts to float first).

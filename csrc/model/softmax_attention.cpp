@@ -40,58 +40,6 @@ at::Tensor noisy_after_clean(
   return at::cat(out, 1);
 }
 
-void check_context(const at::Tensor& x, const AttentionContext& ctx) {
-  const auto& g = ctx.grid;
-  TORCH_CHECK(
-      g[0] > 0 && g[1] > 0 && g[2] > 0,
-      "SoftmaxAttention: ctx.grid must be positive, got [",
-      g[0],
-      ", ",
-      g[1],
-      ", ",
-      g[2],
-      "]");
-  const int64_t halves = ctx.mode == AttentionMode::kTeacherForcing ? 2 : 1;
-  TORCH_CHECK(
-      x.size(1) == halves * g[0] * g[1] * g[2],
-      "SoftmaxAttention: x has ",
-      x.size(1),
-      " tokens but ctx.grid [",
-      g[0],
-      ", ",
-      g[1],
-      ", ",
-      g[2],
-      "] holds ",
-      halves,
-      " x ",
-      g[0] * g[1] * g[2]);
-  if (ctx.mode == AttentionMode::kCached) {
-    TORCH_CHECK(ctx.cache != nullptr, "SoftmaxAttention: ctx.cache must be set in the cached mode");
-    TORCH_CHECK(
-        ctx.tokens_per_frame() == ctx.cache->tokens_per_frame(),
-        "SoftmaxAttention: ctx.grid has ",
-        ctx.tokens_per_frame(),
-        " tokens per frame, the cache was made for ",
-        ctx.cache->tokens_per_frame());
-    TORCH_CHECK(
-        ctx.frame_offset == ctx.cache->frames_committed(),
-        "SoftmaxAttention: ctx.frame_offset (",
-        ctx.frame_offset,
-        ") must equal the frames committed to the cache (",
-        ctx.cache->frames_committed(),
-        "): blocks run in order, each committed once");
-  } else {
-    TORCH_CHECK(
-        ctx.frames_per_block > 0 && g[0] % ctx.frames_per_block == 0,
-        "SoftmaxAttention: ctx.frames_per_block (",
-        ctx.frames_per_block,
-        ") must divide the frames (",
-        g[0],
-        ")");
-  }
-}
-
 } // namespace
 
 SoftmaxAttention::SoftmaxAttention(int64_t dim, int64_t num_heads, double eps, const at::TensorOptions& options)
@@ -106,15 +54,14 @@ SoftmaxAttention::SoftmaxAttention(int64_t dim, int64_t num_heads, double eps, c
 }
 
 at::Tensor SoftmaxAttention::forward(const at::Tensor& x, const AttentionContext& ctx) {
-  TORCH_CHECK(x.dim() == 3, "SoftmaxAttention: x must be [B, L, C], got ", x.sizes());
-  check_context(x, ctx);
+  check_attention_context(x, ctx, "SoftmaxAttention");
   const int64_t B = x.size(0), L = x.size(1);
   const int64_t H = num_heads_, D = x.size(2) / H;
   auto q = parts.norm_q->forward(parts.q->forward(x)).view({B, L, H, D});
   auto k = parts.norm_k->forward(parts.k->forward(x)).view({B, L, H, D});
   const auto v = parts.v->forward(x).view({B, L, H, D});
 
-  const int64_t block = ctx.frames_per_block * ctx.tokens_per_frame();
+  const int64_t block = ctx.block_tokens();
   at::Tensor out;
   switch (ctx.mode) {
     case AttentionMode::kBlockCausal:
@@ -138,15 +85,24 @@ at::Tensor SoftmaxAttention::forward(const at::Tensor& x, const AttentionContext
     case AttentionMode::kCached: {
       q = rope3d(q, ctx.grid, ctx.frame_offset);
       k = rope3d(k, ctx.grid, ctx.frame_offset);
-      const auto [k_past, v_past] = ctx.cache->visible(L);
+      auto& cache = ctx.cache->kv_cache("SoftmaxAttention");
+      const auto [k_past, v_past] = cache.visible(L);
       out = attend(q, at::cat({k_past, k}, 1), at::cat({v_past, v}, 1));
       if (ctx.write_cache) {
-        ctx.cache->append(k, v);
+        cache.append(k, v);
       }
       break;
     }
   }
   return parts.o->forward(out.flatten(2));
+}
+
+LayerCache SoftmaxAttention::make_cache(int64_t batch, int64_t tokens_per_frame, const KVCacheSpec& spec) const {
+  const auto& w = parts.k->weight;
+  const int64_t head_dim = w.size(0) / num_heads_;
+  return spec.rolling ? KVCache::rolling(
+                            batch, spec.frames, spec.sink_frames, tokens_per_frame, num_heads_, head_dim, w.options())
+                      : KVCache::preallocated(batch, spec.frames, tokens_per_frame, num_heads_, head_dim, w.options());
 }
 
 } // namespace arl2::model

@@ -18,6 +18,9 @@ class SoftmaxAttention : public SelfAttentionLayer {
   // half first); grid's frames are a whole number of blocks except when cached.
   at::Tensor forward(const at::Tensor& x, const AttentionContext& ctx) override;
 
+  // A KV cache (preallocated or rolling, as `spec` says) in the parameters' dtype and device.
+  LayerCache make_cache(int64_t batch, int64_t tokens_per_frame, const KVCacheSpec& spec) const override;
+
   int64_t num_heads() const {
     return num_heads_;
   }

@@ -29,6 +29,9 @@ class WanBlock : public torch::nn::Module {
   }
   // Puts `layer` in the self-attention slot (same name, "self_attn", in the state dict).
   void replace_self_attention(std::shared_ptr<SelfAttentionLayer> layer);
+  const std::shared_ptr<Mlp>& ffn() const {
+    return ffn_;
+  }
 
   at::Tensor modulation; // [1, 6, C]: shift, scale, gate of self-attention; shift, scale, gate of the FFN
 

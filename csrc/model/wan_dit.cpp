@@ -153,7 +153,7 @@ at::Tensor WanDiT::run_blocks(
     const at::Tensor& e0,
     const at::Tensor& text,
     AttentionContext ctx,
-    std::vector<KVCache>* caches) const {
+    std::vector<LayerCache>* caches) const {
   TORCH_CHECK(text.size(0) == x.size(0), "WanDiT: context has batch ", text.size(0), ", the video ", x.size(0));
   for (size_t i = 0; i < blocks_.size(); ++i) {
     if (caches != nullptr) {
@@ -211,7 +211,7 @@ at::Tensor WanDiT::forward_cached(
     const at::Tensor& x,
     const at::Tensor& timesteps,
     const at::Tensor& context,
-    std::vector<KVCache>& caches,
+    std::vector<LayerCache>& caches,
     bool write_cache) const {
   TORCH_CHECK(
       caches.size() == blocks_.size(),
@@ -231,7 +231,7 @@ at::Tensor WanDiT::forward_cached(
   return head(y, tokens.e, tokens.grid);
 }
 
-std::vector<KVCache> WanDiT::make_kv_caches(
+std::vector<LayerCache> WanDiT::make_caches(
     int64_t batch, int64_t height, int64_t width, const KVCacheSpec& spec) const {
   const auto& c = config_;
   TORCH_CHECK(
@@ -246,13 +246,9 @@ std::vector<KVCache> WanDiT::make_kv_caches(
       c.patch[2],
       ")");
   const int64_t tokens_per_frame = (height / c.patch[1]) * (width / c.patch[2]);
-  const auto options = patch_weight_.options();
-  std::vector<KVCache> caches;
-  for (int64_t i = 0; i < c.num_layers; ++i) {
-    caches.push_back(
-        spec.rolling ? KVCache::rolling(
-                           batch, spec.frames, spec.sink_frames, tokens_per_frame, c.num_heads, c.head_dim(), options)
-                     : KVCache::preallocated(batch, spec.frames, tokens_per_frame, c.num_heads, c.head_dim(), options));
+  std::vector<LayerCache> caches;
+  for (const auto& block : blocks_) {
+    caches.push_back(block->self_attention()->make_cache(batch, tokens_per_frame, spec));
   }
   return caches;
 }

@@ -17,17 +17,12 @@
 
 #include "model/config.h"
 #include "model/kv_cache.h"
+#include "model/layer_cache.h"
 #include "model/layers.h"
 #include "model/mlp.h"
 #include "model/wan_block.h"
 
 namespace arl2::model {
-
-struct KVCacheSpec {
-  int64_t frames = 0;      // the most frames held (preallocated), or the window counting the current block (rolling)
-  int64_t sink_frames = 0; // rolling only: first frames never evicted
-  bool rolling = false;
-};
 
 class WanDiT : public torch::nn::Module {
  public:
@@ -58,17 +53,19 @@ class WanDiT : public torch::nn::Module {
       int64_t frames_per_block) const;
 
   // One block x [B, C, Fb, H, W] against the caches (one per layer) of the blocks committed so far;
-  // it starts at frame caches[0].frames_committed(). With write_cache, the block's keys and values
-  // are committed (the pass on the denoised block, at timestep 0 in Self Forcing).
+  // it starts at frame caches[0].frames_committed(). With write_cache, the block is committed: softmax
+  // layers append its keys and values, hybrid layers advance their state (the pass on the denoised
+  // block, at timestep 0 in Self Forcing).
   at::Tensor forward_cached(
       const at::Tensor& x,
       const at::Tensor& timesteps,
       const at::Tensor& context,
-      std::vector<KVCache>& caches,
+      std::vector<LayerCache>& caches,
       bool write_cache) const;
 
-  // One empty cache per layer for latents of `height` x `width`, in the parameters' dtype and device.
-  std::vector<KVCache> make_kv_caches(int64_t batch, int64_t height, int64_t width, const KVCacheSpec& spec) const;
+  // One empty cache per layer, of the layer's kind (softmax: a KV cache as `spec` says; hybrid: a
+  // recurrent state), for latents of `height` x `width`, on the parameters' device.
+  std::vector<LayerCache> make_caches(int64_t batch, int64_t height, int64_t width, const KVCacheSpec& spec) const;
 
  private:
   struct Tokens {
@@ -84,7 +81,7 @@ class WanDiT : public torch::nn::Module {
       const at::Tensor& e0,
       const at::Tensor& text,
       AttentionContext ctx,
-      std::vector<KVCache>* caches) const;
+      std::vector<LayerCache>* caches) const;
   at::Tensor head(const at::Tensor& x, const at::Tensor& e, const std::array<int64_t, 3>& grid) const;
   void init_wan_weights();
 

@@ -1,6 +1,8 @@
 // arl2._C: the framework seen from Python, kept thin: build a WanDiT from a preset or a dict of
-// config fields, load and save its weights, and run it in each attention mode. Tensors cross as
+// config fields, convert it to a hybrid, load and save its weights, and run it in each attention mode. Tensors cross as
 // torch.Tensor through torch's own pybind11 casters (hence torch's bundled pybind11 headers).
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +12,7 @@
 #include <torch/python.h>
 
 #include "model/config.h"
+#include "model/conversion.h"
 #include "model/wan_dit.h"
 #include "model/weights.h"
 
@@ -86,10 +89,19 @@ at::ScalarType dtype_from_name(const std::string& name) {
   TORCH_CHECK(false, "WanDiT: dtype must be 'float32', 'float64' or 'bfloat16', got '", name, "'");
 }
 
-// One cache per layer, opaque to Python.
-struct KVCaches {
-  std::vector<model::KVCache> layers;
+// One cache per layer (KV cache or recurrent state), opaque to Python.
+struct Caches {
+  std::vector<model::LayerCache> layers;
 };
+
+py::dict diagnostics_to_dict(const model::HybridDiagnostics& d) {
+  py::dict out;
+  out["intra_rms"] = d.intra_rms;
+  out["gated_memory_rms"] = d.gated_memory_rms;
+  out["gate_mean"] = d.gate_mean;
+  out["gate_saturation"] = d.gate_saturation;
+  return out;
+}
 
 } // namespace
 } // namespace arl2::python
@@ -97,7 +109,7 @@ struct KVCaches {
 PYBIND11_MODULE(_C, m) {
   using namespace arl2;
   using model::WanDiT;
-  using python::KVCaches;
+  using python::Caches;
   m.doc() = "arl2's C++ framework: the Wan DiT (more of it as it grows)";
 
   // c10::Error carries a C++ backtrace in what(); Python users get the message alone.
@@ -113,8 +125,17 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("model_presets", &model::model_preset_names, "Names of the model presets.");
 
-  py::class_<KVCaches>(m, "KVCaches", "One KV cache per layer of a WanDiT, for forward_cached.")
-      .def_property_readonly("frames_committed", [](const KVCaches& c) { return c.layers.front().frames_committed(); });
+  py::class_<Caches>(m, "Caches", "One cache per layer of a WanDiT (KV cache or recurrent state), for forward_cached.")
+      .def_property_readonly("frames_committed", [](const Caches& c) { return c.layers.front().frames_committed(); })
+      .def(
+          "recurrent_state",
+          [](const Caches& c, size_t layer) {
+            const auto* state = c.layers.at(layer).as_recurrent_state();
+            TORCH_CHECK(state != nullptr, "Caches: layer ", layer, " holds a KV cache, not a recurrent state");
+            return state->state();
+          },
+          py::arg("layer"),
+          "The recurrent state [B, H, D, D] of a hybrid layer.");
 
   py::class_<WanDiT, std::shared_ptr<WanDiT>>(m, "WanDiT", "The Wan2.1 causal DiT (csrc/model/wan_dit.h).")
       .def(
@@ -172,7 +193,66 @@ PYBIND11_MODULE(_C, m) {
           py::arg("frames_per_block"),
           py::call_guard<py::gil_scoped_release>())
       .def(
-          "make_kv_caches",
+          "convert_to_hybrid",
+          [](WanDiT& w,
+             const std::optional<std::vector<int64_t>>& layers,
+             const std::optional<double>& ratio,
+             const std::string& policy,
+             bool lora,
+             int64_t lora_rank,
+             double lora_alpha) {
+            model::HybridOptions o;
+            o.layers = layers.value_or(std::vector<int64_t>{});
+            o.ratio = ratio;
+            o.policy = model::layer_policy(policy);
+            o.lora = lora;
+            o.lora_options = {lora_rank, lora_alpha};
+            return model::convert_to_hybrid(w, o);
+          },
+          py::arg("layers") = py::none(),
+          py::arg("ratio") = py::none(),
+          py::arg("policy") = "first",
+          py::arg("lora") = false,
+          py::arg("lora_rank") = 16,
+          py::arg("lora_alpha") = 32.0,
+          "Converts layers in place (a list, or a ratio with a policy); freezes every base parameter. "
+          "Returns the converted layers.")
+      .def(
+          "parameter_groups",
+          [](const WanDiT& w) {
+            std::map<std::string, std::vector<std::string>> groups;
+            for (const auto& g : model::group_parameters(w)) {
+              auto& names = groups[g.name];
+              for (const auto& p : g.parameters) {
+                names.push_back(p.first);
+              }
+            }
+            return groups;
+          },
+          "Group name (base, hybrid, lora) -> parameter names.")
+      .def(
+          "set_diagnostics",
+          [](WanDiT& w, bool on) {
+            for (auto& layer : model::hybrid_layers(w)) {
+              layer.second->set_diagnostics(on);
+            }
+          },
+          py::arg("on"),
+          "Turns the hybrid layers' diagnostics on or off.")
+      .def(
+          "diagnostics",
+          [](const WanDiT& w) {
+            py::dict out;
+            for (const auto& [index, layer] : model::hybrid_layers(w)) {
+              if (layer->diagnostics()) {
+                out[py::int_(index)] = python::diagnostics_to_dict(*layer->diagnostics());
+              }
+            }
+            return out;
+          },
+          "Layer index -> the last forward's diagnostics, for hybrid layers recording them.")
+      .def(
+          "make_caches",
           [](const WanDiT& w,
              int64_t batch,
              int64_t height,
@@ -180,7 +260,7 @@ PYBIND11_MODULE(_C, m) {
              int64_t frames,
              int64_t sink_frames,
              bool rolling) {
-            return KVCaches{w.make_kv_caches(batch, height, width, model::KVCacheSpec{frames, sink_frames, rolling})};
+            return Caches{w.make_caches(batch, height, width, model::KVCacheSpec{frames, sink_frames, rolling})};
           },
           py::arg("batch"),
           py::arg("height"),
@@ -194,7 +274,7 @@ PYBIND11_MODULE(_C, m) {
              const at::Tensor& x,
              const at::Tensor& t,
              const at::Tensor& context,
-             KVCaches& caches,
+             Caches& caches,
              bool write_cache) { return w.forward_cached(x, t, context, caches.layers, write_cache); },
           py::arg("x"),
           py::arg("timesteps"),

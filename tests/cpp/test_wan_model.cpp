@@ -4,11 +4,8 @@
 // with caches written by clean passes; block-causal vs a preallocated cache), the rolling cache, and
 // errors that name the field or key.
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include <torch/torch.h>
 
@@ -18,6 +15,7 @@
 #include "model/kv_cache.h"
 #include "model/wan_dit.h"
 #include "model/weights.h"
+#include "model_test_util.h"
 #include "test_util.h"
 
 namespace arl2::test {
@@ -27,20 +25,6 @@ using model::KVCache;
 using model::KVCacheSpec;
 using model::ModelConfig;
 using model::WanDiT;
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
 
 // Wan2.1-T2V-1.3B's 825 tensors: 15 outside the blocks, 27 in each of the 30 blocks.
 io::ShapeMap wan_1_3b_state_dict() {
@@ -83,59 +67,6 @@ io::ShapeMap wan_1_3b_state_dict() {
   return m;
 }
 
-// A fresh model predicts zeros (Wan zeroes the output head): give every parameter random values of
-// the scale a trained model has, so every path shows in the output.
-std::shared_ptr<WanDiT> random_tiny(torch::Dtype dtype) {
-  auto m = std::make_shared<WanDiT>(model::model_preset("tiny"), torch::dtype(dtype));
-  torch::NoGradGuard no_grad;
-  for (auto& p : m->parameters()) {
-    const double fan_in = p.dim() > 1 ? static_cast<double>(p[0].numel()) : 16.0;
-    p.normal_(0.0, 1.0 / std::sqrt(fan_in));
-  }
-  return m;
-}
-
-struct Clip {
-  torch::Tensor noisy, clean, noisy_t, clean_t, context;
-};
-
-// B = 2 clips of 6 latent frames of 4 x 6 (2 x 3 patches), blocks of 2 frames; the noisy timesteps
-// are one value per block, as generation uses them; the clean ones are 0.
-Clip make_clip(torch::Dtype dtype) {
-  const auto o = torch::dtype(dtype);
-  Clip c;
-  c.noisy = torch::randn({2, 16, 6, 4, 6}, o);
-  c.clean = torch::randn({2, 16, 6, 4, 6}, o);
-  c.noisy_t = (torch::rand({2, 3, 1}) * 1000).expand({2, 3, 2}).reshape({2, 6});
-  c.clean_t = torch::zeros({2, 6});
-  c.context = torch::randn({2, 5, 32}, o); // shorter than text_len: padded like Wan
-  return c;
-}
-
-torch::Tensor frames(const torch::Tensor& x, int64_t start, int64_t n) {
-  return x.narrow(2, start, n);
-}
-
-struct TempDir {
-  std::string path;
-  std::vector<std::string> files;
-  TempDir() {
-    std::string tmpl = "/tmp/arl2_model_XXXXXX";
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    for (const auto& f : files) {
-      unlink(f.c_str());
-    }
-    rmdir(path.c_str());
-  }
-  std::string file(const std::string& name) {
-    files.push_back(path + "/" + name);
-    return files.back();
-  }
-};
-
 TEST_CASE("the 1.3B preset has Wan's 825 tensors, built without memory", "[model]") {
   const WanDiT m(model::model_preset("wan2.1-t2v-1.3b"), torch::TensorOptions().device(torch::kMeta));
   const auto expected = wan_1_3b_state_dict();
@@ -162,12 +93,12 @@ TEST_CASE("tiny model outputs have the input's shape in every mode", "[model]") 
   CHECK(y.sizes() == c.noisy.sizes());
   CHECK(torch::isfinite(y).all().item<bool>());
   CHECK(m->forward_teacher_forcing(c.noisy, c.noisy_t, c.clean, c.clean_t, c.context, 3).sizes() == c.noisy.sizes());
-  auto caches = m->make_kv_caches(2, 4, 6, KVCacheSpec{6});
+  auto caches = m->make_caches(2, 4, 6, KVCacheSpec{6});
   CHECK(caches.size() == 2);
   const auto block = m->forward_cached(frames(c.noisy, 0, 2), c.noisy_t.narrow(1, 0, 2), c.context, caches, true);
   CHECK(block.sizes() == frames(c.noisy, 0, 2).sizes());
   CHECK(caches[0].frames_committed() == 2);
-  CHECK(caches[1].tokens_held() == 12);
+  CHECK(caches[1].as_kv_cache()->tokens_held() == 12);
 }
 
 TEST_CASE("teacher forcing equals block-by-block inference with caches written by clean passes", "[model]") {
@@ -179,7 +110,7 @@ TEST_CASE("teacher forcing equals block-by-block inference with caches written b
     const auto c = make_clip(dtype);
     const auto teacher = m->forward_teacher_forcing(c.noisy, c.noisy_t, c.clean, c.clean_t, c.context, 2);
 
-    auto caches = m->make_kv_caches(2, 4, 6, KVCacheSpec{6});
+    auto caches = m->make_caches(2, 4, 6, KVCacheSpec{6});
     std::vector<torch::Tensor> blocks;
     for (int64_t f = 0; f < 6; f += 2) {
       // Two denoising passes read the cache (the second must see what the first saw), then the clean
@@ -209,7 +140,7 @@ TEST_CASE("a block-causal pass equals block by block with a preallocated cache",
     const auto whole = m->forward_block_causal(c.noisy, t, c.context, 3);
 
     // Room for more frames than used: unused slots must not be attended to.
-    auto caches = m->make_kv_caches(2, 4, 6, KVCacheSpec{9});
+    auto caches = m->make_caches(2, 4, 6, KVCacheSpec{9});
     std::vector<torch::Tensor> blocks;
     for (int64_t f = 0; f < 6; f += 3) {
       blocks.push_back(m->forward_cached(frames(c.noisy, f, 3), t.narrow(1, f, 3), c.context, caches, true));
@@ -219,7 +150,7 @@ TEST_CASE("a block-causal pass equals block by block with a preallocated cache",
     CHECK(err < tol);
 
     // A rolling cache whose window never fills is the same computation.
-    auto rolling = m->make_kv_caches(2, 4, 6, KVCacheSpec{6, 1, true});
+    auto rolling = m->make_caches(2, 4, 6, KVCacheSpec{6, 1, true});
     std::vector<torch::Tensor> rolled;
     for (int64_t f = 0; f < 6; f += 3) {
       rolled.push_back(m->forward_cached(frames(c.noisy, f, 3), t.narrow(1, f, 3), c.context, rolling, true));
@@ -240,7 +171,7 @@ TEST_CASE("gradients reach every parameter, and none cross blocks through the ca
 
   // The cache holds detached keys and values, as Self Forcing's does: a later block's loss does not
   // reach the block that wrote it.
-  auto caches = m->make_kv_caches(2, 4, 6, KVCacheSpec{6});
+  auto caches = m->make_caches(2, 4, 6, KVCacheSpec{6});
   const auto clean0 = frames(c.clean, 0, 2).clone().requires_grad_();
   m->forward_cached(clean0, c.clean_t.narrow(1, 0, 2), c.context, caches, true);
   const auto noisy1 = frames(c.noisy, 2, 2).clone().requires_grad_();
@@ -391,13 +322,13 @@ TEST_CASE("bad configs, weights and inputs get errors naming the field or key", 
         error_of(
             [&] { m->forward_teacher_forcing(c.noisy, c.noisy_t, frames(c.clean, 0, 4), c.clean_t, c.context, 2); }),
         "must have the shape of noisy"));
-    auto caches = m->make_kv_caches(2, 4, 6, KVCacheSpec{2});
+    auto caches = m->make_caches(2, 4, 6, KVCacheSpec{2});
     m->forward_cached(frames(c.clean, 0, 2), c.clean_t.narrow(1, 0, 2), c.context, caches, true);
     CHECK(contains(
         error_of(
             [&] { m->forward_cached(frames(c.noisy, 2, 2), c.noisy_t.narrow(1, 2, 2), c.context, caches, false); }),
         "exceeds the cache's 12 tokens"));
-    auto wrong_grid = m->make_kv_caches(2, 4, 4, KVCacheSpec{4});
+    auto wrong_grid = m->make_caches(2, 4, 4, KVCacheSpec{4});
     CHECK(contains(
         error_of(
             [&] { m->forward_cached(frames(c.noisy, 0, 2), c.noisy_t.narrow(1, 0, 2), c.context, wrong_grid, false); }),

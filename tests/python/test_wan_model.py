@@ -84,7 +84,7 @@ def test_teacher_forcing_and_cached_match_reference(name, dtype, tmp_path):
     assert err < TOL[dtype]
 
     # Generation: each block is denoised against the cache, then its clean version at timestep 0 writes it.
-    caches = model.make_kv_caches(2, noisy.shape[3], noisy.shape[4], frames=6)
+    caches = model.make_caches(2, noisy.shape[3], noisy.shape[4], frames=6)
     blocks = []
     for f in range(0, 6, 2):
         blocks.append(model.forward_cached(noisy[:, :, f : f + 2], noisy_t[:, f : f + 2], context, caches, False))
@@ -106,7 +106,7 @@ def test_rolling_cache_matches_local_attention_with_sink(dtype, tmp_path):
         expected = ref(noisy, t, context, frames_per_block=2, window_frames=5, sink_frames=1)
         full = ref(noisy, t, context, frames_per_block=2)
     assert rel_err(full, expected) > 1e-3  # the window does cut something
-    caches = model.make_kv_caches(2, noisy.shape[3], noisy.shape[4], frames=5, sink_frames=1, rolling=True)
+    caches = model.make_caches(2, noisy.shape[3], noisy.shape[4], frames=5, sink_frames=1, rolling=True)
     blocks = [
         model.forward_cached(noisy[:, :, f : f + 2], t[:, f : f + 2], context, caches, True) for f in range(0, 8, 2)
     ]

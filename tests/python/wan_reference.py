@@ -1,11 +1,15 @@
 """An independent PyTorch Wan2.1 DiT in its causal form, written from the model's description
-(../shared/reference/wan_model.md sections 1-3) with torch.nn modules, to check the C++ WanDiT against.
+(../shared/reference/wan_model.md sections 1-3) with torch.nn modules, to check the C++ WanDiT against;
+optionally with ARL2 hybrid layers written from ../shared/DESIGN.md section 2.
 
-Same parameter names as Wan's state dict. Attention runs over the whole token sequence with an explicit
-boolean mask per mode (block-causal, or teacher forcing over [clean | noisy]), unlike the C++ model's
-per-block calls, so the two share neither code nor structure.
+Same parameter names as Wan's state dict (and, for the hybrid layers' new parameters, as the authors'
+code). Attention runs over the whole token sequence with an explicit boolean mask per mode (block-causal,
+or teacher forcing over [clean | noisy]), unlike the C++ model's per-block calls; the hybrid memory is a
+float64 token-by-token loop, unlike the C++ model's ops, so the two share neither code nor structure.
 """
+import dataclasses
 import math
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -57,35 +61,149 @@ class Attention(nn.Module):
         self.norm_q = RMSNorm(dim, eps)
         self.norm_k = RMSNorm(dim, eps)
 
-    def forward(self, x, context=None, mask=None, rope_fn=None):
+    def forward(self, x, context=None, layout=None):
+        """Self-attention over x as `layout` says, or cross-attention to `context` (no mask, no RoPE)."""
         source = x if context is None else context
         b = x.shape[0]
         q = self.norm_q(self.q(x)).view(b, x.shape[1], self.heads, -1)
         k = self.norm_k(self.k(source)).view(b, source.shape[1], self.heads, -1)
         v = self.v(source).view(b, source.shape[1], self.heads, -1)
-        if rope_fn is not None:
-            q, k = rope_fn(q), rope_fn(k)
+        mask = None
+        if layout is not None:
+            q, k, mask = layout.rope(q), layout.rope(k), layout.mask
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask)
         return self.o(out.transpose(1, 2).flatten(2))
 
 
+@dataclasses.dataclass
+class Layout:
+    """Where the self-attention's tokens sit: the softmax layers' mask, RoPE for [B, L, H, D] tensors of
+    the whole sequence, tokens per block, and whether the sequence is [clean | noisy]."""
+
+    mask: torch.Tensor
+    rope: Callable
+    block_len: int
+    teacher_forcing: bool
+
+
+class LoraLinear(nn.Linear):
+    """nn.Linear plus (x A) B * alpha / rank, A [in, rank] and B [rank, out] named lora_A and lora_B."""
+
+    def __init__(self, n_in, n_out, rank, alpha):
+        super().__init__(n_in, n_out)
+        self.lora_A = nn.Parameter(torch.zeros(n_in, rank))
+        self.lora_B = nn.Parameter(torch.zeros(rank, n_out))
+        self.lora_scale = alpha / rank
+
+    def forward(self, x):
+        return super().forward(x) + (x @ self.lora_A) @ self.lora_B * self.lora_scale
+
+
+def l2_normalize(x):
+    return x / torch.sqrt((x * x).sum(-1, keepdim=True) + 1e-6)
+
+
+class HybridAttention(nn.Module):
+    """The ARL2 hybrid layer of DESIGN section 2: softmax attention within each block, plus
+    gamma * D^-1/2 S_{i-1}^T q_m, where S is the gated delta rule state written token by token (in
+    float64) over the blocks before block i (over the clean half only under teacher forcing)."""
+
+    def __init__(self, dim, heads, eps, lora_rank=0, lora_alpha=32.0):
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
+        self.norm_q = RMSNorm(dim, eps)
+        self.norm_k = RMSNorm(dim, eps)
+        self.a_proj, self.b_proj, self.gate_proj = (nn.Linear(dim, heads, bias=False) for _ in range(3))
+        self.A_log = nn.Parameter(torch.zeros(heads))
+        self.dt_bias = nn.Parameter(torch.zeros(heads))
+        # per-head D x D maps, as grouped 1x1 convolutions over the channels
+        self.phi_q, self.phi_k, self.phi_v = (nn.Conv1d(dim, dim, 1, groups=heads, bias=False) for _ in range(3))
+        self.lora_rank = lora_rank
+        if lora_rank:
+            self.lora_scale = lora_alpha / lora_rank
+            for name in ("lora_q", "lora_k", "lora_v"):
+                setattr(self, name + "_A", nn.Parameter(torch.zeros(dim, lora_rank)))
+                setattr(self, name + "_B", nn.Parameter(torch.zeros(lora_rank, dim)))
+        self.last = None  # (intra, gated memory, gate) of the last forward
+
+    def lora(self, name, x):
+        if not self.lora_rank:
+            return 0
+        return (x @ getattr(self, name + "_A")) @ getattr(self, name + "_B") * self.lora_scale
+
+    def forward(self, x, layout):
+        b, n, c = x.shape
+        h = self.heads
+        d = c // h
+
+        def heads(t):
+            return t.reshape(b, n, h, d)
+
+        def phi(conv, t):
+            return heads(conv(t.reshape(b, n, c).transpose(1, 2)).transpose(1, 2).contiguous())
+
+        q, k, v = heads(self.norm_q(self.q(x))), heads(self.norm_k(self.k(x))), heads(self.v(x))
+        block = torch.arange(n) // layout.block_len
+        intra = F.scaled_dot_product_attention(
+            layout.rope(q).transpose(1, 2),
+            layout.rope(k).transpose(1, 2),
+            v.transpose(1, 2),
+            attn_mask=block[:, None] == block[None, :],
+        ).transpose(1, 2)
+
+        q_in = heads(self.norm_q(self.q(x) + self.lora("lora_q", x)))
+        k_in = heads(self.norm_k(self.k(x) + self.lora("lora_k", x)))
+        v_in = heads(self.v(x) + self.lora("lora_v", x))
+        q_m = l2_normalize(layout.rope(phi(self.phi_q, q_in)))
+        k_m = l2_normalize(layout.rope(phi(self.phi_k, k_in))).double()
+        v_m = phi(self.phi_v, v_in).double()
+        g = (-self.A_log.exp() * F.softplus(self.a_proj(x) + self.dt_bias)).double()
+        beta = (2 * torch.sigmoid(self.b_proj(x))).double()
+        gamma = torch.sigmoid(self.gate_proj(x))
+
+        written = n // 2 if layout.teacher_forcing else n
+        state = torch.zeros(b, h, d, d, dtype=torch.float64)
+        before = []  # the state before each written block
+        for t in range(written):
+            if t % layout.block_len == 0:
+                before.append(state)
+            state = state * g[:, t].exp()[..., None, None]
+            u = beta[:, t, :, None] * (v_m[:, t] - torch.einsum("bhkv,bhk->bhv", state, k_m[:, t]))
+            state = state + torch.einsum("bhk,bhv->bhkv", k_m[:, t], u)
+        # block i of the sequence (and noisy block i under teacher forcing) reads the state before clean block i
+        states = torch.stack(before, 1)[:, block % len(before)]
+        read = torch.einsum("bnhk,bnhkv->bnhv", q_m.double(), states).to(x.dtype) * d**-0.5
+        gated = gamma[..., None] * read
+        self.last = (intra.detach(), gated.detach(), gamma.detach())
+        return self.o((intra + gated).flatten(2))
+
+
 class Block(nn.Module):
-    def __init__(self, cfg):
+    def __init__(self, cfg, hybrid=False, lora_rank=0, lora_alpha=32.0):
+        """hybrid: a HybridAttention in place of the softmax self-attention; lora_rank > 0 adds LoRA to
+        its memory path and to both FFN linears."""
         super().__init__()
         dim, eps = cfg["dim"], cfg["eps"]
         self.eps = eps
-        self.self_attn = Attention(dim, cfg["num_heads"], eps)
+        if hybrid:
+            self.self_attn = HybridAttention(dim, cfg["num_heads"], eps, lora_rank, lora_alpha)
+        else:
+            self.self_attn = Attention(dim, cfg["num_heads"], eps)
         self.norm3 = nn.LayerNorm(dim, eps=eps, elementwise_affine=True)
         self.cross_attn = Attention(dim, cfg["num_heads"], eps)
-        self.ffn = nn.Sequential(
-            nn.Linear(dim, cfg["ffn_dim"]), nn.GELU(approximate="tanh"), nn.Linear(cfg["ffn_dim"], dim)
-        )
+        if hybrid and lora_rank:
+            ffn_in = LoraLinear(dim, cfg["ffn_dim"], lora_rank, lora_alpha)
+            ffn_out = LoraLinear(cfg["ffn_dim"], dim, lora_rank, lora_alpha)
+        else:
+            ffn_in, ffn_out = nn.Linear(dim, cfg["ffn_dim"]), nn.Linear(cfg["ffn_dim"], dim)
+        self.ffn = nn.Sequential(ffn_in, nn.GELU(approximate="tanh"), ffn_out)
         self.modulation = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)
 
     def norm(self, x):
         return F.layer_norm(x, x.shape[-1:], eps=self.eps)
 
-    def forward(self, x, e0, context, mask, rope_fn):
+    def forward(self, x, e0, context, layout):
         # e0 [B, F, 6, C]: per-frame modulation applied to x seen as [B, F, tokens per frame, C]
         b, l, c = x.shape
         f = e0.shape[1]
@@ -94,7 +212,7 @@ class Block(nn.Module):
         def per_frame(fn, y):
             return fn(y.view(b, f, l // f, c)).view(b, l, c)
 
-        y = self.self_attn(per_frame(lambda z: z * (1 + scale1) + shift1, self.norm(x)), mask=mask, rope_fn=rope_fn)
+        y = self.self_attn(per_frame(lambda z: z * (1 + scale1) + shift1, self.norm(x)), layout=layout)
         x = x + per_frame(lambda z: z * gate1, y)
         x = x + self.cross_attn(self.norm3(x), context=context)
         y = self.ffn(per_frame(lambda z: z * (1 + scale2) + shift2, self.norm(x)))
@@ -123,7 +241,7 @@ def sinusoidal(t, dim):
 
 
 class WanReference(nn.Module):
-    def __init__(self, cfg):
+    def __init__(self, cfg, hybrid_layers=(), lora_rank=0, lora_alpha=32.0):
         super().__init__()
         self.cfg = cfg
         dim = cfg["dim"]
@@ -133,7 +251,9 @@ class WanReference(nn.Module):
         )
         self.time_embedding = nn.Sequential(nn.Linear(cfg["freq_dim"], dim), nn.SiLU(), nn.Linear(dim, dim))
         self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg["num_layers"]))
+        self.blocks = nn.ModuleList(
+            Block(cfg, i in hybrid_layers, lora_rank, lora_alpha) for i in range(cfg["num_layers"])
+        )
         self.head = Head(cfg)
 
     def embed(self, x, t):
@@ -184,6 +304,7 @@ class WanReference(nn.Module):
             def rope_fn(z):
                 return torch.cat([rope(z[:, :half], grid, 0), rope(z[:, half:], grid, 0)], 1)
 
+        layout = Layout(mask, rope_fn, frames_per_block * per_frame, clean is not None)
         for block in self.blocks:
-            seq = block(seq, e0_all, text, mask, rope_fn)
+            seq = block(seq, e0_all, text, layout)
         return self.unpatchify(self.head(seq[:, -tokens.shape[1] :], e), grid)

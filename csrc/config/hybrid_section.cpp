@@ -1,0 +1,30 @@
+// The `hybrid:` section (see sections.h).
+#include "config/sections.h"
+
+namespace arl2::config {
+
+model::HybridOptions read_hybrid_section(const YamlMap& s) {
+  s.check_keys({"layers", "ratio", "policy", "lora", "lora_rank", "lora_alpha"});
+  model::HybridOptions h;
+  if (s.has("layers")) {
+    h.layers = s.integers("layers");
+  }
+  if (s.has("ratio")) {
+    h.ratio = s.number("ratio");
+  }
+  if (s.has("policy")) {
+    h.policy = model::layer_policy(s.string("policy"));
+  }
+  if (s.has("lora")) {
+    h.lora = s.boolean("lora");
+  }
+  if (s.has("lora_rank")) {
+    h.lora_options.rank = s.integer("lora_rank");
+  }
+  if (s.has("lora_alpha")) {
+    h.lora_options.alpha = s.number("lora_alpha");
+  }
+  return h;
+}
+
+} // namespace arl2::config

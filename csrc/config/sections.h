@@ -1,0 +1,16 @@
+// One reader per section of a config file (config.h); each checks its keys and types through YamlMap.
+#pragma once
+
+#include "config/yaml_map.h"
+#include "model/config.h"
+#include "model/conversion.h"
+
+namespace arl2::config {
+
+// `preset` (default wan2.1-t2v-1.3b), then any ModelConfig field; not yet validated.
+model::ModelConfig read_model_section(const YamlMap& section);
+
+// `layers` or `ratio` with `policy`; `lora`, `lora_rank`, `lora_alpha`.
+model::HybridOptions read_hybrid_section(const YamlMap& section);
+
+} // namespace arl2::config

@@ -1,0 +1,117 @@
+// YamlMap (see yaml_map.h).
+#include "config/yaml_map.h"
+
+#include <c10/util/Exception.h>
+
+namespace arl2::config {
+namespace {
+
+// How an error shows what a node holds: a scalar quoted, anything else by its kind.
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return "\"" + node.Scalar() + "\"";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    default:
+      return "nothing";
+  }
+}
+
+// `node` as a T, or the error naming `path` and `expected`.
+template <typename T>
+T scalar_as(const YAML::Node& node, const std::string& path, const char* expected) {
+  if (node.IsScalar()) {
+    try {
+      return node.as<T>();
+    } catch (const YAML::Exception&) {
+      // falls through to the error below
+    }
+  }
+  fail_at(node, path, std::string("expected ") + expected + ", got " + describe(node));
+}
+
+} // namespace
+
+void fail_at(const YAML::Node& node, const std::string& path, const std::string& what) {
+  TORCH_CHECK(false, path, ": ", what, " (line ", node.Mark().line + 1, ")");
+}
+
+YamlMap::YamlMap(const YAML::Node& node, std::string path) : node_(node), path_(std::move(path)) {
+  if (!node_.IsMap()) {
+    fail_at(node_, path_, "expected a mapping of keys to values, got " + describe(node_));
+  }
+}
+
+void YamlMap::check_keys(const std::vector<std::string>& known) const {
+  for (const auto& entry : node_) {
+    const auto key = entry.first.Scalar();
+    bool found = false;
+    for (const auto& k : known) {
+      found = found || k == key;
+    }
+    if (!found) {
+      std::string names;
+      for (const auto& k : known) {
+        names += (names.empty() ? "" : ", ") + k;
+      }
+      fail_at(entry.first, key_path(key), "unknown key; known keys: " + names);
+    }
+  }
+}
+
+bool YamlMap::has(const std::string& key) const {
+  return static_cast<bool>(node_[key]);
+}
+
+YAML::Node YamlMap::value(const std::string& key) const {
+  const auto v = node_[key];
+  if (!v) {
+    fail_at(node_, key_path(key), "missing");
+  }
+  return v;
+}
+
+std::string YamlMap::key_path(const std::string& key) const {
+  return path_ + "." + key;
+}
+
+int64_t YamlMap::integer(const std::string& key) const {
+  return scalar_as<int64_t>(value(key), key_path(key), "an integer");
+}
+
+double YamlMap::number(const std::string& key) const {
+  return scalar_as<double>(value(key), key_path(key), "a number");
+}
+
+bool YamlMap::boolean(const std::string& key) const {
+  return scalar_as<bool>(value(key), key_path(key), "true or false");
+}
+
+std::string YamlMap::string(const std::string& key) const {
+  return scalar_as<std::string>(value(key), key_path(key), "a string");
+}
+
+std::vector<int64_t> YamlMap::integers(const std::string& key) const {
+  const auto v = value(key);
+  if (!v.IsSequence()) {
+    fail_at(v, key_path(key), "expected a list of integers, got " + describe(v));
+  }
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    out.push_back(scalar_as<int64_t>(v[i], key_path(key) + "[" + std::to_string(i) + "]", "an integer"));
+  }
+  return out;
+}
+
+std::array<int64_t, 3> YamlMap::integer_triple(const std::string& key) const {
+  const auto values = integers(key);
+  if (values.size() != 3) {
+    fail_at(value(key), key_path(key), "expected 3 integers, got " + std::to_string(values.size()));
+  }
+  return {values[0], values[1], values[2]};
+}
+
+} // namespace arl2::config

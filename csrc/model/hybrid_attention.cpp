@@ -1,0 +1,191 @@
+// HybridAttention (see hybrid_attention.h). The write runs through arl2::gdn_block_scan (one call for
+// every block of a sequence), the intra branch and the gated read through arl2::hybrid_attention.
+#include "model/hybrid_attention.h"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <c10/util/Exception.h>
+#include <torch/nn/init.h>
+
+#include "arl2/ops.h"
+
+namespace arl2::model {
+namespace {
+
+// fla's l2norm (the authors' choice), in at least float32: x / sqrt(|x|^2 + 1e-6).
+at::Tensor l2_normalize(const at::Tensor& x) {
+  const auto xf = x.scalar_type() == at::kDouble ? x : x.to(at::kFloat);
+  return (xf * at::rsqrt(xf.square().sum(-1, /*keepdim=*/true) + 1e-6)).to(x.scalar_type());
+}
+
+// gdn_block_scan keeps its state in float32, or float64 for float64 inputs.
+at::ScalarType state_dtype(at::ScalarType dtype) {
+  return dtype == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+// Per-head map: weight [H * D, D, 1] applied to x [B, L, H, D] (the authors' grouped 1x1 Conv1d).
+at::Tensor apply_phi(const at::Tensor& weight, const at::Tensor& x) {
+  const auto per_head = weight.view({x.size(2), x.size(3), x.size(3)}); // [H, out, in]
+  return at::einsum("blhi,hoi->blho", {x, per_head});
+}
+
+// RoPE at the context's positions. Under teacher forcing x holds both halves, at the same
+// positions: they are rotated as two batch items.
+at::Tensor rotate(const at::Tensor& x, const AttentionContext& ctx) {
+  const int64_t tokens = ctx.grid[0] * ctx.grid[1] * ctx.grid[2];
+  const int64_t sequences = x.size(1) / tokens;
+  const auto as_sequences = x.reshape({x.size(0) * sequences, tokens, x.size(2), x.size(3)});
+  return rope3d(as_sequences, ctx.grid, ctx.frame_offset).view(x.sizes());
+}
+
+std::shared_ptr<Linear> add_head_projection(
+    torch::nn::Module& owner, const char* name, int64_t dim, int64_t heads, const at::TensorOptions& options) {
+  auto proj = owner.register_module(name, std::make_shared<Linear>(dim, heads, options, /*with_bias=*/false));
+  c10::NoGradGuard no_grad;
+  torch::nn::init::xavier_uniform_(proj->weight, std::pow(2.0, -2.5));
+  return proj;
+}
+
+at::Tensor add_phi(
+    torch::nn::Module& owner, const char* name, int64_t heads, int64_t head_dim, const at::TensorOptions& o) {
+  auto group = owner.register_module(name, std::make_shared<torch::nn::Module>());
+  return group->register_parameter("weight", at::eye(head_dim, o).repeat({heads, 1}).unsqueeze(-1));
+}
+
+double rms(const at::Tensor& x) {
+  return x.to(at::kDouble).square().mean().sqrt().item<double>();
+}
+
+} // namespace
+
+HybridAttention::HybridAttention(const SoftmaxAttention& teacher)
+    : parts(*this, teacher.parts),
+      num_heads_(teacher.num_heads()),
+      head_dim_(teacher.parts.q->weight.size(0) / teacher.num_heads()) {
+  const auto options = teacher.parts.q->weight.options();
+  const int64_t dim = num_heads_ * head_dim_, H = num_heads_;
+  a_proj_ = add_head_projection(*this, "a_proj", dim, H, options);
+  b_proj_ = add_head_projection(*this, "b_proj", dim, H, options);
+  gate_proj_ = add_head_projection(*this, "gate_proj", dim, H, options);
+
+  // Mamba2's decay parameterisation, drawn in float64 on the CPU and then placed like the teacher.
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  A_log_ = register_parameter("A_log", at::empty({H}, f64).uniform_(0.0, 16.0).log().to(options));
+  const double dt_min = 1e-3, dt_max = 0.1;
+  const auto dt =
+      at::exp(at::rand({H}, f64) * (std::log(dt_max) - std::log(dt_min)) + std::log(dt_min)).clamp_min(1e-4);
+  dt_bias_ = register_parameter("dt_bias", (dt + at::log(-at::expm1(-dt))).to(options));
+
+  phi_q_ = add_phi(*this, "phi_q", H, head_dim_, options);
+  phi_k_ = add_phi(*this, "phi_k", H, head_dim_, options);
+  phi_v_ = add_phi(*this, "phi_v", H, head_dim_, options);
+}
+
+void HybridAttention::add_lora(const LoraOptions& lora) {
+  TORCH_CHECK(!has_lora(), "HybridAttention: LoRA was already added");
+  const auto options = parts.q->weight.options();
+  const int64_t dim = num_heads_ * head_dim_;
+  lora_q_ = model::add_lora(*this, "lora_q", dim, dim, lora, options);
+  lora_k_ = model::add_lora(*this, "lora_k", dim, dim, lora, options);
+  lora_v_ = model::add_lora(*this, "lora_v", dim, dim, lora, options);
+}
+
+std::vector<at::Tensor> HybridAttention::memory_parameters() const {
+  return {a_proj_->weight, b_proj_->weight, gate_proj_->weight, A_log_, dt_bias_, phi_q_, phi_k_, phi_v_};
+}
+
+LayerCache HybridAttention::make_cache(int64_t batch, int64_t tokens_per_frame, const KVCacheSpec& /*spec*/) const {
+  const auto& w = parts.q->weight;
+  return RecurrentState(
+      batch, num_heads_, head_dim_, head_dim_, tokens_per_frame, state_dtype(w.scalar_type()), w.device());
+}
+
+HybridAttention::MemoryInputs HybridAttention::memory_inputs(
+    const at::Tensor& x,
+    const at::Tensor& q_proj,
+    const at::Tensor& k_proj,
+    const at::Tensor& v_proj,
+    const at::Tensor& q,
+    const at::Tensor& k) const {
+  if (!has_lora()) {
+    return {q, k, v_proj.view(q.sizes())};
+  }
+  return {
+      parts.norm_q->forward(q_proj + lora_q_->delta(x)).view(q.sizes()),
+      parts.norm_k->forward(k_proj + lora_k_->delta(x)).view(q.sizes()),
+      (v_proj + lora_v_->delta(x)).view(q.sizes())};
+}
+
+HybridAttention::MemoryWrite HybridAttention::memory_write(
+    const at::Tensor& x, const MemoryInputs& in, int64_t start, int64_t n, const AttentionContext& ctx) const {
+  const auto xs = x.narrow(1, start, n);
+  const auto sd = state_dtype(x.scalar_type());
+  MemoryWrite w;
+  w.k = l2_normalize(rotate(apply_phi(phi_k_, in.k_base.narrow(1, start, n)), ctx));
+  w.v = apply_phi(phi_v_, in.v_base.narrow(1, start, n));
+  w.g = -A_log_.to(sd).exp() * at::softplus(a_proj_->forward(xs).to(sd) + dt_bias_.to(sd));
+  w.beta = 2 * at::sigmoid(b_proj_->forward(xs).to(sd));
+  return w;
+}
+
+at::Tensor HybridAttention::forward(const at::Tensor& x, const AttentionContext& ctx) {
+  check_attention_context(x, ctx, "HybridAttention");
+  const int64_t B = x.size(0), L = x.size(1), H = num_heads_, D = head_dim_;
+  const auto q_proj = parts.q->forward(x), k_proj = parts.k->forward(x), v_proj = parts.v->forward(x);
+  const auto q = parts.norm_q->forward(q_proj).view({B, L, H, D});
+  const auto k = parts.norm_k->forward(k_proj).view({B, L, H, D});
+  const auto v = v_proj.view({B, L, H, D});
+  const auto in = memory_inputs(x, q_proj, k_proj, v_proj, q, k);
+  const auto q_m = l2_normalize(rotate(apply_phi(phi_q_, in.q_base), ctx));
+  const auto gate = at::sigmoid(gate_proj_->forward(x));
+
+  at::Tensor states;
+  int64_t block = ctx.block_tokens();
+  switch (ctx.mode) {
+    case AttentionMode::kBlockCausal: {
+      const auto w = memory_write(x, in, 0, L, ctx);
+      states = std::get<0>(gdn_block_scan(w.k, w.v, w.g, w.beta, block));
+      break;
+    }
+    case AttentionMode::kTeacherForcing: {
+      // The clean half alone writes; the noisy half's blocks read the same states as the clean ones.
+      const auto w = memory_write(x, in, 0, L / 2, ctx);
+      states = std::get<0>(gdn_block_scan(w.k, w.v, w.g, w.beta, block));
+      states = at::cat({states, states}, 1);
+      break;
+    }
+    case AttentionMode::kCached: {
+      auto& memory = ctx.cache->recurrent_state("HybridAttention");
+      block = L;
+      states = memory.state().unsqueeze(1);
+      if (ctx.write_cache) {
+        const auto w = memory_write(x, in, 0, L, ctx);
+        memory.advance(std::get<1>(gdn_block_scan(w.k, w.v, w.g, w.beta, block, memory.state())), ctx.grid[0]);
+      }
+      break;
+    }
+  }
+  const auto out = arl2::hybrid_attention(rotate(q, ctx), rotate(k, ctx), v, q_m, states, gate, block);
+  if (record_diagnostics_) {
+    record(out, q_m, states, gate, block);
+  }
+  return parts.o->forward(out.flatten(2));
+}
+
+void HybridAttention::record(
+    const at::Tensor& out, const at::Tensor& q_m, const at::Tensor& states, const at::Tensor& gate, int64_t block) {
+  c10::NoGradGuard no_grad;
+  const auto gated_memory =
+      gate.unsqueeze(-1) * gdn_block_read(q_m, states, block, 1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  const auto g = gate.to(at::kDouble);
+  HybridDiagnostics d;
+  d.intra_rms = rms(out - gated_memory);
+  d.gated_memory_rms = rms(gated_memory);
+  d.gate_mean = g.mean().item<double>();
+  d.gate_saturation = ((g > 0.99) | (g < 0.01)).to(at::kDouble).mean().item<double>();
+  diagnostics_ = d;
+}
+
+} // namespace arl2::model

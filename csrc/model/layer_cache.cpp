@@ -1,0 +1,28 @@
+// LayerCache (see layer_cache.h).
+#include "model/layer_cache.h"
+
+#include <c10/util/Exception.h>
+
+namespace arl2::model {
+
+KVCache& LayerCache::kv_cache(const char* layer) {
+  auto* cache = std::get_if<KVCache>(&cache_);
+  TORCH_CHECK(cache != nullptr, layer, ": ctx.cache holds a recurrent state, this layer needs a KV cache");
+  return *cache;
+}
+
+RecurrentState& LayerCache::recurrent_state(const char* layer) {
+  auto* state = std::get_if<RecurrentState>(&cache_);
+  TORCH_CHECK(state != nullptr, layer, ": ctx.cache holds a KV cache, this layer needs a recurrent state");
+  return *state;
+}
+
+int64_t LayerCache::frames_committed() const {
+  return std::visit([](const auto& c) { return c.frames_committed(); }, cache_);
+}
+
+int64_t LayerCache::tokens_per_frame() const {
+  return std::visit([](const auto& c) { return c.tokens_per_frame(); }, cache_);
+}
+
+} // namespace arl2::model

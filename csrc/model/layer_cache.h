@@ -1,0 +1,39 @@
+// What one self-attention layer keeps between blocks during generation: a KV cache (softmax layers) or
+// a recurrent state (hybrid layers). Each layer makes its own kind (SelfAttentionLayer::make_cache),
+// so a model with both kinds of layers gets one cache per layer of the right kind.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <variant>
+
+#include "model/kv_cache.h"
+#include "model/recurrent_state.h"
+
+namespace arl2::model {
+
+class LayerCache {
+ public:
+  // Implicit, so that a layer's make_cache returns its kind as it is.
+  LayerCache(KVCache cache) : cache_(std::move(cache)) {}
+  LayerCache(RecurrentState state) : cache_(std::move(state)) {}
+
+  // The KV cache or the recurrent state; throws naming `layer` when the cache is of the other kind.
+  KVCache& kv_cache(const char* layer);
+  RecurrentState& recurrent_state(const char* layer);
+  // nullptr when of the other kind.
+  const KVCache* as_kv_cache() const {
+    return std::get_if<KVCache>(&cache_);
+  }
+  const RecurrentState* as_recurrent_state() const {
+    return std::get_if<RecurrentState>(&cache_);
+  }
+
+  int64_t frames_committed() const;
+  int64_t tokens_per_frame() const;
+
+ private:
+  std::variant<KVCache, RecurrentState> cache_;
+};
+
+} // namespace arl2::model

@@ -1,0 +1,35 @@
+// LoraWeights and add_lora (see lora.h).
+#include "model/lora.h"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <c10/util/Exception.h>
+#include <torch/nn/init.h>
+
+namespace arl2::model {
+
+at::Tensor LoraWeights::delta(const at::Tensor& x) const {
+  return at::matmul(at::matmul(x, A), B) * scale;
+}
+
+LoraWeights add_lora(
+    torch::nn::Module& owner,
+    const std::string& prefix,
+    int64_t in_features,
+    int64_t out_features,
+    const LoraOptions& lora,
+    const at::TensorOptions& options) {
+  TORCH_CHECK(lora.rank > 0, "LoRA: rank (", lora.rank, ") must be positive");
+  TORCH_CHECK(lora.alpha > 0, "LoRA: alpha (", lora.alpha, ") must be positive");
+  LoraWeights w;
+  w.A = owner.register_parameter(prefix + "_A", at::empty({in_features, lora.rank}, options));
+  w.B = owner.register_parameter(prefix + "_B", at::zeros({lora.rank, out_features}, options));
+  w.scale = lora.alpha / static_cast<double>(lora.rank);
+  c10::NoGradGuard no_grad;
+  torch::nn::init::kaiming_uniform_(w.A, std::sqrt(5.0));
+  return w;
+}
+
+} // namespace arl2::model

@@ -1,0 +1,41 @@
+// RecurrentState (see recurrent_state.h).
+#include "model/recurrent_state.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+namespace arl2::model {
+
+RecurrentState::RecurrentState(
+    int64_t batch,
+    int64_t heads,
+    int64_t key_dim,
+    int64_t value_dim,
+    int64_t tokens_per_frame,
+    at::ScalarType state_dtype,
+    at::Device device)
+    : tokens_per_frame_(tokens_per_frame) {
+  TORCH_CHECK(
+      batch > 0 && heads > 0 && key_dim > 0 && value_dim > 0,
+      "RecurrentState: batch, heads, key_dim and value_dim must be positive");
+  TORCH_CHECK(tokens_per_frame > 0, "RecurrentState: tokens_per_frame (", tokens_per_frame, ") must be positive");
+  state_ = at::zeros({batch, heads, key_dim, value_dim}, at::TensorOptions().dtype(state_dtype).device(device));
+}
+
+void RecurrentState::advance(const at::Tensor& next, int64_t frames) {
+  TORCH_CHECK(
+      next.sizes() == state_.sizes() && next.scalar_type() == state_.scalar_type(),
+      "RecurrentState: the next state must be ",
+      state_.scalar_type(),
+      " ",
+      state_.sizes(),
+      ", got ",
+      next.scalar_type(),
+      " ",
+      next.sizes());
+  TORCH_CHECK(frames > 0, "RecurrentState: frames (", frames, ") must be positive");
+  state_ = next.detach();
+  frames_committed_ += frames;
+}
+
+} // namespace arl2::model

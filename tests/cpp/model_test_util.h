@@ -1,0 +1,91 @@
+// Helpers of the model tests (test_wan_model.cpp, test_hybrid_model.cpp): tiny models with random
+// weights, a clip to run them on, error capture and a temporary directory.
+#pragma once
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <torch/torch.h>
+
+#include "catch.h"
+#include "model/config.h"
+#include "model/wan_dit.h"
+
+namespace arl2::test {
+
+inline bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "";
+}
+
+// Random values of the scale a trained model has for every parameter of `m`, so every path shows in
+// the output (a fresh Wan model predicts zeros: Wan zeroes the output head).
+inline void randomize(torch::nn::Module& m) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : m.parameters()) {
+    const double fan_in = p.dim() > 1 ? static_cast<double>(p[0].numel()) : 16.0;
+    p.normal_(0.0, 1.0 / std::sqrt(fan_in));
+  }
+}
+
+inline std::shared_ptr<model::WanDiT> random_tiny(torch::Dtype dtype) {
+  auto m = std::make_shared<model::WanDiT>(model::model_preset("tiny"), torch::dtype(dtype));
+  randomize(*m);
+  return m;
+}
+
+struct Clip {
+  torch::Tensor noisy, clean, noisy_t, clean_t, context;
+};
+
+// B = 2 clips of 6 latent frames of 4 x 6 (2 x 3 patches), blocks of 2 frames; the noisy timesteps
+// are one value per block, as generation uses them; the clean ones are 0.
+inline Clip make_clip(torch::Dtype dtype) {
+  const auto o = torch::dtype(dtype);
+  Clip c;
+  c.noisy = torch::randn({2, 16, 6, 4, 6}, o);
+  c.clean = torch::randn({2, 16, 6, 4, 6}, o);
+  c.noisy_t = (torch::rand({2, 3, 1}) * 1000).expand({2, 3, 2}).reshape({2, 6});
+  c.clean_t = torch::zeros({2, 6});
+  c.context = torch::randn({2, 5, 32}, o); // shorter than text_len: padded like Wan
+  return c;
+}
+
+inline torch::Tensor frames(const torch::Tensor& x, int64_t start, int64_t n) {
+  return x.narrow(2, start, n);
+}
+
+struct TempDir {
+  std::string path;
+  std::vector<std::string> files;
+  TempDir() {
+    std::string tmpl = "/tmp/arl2_model_XXXXXX";
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    for (const auto& f : files) {
+      unlink(f.c_str());
+    }
+    rmdir(path.c_str());
+  }
+  std::string file(const std::string& name) {
+    files.push_back(path + "/" + name);
+    return files.back();
+  }
+};
+
+} // namespace arl2::test
