@@ -119,12 +119,12 @@ HybridAttention::MemoryInputs HybridAttention::memory_inputs(
 }
 
 HybridAttention::MemoryWrite HybridAttention::memory_write(
-    const at::Tensor& x, const MemoryInputs& in, int64_t start, int64_t n, const AttentionContext& ctx) const {
-  const auto xs = x.narrow(1, start, n);
+    const at::Tensor& x, const MemoryInputs& in, int64_t n, const AttentionContext& ctx) const {
+  const auto xs = x.narrow(1, 0, n);
   const auto sd = state_dtype(x.scalar_type());
   MemoryWrite w;
-  w.k = l2_normalize(rotate(apply_phi(phi_k_, in.k_base.narrow(1, start, n)), ctx));
-  w.v = apply_phi(phi_v_, in.v_base.narrow(1, start, n));
+  w.k = l2_normalize(rotate(apply_phi(phi_k_, in.k_base.narrow(1, 0, n)), ctx));
+  w.v = apply_phi(phi_v_, in.v_base.narrow(1, 0, n));
   w.g = -A_log_.to(sd).exp() * at::softplus(a_proj_->forward(xs).to(sd) + dt_bias_.to(sd));
   w.beta = 2 * at::sigmoid(b_proj_->forward(xs).to(sd));
   return w;
@@ -145,13 +145,13 @@ at::Tensor HybridAttention::forward(const at::Tensor& x, const AttentionContext&
   int64_t block = ctx.block_tokens();
   switch (ctx.mode) {
     case AttentionMode::kBlockCausal: {
-      const auto w = memory_write(x, in, 0, L, ctx);
+      const auto w = memory_write(x, in, L, ctx);
       states = std::get<0>(gdn_block_scan(w.k, w.v, w.g, w.beta, block));
       break;
     }
     case AttentionMode::kTeacherForcing: {
       // The clean half alone writes; the noisy half's blocks read the same states as the clean ones.
-      const auto w = memory_write(x, in, 0, L / 2, ctx);
+      const auto w = memory_write(x, in, L / 2, ctx);
       states = std::get<0>(gdn_block_scan(w.k, w.v, w.g, w.beta, block));
       states = at::cat({states, states}, 1);
       break;
@@ -161,7 +161,7 @@ at::Tensor HybridAttention::forward(const at::Tensor& x, const AttentionContext&
       block = L;
       states = memory.state().unsqueeze(1);
       if (ctx.write_cache) {
-        const auto w = memory_write(x, in, 0, L, ctx);
+        const auto w = memory_write(x, in, L, ctx);
         memory.advance(std::get<1>(gdn_block_scan(w.k, w.v, w.g, w.beta, block, memory.state())), ctx.grid[0]);
       }
       break;

@@ -76,6 +76,7 @@ class HybridAttention : public SelfAttentionLayer {
     at::Tensor k, v, g, beta; // k_m, v_m [B, T, H, D]; g, beta [B, T, H] in the state dtype
   };
 
+  // q', k', v': the teacher's normed q, k and its v, or with LoRA the adapted projections, normed alike.
   MemoryInputs memory_inputs(
       const at::Tensor& x,
       const at::Tensor& q_proj,
@@ -83,9 +84,9 @@ class HybridAttention : public SelfAttentionLayer {
       const at::Tensor& v_proj,
       const at::Tensor& q,
       const at::Tensor& k) const;
-  // k_m, v_m, g, beta of the tokens [start, start + n) of x and of the memory inputs.
-  MemoryWrite memory_write(
-      const at::Tensor& x, const MemoryInputs& in, int64_t start, int64_t n, const AttentionContext& ctx) const;
+  // k_m, v_m, g, beta of the first n tokens (the clean half under teacher forcing).
+  MemoryWrite memory_write(const at::Tensor& x, const MemoryInputs& in, int64_t n, const AttentionContext& ctx) const;
+  // Fills diagnostics_ from the core's output and what it read.
   void record(
       const at::Tensor& out, const at::Tensor& q_m, const at::Tensor& states, const at::Tensor& gate, int64_t block);
 
