@@ -13,12 +13,6 @@
 namespace arl2::model {
 namespace {
 
-void freeze(torch::nn::Module& module) {
-  for (auto& p : module.parameters()) {
-    p.set_requires_grad(false);
-  }
-}
-
 bool is_lora(const std::string& name) {
   const auto leaf = name.substr(name.rfind('.') + 1);
   return leaf.rfind("lora_", 0) == 0;
@@ -77,18 +71,27 @@ std::vector<int64_t> convert_to_hybrid(WanDiT& model, const HybridOptions& optio
     TORCH_CHECK(softmax != nullptr, "convert_to_hybrid: blocks.", i, ".self_attn is already hybrid");
     teachers.push_back(std::move(softmax));
   }
-  freeze(model);
+  for (auto& p : group_parameters(model).front().parameters) {
+    p.second.set_requires_grad(false);
+  }
   for (size_t n = 0; n < layers.size(); ++n) {
-    const auto& block = model.blocks()[layers[n]];
-    auto hybrid = std::make_shared<HybridAttention>(*teachers[n]);
-    if (options.lora) {
-      hybrid->add_lora(options.lora_options);
-      block->ffn()->fc_in->add_lora(options.lora_options);
-      block->ffn()->fc_out->add_lora(options.lora_options);
-    }
-    block->replace_self_attention(std::move(hybrid));
+    model.blocks()[layers[n]]->replace_self_attention(std::make_shared<HybridAttention>(*teachers[n]));
+  }
+  if (options.lora) {
+    add_hybrid_lora(model, options.lora_options);
   }
   return layers;
+}
+
+void add_hybrid_lora(WanDiT& model, const LoraOptions& lora) {
+  for (const auto& [index, layer] : hybrid_layers(model)) {
+    if (!layer->has_lora()) {
+      layer->add_lora(lora);
+      const auto& ffn = model.blocks()[index]->ffn();
+      ffn->fc_in->add_lora(lora);
+      ffn->fc_out->add_lora(lora);
+    }
+  }
 }
 
 std::shared_ptr<WanDiT> make_hybrid_student(const WanDiT& teacher, const HybridOptions& options) {

@@ -42,10 +42,14 @@ struct HybridOptions {
 // (hybrid.layers, hybrid.ratio) when they are out of range, repeated, both given or neither.
 std::vector<int64_t> hybrid_layer_indices(const HybridOptions& options, int64_t num_layers);
 
-// Converts the selected layers of `model` in place and returns their indices. Freezes every parameter
-// the model had (requires_grad false); the hybrid layers' new parameters (and LoRA, when asked)
-// are the only trainable ones. Throws if a selected layer is already hybrid.
+// Converts the selected layers of `model` in place and returns their indices. Freezes every base
+// parameter (requires_grad false); the hybrid layers' new parameters (and LoRA, when asked) are the
+// only trainable ones. Throws, converting nothing, if a selected layer is already hybrid.
 std::vector<int64_t> convert_to_hybrid(WanDiT& model, const HybridOptions& options);
+
+// Stage 2 on a converted model: LoRA on the memory path's q/k/v and both FFN linears of every hybrid
+// layer that has none yet.
+void add_hybrid_lora(WanDiT& model, const LoraOptions& lora);
 
 // A hybrid of `teacher` that copies nothing: a model of the same config whose every base parameter is
 // the teacher's tensor (same storage), converted as `options` says. The teacher stays as it was, so

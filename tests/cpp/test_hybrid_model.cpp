@@ -373,6 +373,26 @@ TEST_CASE("the 1.3B preset at 75% with LoRA trains about 2% of its parameters", 
   CHECK(share < 0.018);
 }
 
+TEST_CASE("stage 2 adds LoRA to a converted model, which computes as before", "[hybrid]") {
+  const auto m = random_tiny(torch::kFloat64);
+  model::convert_to_hybrid(*m, layers({0}));
+  randomize_hybrid(*m);
+  const auto c = make_clip(torch::kFloat64);
+  const auto before = m->forward_teacher_forcing(c.noisy, c.noisy_t, c.clean, c.clean_t, c.context, 2);
+  model::add_hybrid_lora(*m, {});
+  const auto groups = model::group_parameters(*m);
+  CHECK(groups[2].parameters.size() == 10);
+  CHECK(groups[2].trainable_numel() == groups[2].numel());
+  CHECK(groups[1].trainable_numel() == groups[1].numel()); // stage 1's parameters keep training
+  CHECK(torch::equal(m->forward_teacher_forcing(c.noisy, c.noisy_t, c.clean, c.clean_t, c.context, 2), before));
+  // A later conversion freezes the base only, not the earlier hybrid layers' parameters.
+  model::convert_to_hybrid(*m, layers({1}));
+  for (const auto& g : model::group_parameters(*m)) {
+    INFO(g.name);
+    CHECK(g.trainable_numel() == (g.name == "base" ? 0 : g.numel()));
+  }
+}
+
 TEST_CASE("hybrid misuse gets errors naming the layer or the cause", "[hybrid][errors]") {
   const auto m = random_tiny(torch::kFloat32);
   model::convert_to_hybrid(*m, layers({0}));
