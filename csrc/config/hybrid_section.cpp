@@ -13,7 +13,7 @@ model::HybridOptions read_hybrid_section(const YamlMap& s) {
     h.ratio = s.number("ratio");
   }
   if (s.has("policy")) {
-    h.policy = model::layer_policy(s.string("policy"));
+    h.policy = model::layer_policy(s.choice("policy", model::layer_policy_names()));
   }
   if (s.has("lora")) {
     h.lora = s.boolean("lora");

@@ -19,7 +19,7 @@ model::ModelConfig read_model_section(const YamlMap& s) {
        "text_dim",
        "freq_dim",
        "eps"});
-  auto c = model::model_preset(s.has("preset") ? s.string("preset") : "wan2.1-t2v-1.3b");
+  auto c = model::model_preset(s.has("preset") ? s.choice("preset", model::model_preset_names()) : "wan2.1-t2v-1.3b");
   const std::pair<const char*, int64_t*> integers[] = {
       {"dim", &c.dim},
       {"ffn_dim", &c.ffn_dim},

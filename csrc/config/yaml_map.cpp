@@ -94,6 +94,18 @@ std::string YamlMap::string(const std::string& key) const {
   return scalar_as<std::string>(value(key), key_path(key), "a string");
 }
 
+std::string YamlMap::choice(const std::string& key, const std::vector<std::string>& known) const {
+  const auto s = string(key);
+  std::string names;
+  for (const auto& k : known) {
+    if (k == s) {
+      return s;
+    }
+    names += (names.empty() ? "" : ", ") + k;
+  }
+  fail_at(value(key), key_path(key), "expected one of " + names + ", got \"" + s + "\"");
+}
+
 std::vector<int64_t> YamlMap::integers(const std::string& key) const {
   const auto v = value(key);
   if (!v.IsSequence()) {

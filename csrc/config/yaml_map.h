@@ -27,6 +27,8 @@ class YamlMap {
   double number(const std::string& key) const;
   bool boolean(const std::string& key) const;
   std::string string(const std::string& key) const;
+  // A string that must be one of `known`.
+  std::string choice(const std::string& key, const std::vector<std::string>& known) const;
   std::vector<int64_t> integers(const std::string& key) const;
   std::array<int64_t, 3> integer_triple(const std::string& key) const;
 

@@ -20,15 +20,19 @@ bool is_lora(const std::string& name) {
 
 } // namespace
 
+std::vector<std::string> layer_policy_names() {
+  return {"first"};
+}
+
 LayerPolicy layer_policy(std::string_view name) {
   if (name == "first") {
     return LayerPolicy::kFirst;
   }
-  TORCH_CHECK(false, "hybrid.policy '", name, "' is unknown; known policies: first");
-}
-
-std::vector<std::string> layer_policy_names() {
-  return {"first"};
+  std::string known;
+  for (const auto& n : layer_policy_names()) {
+    known += (known.empty() ? "" : ", ") + n;
+  }
+  TORCH_CHECK(false, "hybrid.policy '", name, "' is unknown; known policies: ", known);
 }
 
 std::vector<int64_t> hybrid_layer_indices(const HybridOptions& options, int64_t num_layers) {

@@ -88,7 +88,9 @@ TEST_CASE("config mistakes name the key path and the line", "[config][errors]") 
   CHECK(contains(
       error_in("model:\n  preset: tiny\nhybrid:\n  ratio:\n"), "hybrid.ratio: expected a number, got nothing"));
   CHECK(contains(error_in("model: tiny\n"), "model: expected a mapping of keys to values, got \"tiny\" (line 1)"));
-  CHECK(contains(error_in("model:\n  preset: huge\n"), "model preset 'huge' is unknown"));
+  CHECK(contains(
+      error_in("model:\n  preset: huge\n"),
+      "model.preset: expected one of wan2.1-t2v-1.3b, tiny, got \"huge\" (line 2)"));
   CHECK(contains(
       error_in("model:\n  preset: tiny\n  num_heads: 3\n"),
       "test.yaml: model.dim (64) must be divisible by model.num_heads (3)"));
@@ -99,7 +101,8 @@ TEST_CASE("config mistakes name the key path and the line", "[config][errors]") 
       error_in("model:\n  preset: tiny\nhybrid:\n  layers: [2]\n"),
       "hybrid.layers: layer 2 is out of range for a model of 2 layers"));
   CHECK(contains(
-      error_in("model:\n  preset: tiny\nhybrid:\n  ratio: 0.5\n  policy: last\n"), "hybrid.policy 'last' is unknown"));
+      error_in("model:\n  preset: tiny\nhybrid:\n  ratio: 0.5\n  policy: last\n"),
+      "hybrid.policy: expected one of first, got \"last\" (line 5)"));
   CHECK(contains(error_in("model:\n  preset: [tiny\n"), "test.yaml: not valid YAML"));
   CHECK(
       contains(error_of([] { config::load_config("/nonexistent.yaml"); }), "config: cannot read '/nonexistent.yaml'"));
