@@ -1,0 +1,63 @@
+// The flow-matching noise schedule of Wan and its few-step distilled descendants (Self Forcing, Causal
+// Forcing), and the per-block sampler they use: x_t = (1 - sigma) x0 + sigma eps, the model predicts the
+// flow eps - x0, and each denoising step re-noises its x0 estimate to the next step's level with fresh
+// noise (not an ODE step).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+namespace arl2::inference {
+
+struct FlowMatchOptions {
+  double shift = 5.0;                 // sigma' = shift sigma / (1 + (shift - 1) sigma)
+  int64_t num_train_timesteps = 1000; // entries of the timestep table
+  // The distilled models' steps, on the 0..num_train_timesteps scale, strictly decreasing.
+  std::vector<int64_t> denoising_steps = {1000, 750, 500, 250};
+  // Map each step through the shifted table (Self Forcing's warp_denoising_step): 750 -> 937.5 at shift 5.
+  bool warp = true;
+};
+
+class FlowMatchSchedule {
+ public:
+  // Throws naming the field (inference.shift, inference.denoising_steps, ...) on invalid options.
+  explicit FlowMatchSchedule(FlowMatchOptions options);
+
+  // The timesteps the sampler runs, in order (warped when options.warp).
+  const std::vector<double>& step_timesteps() const {
+    return step_timesteps_;
+  }
+  // sigma of timestep t: the entry of the table whose timestep is nearest to t. So t = 0, the clean
+  // context's timestep, gets the table's smallest sigma (0.005 at shift 5), not 0.
+  double sigma(double t) const;
+  // (1 - sigma(t)) x0 + sigma(t) eps, in x0's dtype.
+  at::Tensor add_noise(const at::Tensor& x0, const at::Tensor& eps, double t) const;
+  // x_t - sigma(t) flow, formed in float64 and returned in x_t's dtype.
+  at::Tensor x0_from_flow(const at::Tensor& x_t, const at::Tensor& flow, double t) const;
+
+ private:
+  FlowMatchOptions options_;
+  std::vector<double> table_timesteps_; // 1000 sigma' * ..., decreasing
+  std::vector<double> table_sigmas_;
+  std::vector<double> step_timesteps_;
+};
+
+// The model as the sampler sees it: predicted flow for the noisy block x_t at timestep t.
+using FlowModel = std::function<at::Tensor(const at::Tensor& x_t, double t)>;
+
+// Denoises one block from pure noise: x <- eps; for each step t_i, x0 = x_t - sigma_i model(x_t, t_i),
+// and unless it is the last step, x <- add_noise(x0, eps', t_{i+1}) with fresh noise eps'. Noise is drawn
+// with `generator` in `shape` and `options` (dtype, device). Returns the final x0.
+at::Tensor denoise_block(
+    const FlowMatchSchedule& schedule,
+    const FlowModel& model,
+    at::IntArrayRef shape,
+    const at::TensorOptions& options,
+    std::optional<at::Generator> generator);
+
+} // namespace arl2::inference
