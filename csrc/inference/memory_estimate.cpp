@@ -1,0 +1,75 @@
+#include "inference/memory_estimate.h"
+
+#include <cstdio>
+
+#include <c10/util/Exception.h>
+
+namespace arl2::inference {
+
+MemoryEstimate estimate_generation_memory(
+    const model::ModelConfig& config,
+    int64_t hybrid_layers,
+    int64_t parameter_count,
+    const GenerationShape& shape,
+    const KVCachePolicy& policy,
+    int64_t elem_bytes) {
+  TORCH_CHECK(
+      hybrid_layers >= 0 && hybrid_layers <= config.num_layers,
+      "hybrid layers (",
+      hybrid_layers,
+      ") must be between 0 and model.num_layers (",
+      config.num_layers,
+      ")");
+  TORCH_CHECK(shape.batch > 0, "batch must be positive, got ", shape.batch);
+  TORCH_CHECK(
+      shape.frames_per_block > 0 && shape.latent_frames > 0 && shape.latent_frames % shape.frames_per_block == 0,
+      "latent frames (",
+      shape.latent_frames,
+      ") must be a positive multiple of frames_per_block (",
+      shape.frames_per_block,
+      ")");
+  TORCH_CHECK(
+      shape.latent_height % config.patch[1] == 0 && shape.latent_width % config.patch[2] == 0,
+      "the latent size ",
+      shape.latent_height,
+      " x ",
+      shape.latent_width,
+      " must be a multiple of the patch ",
+      config.patch[1],
+      " x ",
+      config.patch[2]);
+  TORCH_CHECK(policy.window_frames >= 0 && policy.sink_frames >= 0, "the KV window and sink must not be negative");
+  TORCH_CHECK(
+      policy.window_frames == 0 || policy.sink_frames + shape.frames_per_block <= policy.window_frames,
+      "a KV window of ",
+      policy.window_frames,
+      " frames must hold its ",
+      policy.sink_frames,
+      " sink frames and one block of ",
+      shape.frames_per_block);
+
+  const int64_t tokens_per_frame = (shape.latent_height / config.patch[1]) * (shape.latent_width / config.patch[2]);
+  const int64_t cache_frames = policy.window_frames > 0 ? policy.window_frames : shape.latent_frames;
+  const int64_t head_dim = config.head_dim();
+  MemoryEstimate e;
+  e.weight_bytes = parameter_count * elem_bytes;
+  e.kv_cache_bytes =
+      (config.num_layers - hybrid_layers) * 2 * shape.batch * cache_frames * tokens_per_frame * config.dim * elem_bytes;
+  e.state_bytes = hybrid_layers * shape.batch * config.num_heads * head_dim * head_dim * int64_t{4};
+  return e;
+}
+
+std::string describe(const MemoryEstimate& e) {
+  char buf[160];
+  std::snprintf(
+      buf,
+      sizeof(buf),
+      "weights %.2f GB, KV caches %.2f GB, states %.2f GB, total %.2f GB",
+      e.weight_bytes / 1e9,
+      e.kv_cache_bytes / 1e9,
+      e.state_bytes / 1e9,
+      e.total_bytes() / 1e9);
+  return buf;
+}
+
+} // namespace arl2::inference

@@ -1,0 +1,50 @@
+// What generation will hold on the device before it starts: the weights, the softmax layers' KV caches
+// and the hybrid layers' recurrent states. Printed before any work so that a run that cannot fit says so
+// up front (issue: an estimate that exceeds the device's memory is an error before the first block).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "model/config.h"
+
+namespace arl2::inference {
+
+struct GenerationShape {
+  int64_t batch = 1;
+  int64_t latent_frames = 21; // 81 pixel frames
+  int64_t latent_height = 60; // 480 pixels / 8
+  int64_t latent_width = 104; // 832 pixels / 8
+  int64_t frames_per_block = 3;
+};
+
+struct KVCachePolicy {
+  int64_t window_frames = 0; // 0: every frame of the video (preallocated); else a rolling window
+  int64_t sink_frames = 0;   // frames of a rolling window that are never evicted
+};
+
+struct MemoryEstimate {
+  int64_t weight_bytes = 0;
+  int64_t kv_cache_bytes = 0; // all softmax layers, keys and values
+  int64_t state_bytes = 0;    // all hybrid layers, float32 K x V per head and batch item
+  int64_t total_bytes() const {
+    return weight_bytes + kv_cache_bytes + state_bytes;
+  }
+};
+
+// parameter_count: the model's parameters (frozen and new) held in `elem_bytes` each; the caches also
+// hold `elem_bytes` per element. Throws naming the field when the shape does not fit the model (latent
+// size not a multiple of the patch, frames not whole blocks, more hybrid layers than layers, a sink that
+// fills the window).
+MemoryEstimate estimate_generation_memory(
+    const model::ModelConfig& config,
+    int64_t hybrid_layers,
+    int64_t parameter_count,
+    const GenerationShape& shape,
+    const KVCachePolicy& policy,
+    int64_t elem_bytes);
+
+// "weights 2.84 GB, KV caches 6.04 GB, states 0.02 GB, total 8.90 GB"
+std::string describe(const MemoryEstimate& estimate);
+
+} // namespace arl2::inference
