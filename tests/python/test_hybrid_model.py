@@ -80,6 +80,43 @@ def test_hybrid_matches_reference_in_every_mode(name, dtype, lora, tmp_path):
     assert err < TOL[dtype]
 
 
+@pytest.mark.requires_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["float32", "bfloat16"])
+def test_hybrid_on_cuda_matches_the_float64_reference(dtype, tmp_path):
+    # The CUDA path of the whole model: the GDN scan and read kernels, FlashAttention (bfloat16) or SDPA's
+    # float32 kernels, against the reference in float64 on the same (rounded) weights and inputs.
+    cfg = CONFIGS["tiny"]
+    ref, _ = models(cfg, [0, 1], True, torch.float64, tmp_path)
+    model = _C.WanDiT(dict(cfg), dtype=DTYPE_NAMES.get(dtype, "bfloat16"), device="cuda")
+    model.convert_to_hybrid(layers=[0, 1], lora=True)
+    model.load(str(tmp_path / "hybrid.safetensors"))
+    with torch.no_grad():  # the reference gets the weights as the CUDA model holds them
+        for p in ref.parameters():
+            p.copy_(p.to(dtype).double())
+    noisy, noisy_t, clean, clean_t, context = clip(cfg, torch.float64)
+    noisy, clean, context = (x.to(dtype).double() for x in (noisy, clean, context))
+    on_cuda = lambda x: x.to("cuda", dtype)  # noqa: E731
+    with torch.no_grad():
+        expected = ref(noisy, noisy_t, context, frames_per_block=2, clean=clean, clean_t=clean_t)
+    tol = 1e-4 if dtype == torch.float32 else 3e-2
+    got = model.forward_teacher_forcing(on_cuda(noisy), noisy_t.cuda(), on_cuda(clean), clean_t.cuda(),
+                                        on_cuda(context), 2)
+    err = rel_err(got, expected)
+    print(f"teacher forcing on CUDA ({dtype}): relative error {err:.3g}")
+    assert err < tol
+
+    caches = model.make_caches(2, noisy.shape[3], noisy.shape[4], frames=6)
+    blocks = []
+    for f in range(0, 6, 2):
+        blocks.append(model.forward_cached(on_cuda(noisy[:, :, f : f + 2]), noisy_t[:, f : f + 2].cuda(),
+                                           on_cuda(context), caches, False))
+        model.forward_cached(on_cuda(clean[:, :, f : f + 2]), clean_t[:, f : f + 2].cuda(), on_cuda(context),
+                             caches, True)
+    err = rel_err(torch.cat(blocks, 2), expected)
+    print(f"generation on CUDA ({dtype}): relative error {err:.3g}")
+    assert err < tol
+
+
 def test_conversion_saves_the_authors_names_and_initialisation(tmp_path):
     """A fresh C++ conversion, saved, loads strictly into the reference, which then computes the same."""
     cfg = CONFIGS["tiny"]
