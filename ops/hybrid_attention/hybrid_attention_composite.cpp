@@ -30,6 +30,21 @@ void check_same_shape(const at::Tensor& t, const char* name, const at::Tensor& l
       t.sizes());
 }
 
+// t's B, T, H (its first three sizes) must be q's.
+void check_tokens_and_heads(const at::Tensor& t, const char* name, const char* layout, const at::Tensor& q) {
+  TORCH_CHECK(
+      t.sizes().slice(0, 3) == q.sizes().slice(0, 3),
+      kOp,
+      ": ",
+      name,
+      " must be ",
+      layout,
+      " with q's B, T, H ",
+      q.sizes().slice(0, 3),
+      ", got ",
+      t.sizes());
+}
+
 void check_args(
     const at::Tensor& q,
     const at::Tensor& k,
@@ -49,20 +64,8 @@ void check_args(
       " and ",
       q_mem.sizes());
   check_same_shape(k, "k", q, "q");
-  TORCH_CHECK(
-      v.sizes().slice(0, 3) == q.sizes().slice(0, 3),
-      kOp,
-      ": v must be [B, T, H, V] with q's B, T, H ",
-      q.sizes().slice(0, 3),
-      ", got ",
-      v.sizes());
-  TORCH_CHECK(
-      q_mem.sizes().slice(0, 3) == q.sizes().slice(0, 3),
-      kOp,
-      ": q_mem must be [B, T, H, K] with q's B, T, H ",
-      q.sizes().slice(0, 3),
-      ", got ",
-      q_mem.sizes());
+  check_tokens_and_heads(v, "v", "[B, T, H, V]", q);
+  check_tokens_and_heads(q_mem, "q_mem", "[B, T, H, K]", q);
   TORCH_CHECK(
       gate.dim() == 3 && gate.sizes() == q.sizes().slice(0, 3),
       kOp,
