@@ -11,5 +11,6 @@ namespace arl2::cli {
 using Command = std::function<int()>;
 
 Command add_info_command(CLI::App& app);
+Command add_generate_command(CLI::App& app);
 
 } // namespace arl2::cli

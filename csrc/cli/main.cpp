@@ -1,5 +1,5 @@
-// The `arl2` command: one executable, one subcommand per job (`arl2 info`; training and generation
-// join as they land).
+// The `arl2` command: one executable, one subcommand per job (`arl2 info`, `arl2 generate`; training
+// joins as it lands).
 #include <cstdio>
 #include <exception>
 
@@ -11,10 +11,14 @@ int main(int argc, char** argv) {
   CLI::App app{"ARL2: linear-attention memory for autoregressive video diffusion"};
   app.require_subcommand(1);
   const arl2::cli::Command info = arl2::cli::add_info_command(app);
+  const arl2::cli::Command generate = arl2::cli::add_generate_command(app);
   CLI11_PARSE(app, argc, argv);
   try {
     if (app.got_subcommand("info")) {
       return info();
+    }
+    if (app.got_subcommand("generate")) {
+      return generate();
     }
   } catch (const c10::Error& e) {
     // Its what() carries a C++ backtrace; users get the message.

@@ -3,6 +3,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <c10/util/Exception.h>
 
@@ -15,12 +16,15 @@ Config read_config(const YAML::Node& root) {
   Config config; // an empty file or section: Wan2.1-T2V-1.3B, no hybrid layers
   if (root && !root.IsNull()) {
     const YamlMap top(root, "config");
-    top.check_keys({"model", "hybrid"});
+    top.check_keys({"model", "hybrid", "inference"});
     if (top.has("model")) {
       config.model = read_model_section(YamlMap(root["model"], "model"));
     }
     if (top.has("hybrid")) {
       config.hybrid = read_hybrid_section(YamlMap(root["hybrid"], "hybrid"));
+    }
+    if (top.has("inference")) {
+      config.inference = read_inference_section(YamlMap(root["inference"], "inference"));
     }
   }
   model::validate_model_config(config.model);
@@ -30,14 +34,53 @@ Config read_config(const YAML::Node& root) {
   return config;
 }
 
+// Sets the value at `key_path=value` (dotted) in `root`, making the maps on the way.
+void apply_override(YAML::Node& root, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  TORCH_CHECK(eq != std::string::npos && eq > 0, "--set '", assignment, "': expected key=value, e.g. inference.seed=3");
+  std::vector<std::string> keys;
+  std::stringstream path(assignment.substr(0, eq));
+  for (std::string key; std::getline(path, key, '.');) {
+    TORCH_CHECK(!key.empty(), "--set '", assignment, "': empty key in the path");
+    keys.push_back(key);
+  }
+  YAML::Node value;
+  try {
+    value = YAML::Load(assignment.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    TORCH_CHECK(false, "--set '", assignment, "': not a valid YAML value: ", e.msg);
+  }
+  if (value.IsScalar()) {
+    // Rebuilt without the mark of its one-line document, so that errors do not point at a line of the file.
+    value = YAML::Node(value.Scalar());
+  }
+  // yaml-cpp's operator[] on a node returns a handle that rebinds on assignment, so walk with copies
+  // of the handles and assign through the parent.
+  YAML::Node node = root;
+  for (size_t i = 0; i + 1 < keys.size(); ++i) {
+    TORCH_CHECK(!node[keys[i]] || node[keys[i]].IsMap(), "--set '", assignment, "': '", keys[i], "' is not a mapping");
+    if (!node[keys[i]]) {
+      node[keys[i]] = YAML::Node(YAML::NodeType::Map);
+    }
+    node.reset(node[keys[i]]);
+  }
+  node[keys.back()] = value;
+}
+
 } // namespace
 
-Config parse_config(const std::string& yaml, const std::string& source) {
+Config parse_config(const std::string& yaml, const std::string& source, const std::vector<std::string>& overrides) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
     TORCH_CHECK(false, source, ": not valid YAML: ", e.msg, " (line ", e.mark.line + 1, ")");
+  }
+  if (!overrides.empty() && (!root || root.IsNull())) {
+    root = YAML::Node(YAML::NodeType::Map);
+  }
+  for (const auto& assignment : overrides) {
+    apply_override(root, assignment);
   }
   try {
     return read_config(root);
@@ -46,12 +89,12 @@ Config parse_config(const std::string& yaml, const std::string& source) {
   }
 }
 
-Config load_config(const std::string& path) {
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   std::ifstream file(path);
   TORCH_CHECK(file.good(), "config: cannot read '", path, "'");
   std::stringstream text;
   text << file.rdbuf();
-  return parse_config(text.str(), path);
+  return parse_config(text.str(), path, overrides);
 }
 
 } // namespace arl2::config

@@ -1,6 +1,7 @@
 // One reader per section of a config file (config.h); each checks its keys and types through YamlMap.
 #pragma once
 
+#include "config/config.h"
 #include "config/yaml_map.h"
 #include "model/config.h"
 #include "model/conversion.h"
@@ -12,5 +13,9 @@ model::ModelConfig read_model_section(const YamlMap& section);
 
 // `layers` or `ratio` with `policy`; `lora`, `lora_rank`, `lora_alpha`.
 model::HybridOptions read_hybrid_section(const YamlMap& section);
+
+// The sampler, block and latent sizes, KV window, dtype, device and checkpoints; the schedule's values
+// are checked by the generator.
+InferenceConfig read_inference_section(const YamlMap& section);
 
 } // namespace arl2::config

@@ -36,6 +36,10 @@ T scalar_as(const YAML::Node& node, const std::string& path, const char* expecte
 } // namespace
 
 void fail_at(const YAML::Node& node, const std::string& path, const std::string& what) {
+  // Values set on the command line (config.h's overrides) have no place in the file.
+  if (node.Mark().is_null()) {
+    TORCH_CHECK(false, path, ": ", what, " (set on the command line)");
+  }
   TORCH_CHECK(false, path, ": ", what, " (line ", node.Mark().line + 1, ")");
 }
 

@@ -57,6 +57,10 @@ class KVCache {
   int64_t tokens_per_frame() const {
     return tokens_per_frame_;
   }
+  // Bytes held, which do not depend on how many tokens are committed.
+  int64_t bytes() const {
+    return static_cast<int64_t>(k_.nbytes() + v_.nbytes());
+  }
 
  private:
   KVCache(at::Tensor k, at::Tensor v, int64_t tokens_per_frame, int64_t sink_tokens, bool rolling);

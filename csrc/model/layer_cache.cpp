@@ -25,4 +25,8 @@ int64_t LayerCache::tokens_per_frame() const {
   return std::visit([](const auto& c) { return c.tokens_per_frame(); }, cache_);
 }
 
+int64_t LayerCache::bytes() const {
+  return std::visit([](const auto& c) { return c.bytes(); }, cache_);
+}
+
 } // namespace arl2::model

@@ -37,6 +37,9 @@ class RecurrentState {
   int64_t tokens_per_frame() const {
     return tokens_per_frame_;
   }
+  int64_t bytes() const {
+    return static_cast<int64_t>(state_.nbytes());
+  }
 
  private:
   at::Tensor state_;

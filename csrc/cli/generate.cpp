@@ -1,0 +1,236 @@
+// `arl2 generate`: a video's latents from prompts' text embeddings (scripts/encode_prompts.py), block
+// by block with the configured model (teacher or hybrid). Everything that can be wrong with the
+// request is checked, and the memory estimate printed, before any weights are allocated; then one
+// progress line per block, and DIR/latents.safetensors plus DIR/metrics.json at the end.
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+#include <torch/cuda.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "config/config.h"
+#include "generation_outputs.h"
+#include "inference/device_memory.h"
+#include "inference/generator.h"
+#include "inference/memory_estimate.h"
+#include "io/safetensors.h"
+#include "model/conversion.h"
+#include "model/wan_dit.h"
+#include "model/weights.h"
+
+namespace arl2::cli {
+namespace {
+
+struct GenerateArgs {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::string prompts_path;
+  int64_t latent_frames = 0;
+  std::string out_dir;
+  uint64_t seed = 0;
+};
+
+at::ScalarType dtype_named(const std::string& name) {
+  return name == "float64" ? at::kDouble : name == "float32" ? at::kFloat : at::kBFloat16;
+}
+
+// FNV-1a of the config file and the overrides, so that metrics.json says which configuration ran.
+std::string config_hash(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string all = text.str();
+  for (const auto& o : overrides) {
+    all += "\n--set " + o;
+  }
+  uint64_t h = 14695981039346656037ull;
+  for (const unsigned char ch : all) {
+    h = (h ^ ch) * 1099511628211ull;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+// The configured model (converted when the config has a hybrid section) on `options`' device.
+std::shared_ptr<model::WanDiT> build_model(const config::Config& config, const at::TensorOptions& options) {
+  auto dit = std::make_shared<model::WanDiT>(config.model, options);
+  if (!options.device().is_meta() && !config.inference.checkpoint.empty()) {
+    model::load_weights(*dit, config.inference.checkpoint);
+  }
+  if (config.hybrid) {
+    model::convert_to_hybrid(*dit, *config.hybrid);
+  }
+  if (!options.device().is_meta() && !config.inference.hybrid_checkpoint.empty()) {
+    model::load_weights(*dit, config.inference.hybrid_checkpoint);
+  }
+  return dit;
+}
+
+int64_t parameter_count(const model::WanDiT& dit) {
+  int64_t n = 0;
+  for (const auto& p : dit.parameters()) {
+    n += p.numel();
+  }
+  return n;
+}
+
+int run_generate(const GenerateArgs& args) {
+  const auto config = config::load_config(args.config_path, args.overrides);
+  const auto& inf = config.inference;
+  const at::Device device(inf.device);
+  TORCH_CHECK(
+      !device.is_cuda() || torch::cuda::is_available(),
+      args.config_path,
+      ": inference.device is ",
+      inf.device,
+      " but no CUDA device is available (set inference.device: cpu)");
+  for (const auto* path : {&inf.checkpoint, &inf.hybrid_checkpoint}) {
+    TORCH_CHECK(path->empty() || std::filesystem::exists(*path), "checkpoint '", *path, "' does not exist");
+  }
+  TORCH_CHECK(std::filesystem::exists(args.prompts_path), "--prompts: '", args.prompts_path, "' does not exist");
+  const io::SafetensorsFile prompts(args.prompts_path);
+  TORCH_CHECK(
+      prompts.contains("text_embeddings"),
+      "--prompts: '",
+      args.prompts_path,
+      "' holds no 'text_embeddings' tensor (write it with scripts/encode_prompts.py)");
+  const auto text = prompts.tensor("text_embeddings");
+
+  // The request, checked against the model built on the meta device: no memory, no work yet.
+  const auto dtype = dtype_named(inf.dtype);
+  const auto meta_model = build_model(config, at::TensorOptions().dtype(dtype).device(at::kMeta));
+  inference::ARGenerator(meta_model, inf.generator).check_request(text, args.latent_frames);
+  const int64_t hybrid_layers = static_cast<int64_t>(model::hybrid_layers(*meta_model).size());
+  const inference::GenerationShape shape{
+      text.size(0),
+      args.latent_frames,
+      inf.generator.latent_height,
+      inf.generator.latent_width,
+      inf.generator.frames_per_block};
+  const auto estimate = inference::estimate_generation_memory(
+      config.model, hybrid_layers, parameter_count(*meta_model), shape, inf.generator.kv, c10::elementSize(dtype));
+  std::printf("memory estimate: %s\n", inference::describe(estimate).c_str());
+  const auto free_bytes = inference::free_device_bytes(device);
+  TORCH_CHECK(
+      !free_bytes || estimate.total_bytes() <= *free_bytes,
+      "the estimate (",
+      inference::describe(estimate),
+      ") exceeds the ",
+      *free_bytes / 1e9,
+      " GB free on ",
+      inf.device,
+      "; use fewer frames, a KV window (inference.kv_window_frames) or more hybrid layers");
+
+  const bool random_weights = inf.checkpoint.empty() && inf.hybrid_checkpoint.empty();
+  std::printf(
+      "model: %lld layers (%lld hybrid), %s on %s, %s\n",
+      static_cast<long long>(config.model.num_layers),
+      static_cast<long long>(hybrid_layers),
+      inf.dtype.c_str(),
+      inf.device.c_str(),
+      random_weights ? "random weights (no inference.checkpoint)" : "weights from the checkpoint");
+  inference::reset_peak_device_bytes(device);
+  const auto dit = build_model(config, at::TensorOptions().dtype(dtype).device(device));
+  const inference::ARGenerator generator(dit, inf.generator);
+  auto run = generator.start(text, args.latent_frames, args.seed, /*timed=*/true);
+
+  std::vector<at::Tensor> blocks;
+  std::vector<double> block_ms;
+  double total_ms = 0;
+  while (!run.done()) {
+    auto block = run.next();
+    blocks.push_back(block.latents.to(at::kCPU, at::kFloat));
+    block_ms.push_back(block.ms);
+    total_ms += block.ms;
+    std::printf(
+        "block %lld/%lld: %.1f ms\n",
+        static_cast<long long>(block.index + 1),
+        static_cast<long long>(block.num_blocks),
+        block.ms);
+    std::fflush(stdout);
+  }
+  const auto peak = inference::peak_device_bytes(device);
+
+  std::filesystem::create_directories(args.out_dir);
+  const auto prompt_list = prompts.metadata().count("prompts") ? prompts.metadata().at("prompts") : std::string("[]");
+  const auto hash = config_hash(args.config_path, args.overrides);
+  const auto latents_path = write_latents(
+      args.out_dir,
+      at::cat(blocks, 2),
+      {{"prompts", prompt_list}, {"config_hash", hash}, {"seed", std::to_string(args.seed)}});
+
+  nlohmann::json metrics;
+  metrics["block_ms"] = block_ms;
+  metrics["total_ms"] = total_ms;
+  metrics["peak_device_bytes"] = peak ? nlohmann::json(*peak) : nlohmann::json(nullptr);
+  metrics["estimate"] = {
+      {"weight_bytes", estimate.weight_bytes},
+      {"kv_cache_bytes", estimate.kv_cache_bytes},
+      {"state_bytes", estimate.state_bytes}};
+  metrics["cache_bytes"] = run.cache_bytes();
+  metrics["config"] = {
+      {"path", args.config_path},
+      {"overrides", args.overrides},
+      {"hash", hash},
+      {"hybrid_layers", hybrid_layers},
+      {"num_layers", config.model.num_layers},
+      {"dtype", inf.dtype},
+      {"device", inf.device},
+      {"random_weights", random_weights},
+      {"frames_per_block", inf.generator.frames_per_block},
+      {"latent_height", inf.generator.latent_height},
+      {"latent_width", inf.generator.latent_width},
+      {"kv_window_frames", inf.generator.kv.window_frames},
+      {"kv_sink_frames", inf.generator.kv.sink_frames},
+      {"denoising_steps", inf.generator.schedule.denoising_steps},
+      {"shift", inf.generator.schedule.shift},
+      {"warp", inf.generator.schedule.warp},
+      {"context_timestep", inf.generator.context_timestep}};
+  metrics["latent_frames"] = args.latent_frames;
+  metrics["batch"] = text.size(0);
+  metrics["seed"] = args.seed;
+  const auto metrics_path = args.out_dir + "/metrics.json";
+  write_file_atomically(metrics_path, metrics.dump(2) + "\n");
+  std::printf(
+      "%lld blocks in %.1f ms; wrote %s and %s\n",
+      static_cast<long long>(run.num_blocks()),
+      total_ms,
+      latents_path.c_str(),
+      metrics_path.c_str());
+  return 0;
+}
+
+} // namespace
+
+Command add_generate_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "generate", "Generate latents block by block from prompts' text embeddings (scripts/encode_prompts.py)");
+  auto args = std::make_shared<GenerateArgs>();
+  cmd->add_option("--config", args->config_path, "YAML config: model, optional hybrid and inference sections")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", args->overrides, "Override a config value, e.g. --set inference.device=cpu (repeatable)");
+  cmd->add_option("--prompts", args->prompts_path, "safetensors file with text_embeddings [N, L, text_dim]")
+      ->required();
+  cmd->add_option(
+         "--latent-frames",
+         args->latent_frames,
+         "Latent frames to generate, a whole number of blocks (pixel frames = 4 x latent frames - 3: 21 -> 81)")
+      ->required();
+  cmd->add_option("--out", args->out_dir, "Output folder for latents.safetensors and metrics.json")->required();
+  cmd->add_option("--seed", args->seed, "Seed of the noise (default 0)");
+  return [args] { return run_generate(*args); };
+}
+
+} // namespace arl2::cli

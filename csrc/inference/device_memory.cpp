@@ -1,0 +1,52 @@
+// Device memory and synchronisation (see device_memory.h).
+#include "inference/device_memory.h"
+
+#include <ATen/DeviceAccelerator.h>
+#include <c10/core/CachingDeviceAllocator.h>
+
+namespace arl2::inference {
+namespace {
+
+bool is_accelerator(const c10::Device& device) {
+  return !device.is_cpu() && !device.is_meta();
+}
+
+c10::DeviceIndex index_of(const c10::Device& device) {
+  return device.has_index() ? device.index() : at::accelerator::getDeviceIndex();
+}
+
+constexpr auto kAllPools = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+
+} // namespace
+
+std::optional<int64_t> free_device_bytes(const c10::Device& device) {
+  if (!is_accelerator(device)) {
+    return std::nullopt;
+  }
+  auto* allocator = at::getDeviceAllocator(device.type());
+  const auto index = index_of(device);
+  const auto stats = allocator->getDeviceStats(index);
+  const auto cached_unused = stats.reserved_bytes[kAllPools].current - stats.allocated_bytes[kAllPools].current;
+  return static_cast<int64_t>(allocator->getMemoryInfo(index).first) + cached_unused;
+}
+
+void reset_peak_device_bytes(const c10::Device& device) {
+  if (is_accelerator(device)) {
+    at::getDeviceAllocator(device.type())->resetPeakStats(index_of(device));
+  }
+}
+
+std::optional<int64_t> peak_device_bytes(const c10::Device& device) {
+  if (!is_accelerator(device)) {
+    return std::nullopt;
+  }
+  return at::getDeviceAllocator(device.type())->getDeviceStats(index_of(device)).allocated_bytes[kAllPools].peak;
+}
+
+void synchronize_device(const c10::Device& device) {
+  if (is_accelerator(device)) {
+    at::accelerator::synchronizeDevice(index_of(device));
+  }
+}
+
+} // namespace arl2::inference

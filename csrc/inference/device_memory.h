@@ -1,0 +1,27 @@
+// What generation needs to know about the device it runs on: free memory before it starts (to refuse a
+// run that cannot fit), the peak it allocated (for the metrics), and a way to wait for queued work (for
+// wall-clock timings). Goes through torch's accelerator API, so it needs no CUDA headers; on the CPU
+// the memory figures are unknown.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include <c10/core/Device.h>
+
+namespace arl2::inference {
+
+// Bytes the device can still allocate (the driver's free memory plus what torch's caching allocator
+// holds unused); nullopt on the CPU.
+std::optional<int64_t> free_device_bytes(const c10::Device& device);
+
+// Starts counting the peak of allocated bytes afresh; a no-op on the CPU.
+void reset_peak_device_bytes(const c10::Device& device);
+
+// The most bytes allocated at once since the last reset; nullopt on the CPU.
+std::optional<int64_t> peak_device_bytes(const c10::Device& device);
+
+// Returns once every kernel queued on the device has finished; a no-op on the CPU.
+void synchronize_device(const c10::Device& device);
+
+} // namespace arl2::inference

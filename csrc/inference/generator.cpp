@@ -1,0 +1,206 @@
+// ARGenerator and GenerationRun (see generator.h).
+#include "inference/generator.h"
+
+#include <chrono>
+#include <mutex>
+#include <utility>
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <c10/core/GradMode.h>
+#include <c10/util/Exception.h>
+
+#include "inference/device_memory.h"
+
+namespace arl2::inference {
+namespace {
+
+void check_options(const model::ModelConfig& c, const GeneratorOptions& o) {
+  TORCH_CHECK(o.frames_per_block > 0, "inference.frames_per_block must be positive, got ", o.frames_per_block);
+  TORCH_CHECK(
+      o.latent_height > 0 && o.latent_height % c.patch[1] == 0,
+      "inference.latent_height (",
+      o.latent_height,
+      ") must be a positive multiple of the patch height ",
+      c.patch[1]);
+  TORCH_CHECK(
+      o.latent_width > 0 && o.latent_width % c.patch[2] == 0,
+      "inference.latent_width (",
+      o.latent_width,
+      ") must be a positive multiple of the patch width ",
+      c.patch[2]);
+  TORCH_CHECK(
+      o.context_timestep >= 0 && o.context_timestep <= o.schedule.num_train_timesteps,
+      "inference.context_timestep must be in [0, ",
+      o.schedule.num_train_timesteps,
+      "], got ",
+      o.context_timestep);
+  TORCH_CHECK(
+      o.kv.window_frames >= 0 && o.kv.sink_frames >= 0,
+      "inference.kv_window_frames and inference.kv_sink_frames must not be negative");
+  TORCH_CHECK(
+      o.kv.window_frames == 0 || o.kv.sink_frames + o.frames_per_block <= o.kv.window_frames,
+      "inference.kv_window_frames (",
+      o.kv.window_frames,
+      ") must hold the ",
+      o.kv.sink_frames,
+      " sink frames and one block of ",
+      o.frames_per_block);
+  TORCH_CHECK(
+      o.kv.window_frames > 0 || o.kv.sink_frames == 0,
+      "inference.kv_sink_frames needs a rolling window: set inference.kv_window_frames");
+}
+
+void check_text(const model::ModelConfig& c, const at::Tensor& text) {
+  TORCH_CHECK(text.defined(), "text embeddings: none given");
+  TORCH_CHECK(
+      text.dim() == 3 && text.size(0) > 0 && text.size(1) <= c.text_len && text.size(2) == c.text_dim,
+      "text embeddings must be [N > 0, L <= ",
+      c.text_len,
+      ", ",
+      c.text_dim,
+      "] for this model (model.text_len, model.text_dim), got ",
+      text.sizes());
+  TORCH_CHECK(
+      at::isFloatingType(text.scalar_type()), "text embeddings must be floating point, got ", text.scalar_type());
+}
+
+// A generator of `device`'s kind that draws the same numbers for the same seed on every run.
+at::Generator seeded_generator(const c10::Device& device, uint64_t seed) {
+  at::Generator source = at::globalContext().defaultGenerator(device); // a handle, not a copy
+  at::Generator g;
+  {
+    std::lock_guard<std::mutex> lock(source.mutex());
+    g = source.clone();
+  }
+  g.set_current_seed(seed);
+  return g;
+}
+
+} // namespace
+
+GenerationRun::GenerationRun(
+    std::shared_ptr<const model::WanDiT> model,
+    FlowMatchSchedule schedule,
+    const GeneratorOptions& options,
+    at::Tensor text,
+    std::vector<model::LayerCache> caches,
+    int64_t num_blocks,
+    at::Generator noise,
+    bool timed)
+    : model_(std::move(model)),
+      schedule_(std::move(schedule)),
+      options_(options),
+      text_(std::move(text)),
+      caches_(std::move(caches)),
+      num_blocks_(num_blocks),
+      noise_(std::move(noise)),
+      timed_(timed) {}
+
+at::Tensor GenerationRun::timesteps(double t) const {
+  return at::full({text_.size(0), options_.frames_per_block}, t, text_.options().dtype(at::kFloat));
+}
+
+at::Tensor GenerationRun::denoise_next() {
+  TORCH_CHECK(!done(), "GenerationRun: all ", num_blocks_, " blocks are done");
+  at::NoGradGuard no_grad;
+  const auto& c = model_->config();
+  const auto weight = model_->parameters().front();
+  const auto flow = [this](const at::Tensor& x_t, double t) {
+    return model_->forward_cached(x_t, timesteps(t), text_, caches_, /*write_cache=*/false);
+  };
+  return denoise_block(
+      schedule_,
+      flow,
+      {text_.size(0), c.in_dim, options_.frames_per_block, options_.latent_height, options_.latent_width},
+      weight.options(),
+      noise_);
+}
+
+void GenerationRun::commit(const at::Tensor& x0) {
+  TORCH_CHECK(!done(), "GenerationRun: all ", num_blocks_, " blocks are done");
+  at::NoGradGuard no_grad;
+  model_->forward_cached(x0, timesteps(options_.context_timestep), text_, caches_, /*write_cache=*/true);
+  ++blocks_done_;
+}
+
+FinishedBlock GenerationRun::next() {
+  const auto device = text_.device();
+  if (timed_) {
+    synchronize_device(device); // start the clock on an idle device
+  }
+  const auto start = std::chrono::steady_clock::now();
+  FinishedBlock block;
+  block.index = blocks_done_;
+  block.num_blocks = num_blocks_;
+  block.first_frame = caches_.front().frames_committed();
+  block.latents = denoise_next();
+  commit(block.latents);
+  if (timed_) {
+    synchronize_device(device);
+    block.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  }
+  return block;
+}
+
+int64_t GenerationRun::cache_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& cache : caches_) {
+    bytes += cache.bytes();
+  }
+  return bytes;
+}
+
+ARGenerator::ARGenerator(std::shared_ptr<const model::WanDiT> model, GeneratorOptions options)
+    : model_(std::move(model)), options_(std::move(options)), schedule_(options_.schedule) {
+  TORCH_CHECK(model_ != nullptr, "ARGenerator: no model given");
+  check_options(model_->config(), options_);
+}
+
+void ARGenerator::check_request(const at::Tensor& text, int64_t latent_frames) const {
+  check_text(model_->config(), text);
+  TORCH_CHECK(
+      latent_frames > 0 && latent_frames % options_.frames_per_block == 0,
+      "latent frames (",
+      latent_frames,
+      ") must be a positive whole number of blocks of inference.frames_per_block = ",
+      options_.frames_per_block,
+      " frames");
+}
+
+GenerationRun ARGenerator::start(const at::Tensor& text, int64_t latent_frames, uint64_t seed, bool timed) const {
+  check_request(text, latent_frames);
+  const int64_t fpb = options_.frames_per_block;
+  const auto device = model_->parameters().front().device();
+  const bool rolling = options_.kv.window_frames > 0;
+  const model::KVCacheSpec spec{rolling ? options_.kv.window_frames : latent_frames, options_.kv.sink_frames, rolling};
+  auto caches = model_->make_caches(text.size(0), options_.latent_height, options_.latent_width, spec);
+  return GenerationRun(
+      model_,
+      schedule_,
+      options_,
+      text.to(device),
+      std::move(caches),
+      latent_frames / fpb,
+      seeded_generator(device, seed),
+      timed);
+}
+
+at::Tensor ARGenerator::generate(
+    const at::Tensor& text,
+    int64_t latent_frames,
+    uint64_t seed,
+    const std::function<void(const FinishedBlock&)>& on_block) const {
+  auto run = start(text, latent_frames, seed, static_cast<bool>(on_block));
+  std::vector<at::Tensor> blocks;
+  while (!run.done()) {
+    auto block = run.next();
+    if (on_block) {
+      on_block(block);
+    }
+    blocks.push_back(std::move(block.latents));
+  }
+  return at::cat(blocks, 2);
+}
+
+} // namespace arl2::inference

@@ -1,0 +1,21 @@
+// The options of autoregressive generation (generator.h), apart so that the config reader can hold them
+// without the model's headers.
+#pragma once
+
+#include <cstdint>
+
+#include "inference/flow_matching.h"
+#include "inference/memory_estimate.h"
+
+namespace arl2::inference {
+
+struct GeneratorOptions {
+  FlowMatchOptions schedule;
+  double context_timestep = 0.0; // the clean pass's timestep (Self Forcing's context_noise)
+  int64_t frames_per_block = 3;
+  int64_t latent_height = 60; // 480 pixels
+  int64_t latent_width = 104; // 832 pixels
+  KVCachePolicy kv;           // softmax layers: the whole video preallocated, or a rolling window with sinks
+};
+
+} // namespace arl2::inference
