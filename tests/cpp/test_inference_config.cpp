@@ -39,7 +39,7 @@ TEST_CASE("the inference section's mistakes name the key and the line", "[config
   CHECK(contains(error("inference:\n  frames_per_block: three\n"), "inference.frames_per_block: expected"));
 }
 
-TEST_CASE("--set overrides replace and add values before the file is read", "[config]") {
+TEST_CASE("overrides (--set) replace and add values before the file is read", "[config]") {
   const std::string yaml = "model:\n  preset: tiny\ninference:\n  frames_per_block: 3\n";
   const auto c = config::parse_config(
       yaml, "test.yaml", {"inference.frames_per_block=1", "inference.device=cpu", "hybrid.ratio=1.0"});
