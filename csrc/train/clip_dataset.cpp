@@ -1,0 +1,94 @@
+#include "train/clip_dataset.h"
+
+#include <algorithm>
+
+#include <dirent.h>
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+namespace arl2::train {
+namespace {
+
+constexpr const char* kLatents = "latents";
+constexpr const char* kText = "text_embeddings";
+
+// Checks one tensor of a shard and returns its per-clip shape (all but the leading N).
+std::vector<int64_t> per_clip_shape(const io::SafetensorsFile& shard, const char* name, size_t rank, int64_t clips) {
+  TORCH_CHECK(
+      shard.contains(name), shard.path(), ": no '", name, "' tensor; a shard holds '", kLatents, "' and '", kText, "'");
+  const auto& shape = shard.info(name).shape;
+  TORCH_CHECK(shape.size() == rank, shard.path(), ": '", name, "' must have ", rank, " dims, got ", shape.size());
+  TORCH_CHECK(
+      clips < 0 || shape[0] == clips,
+      shard.path(),
+      ": '",
+      name,
+      "' holds ",
+      shape[0],
+      " clips but '",
+      kLatents,
+      "' holds ",
+      clips);
+  return {shape.begin() + 1, shape.end()};
+}
+
+// The *.safetensors files directly in `folder`, sorted. POSIX rather than std::filesystem: the torch
+// wheel's libraries export their own copy of some std::filesystem symbols, and calls bound to it crash.
+std::vector<std::string> shard_paths(const std::string& folder) {
+  DIR* dir = opendir(folder.c_str());
+  TORCH_CHECK(dir != nullptr, "data.path: cannot open the folder ", folder);
+  std::vector<std::string> paths;
+  const std::string suffix = ".safetensors";
+  while (const dirent* entry = readdir(dir)) {
+    const std::string name = entry->d_name;
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      paths.push_back(folder + "/" + name);
+    }
+  }
+  closedir(dir);
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+} // namespace
+
+ClipDataset::ClipDataset(const std::string& folder) {
+  const auto paths = shard_paths(folder);
+  TORCH_CHECK(!paths.empty(), "data.path: no .safetensors shards in ", folder);
+  for (const auto& path : paths) {
+    io::SafetensorsFile shard(path);
+    const auto clip = per_clip_shape(shard, kLatents, 5, -1);
+    const int64_t n = shard.info(kLatents).shape[0];
+    const auto text = per_clip_shape(shard, kText, 3, n);
+    if (shards_.empty()) {
+      clip_shape_ = clip;
+      text_shape_ = text;
+    }
+    TORCH_CHECK(
+        clip == clip_shape_ && text == text_shape_,
+        path,
+        ": clips ",
+        at::IntArrayRef(clip),
+        " and texts ",
+        at::IntArrayRef(text),
+        " differ from the first shard's ",
+        at::IntArrayRef(clip_shape_),
+        " and ",
+        at::IntArrayRef(text_shape_));
+    first_.push_back(total_);
+    total_ += n;
+    shards_.push_back(std::move(shard));
+  }
+}
+
+Clip ClipDataset::get(int64_t i) const {
+  TORCH_CHECK(i >= 0 && i < total_, "clip ", i, " asked of a dataset of ", total_);
+  const size_t s = static_cast<size_t>(std::upper_bound(first_.begin(), first_.end(), i) - first_.begin()) - 1;
+  const int64_t j = i - first_[s];
+  return {
+      shards_[s].tensor(kLatents)[j].to(at::kFloat, /*non_blocking=*/false, /*copy=*/true),
+      shards_[s].tensor(kText)[j].to(at::kFloat, /*non_blocking=*/false, /*copy=*/true)};
+}
+
+} // namespace arl2::train
