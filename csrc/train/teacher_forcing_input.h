@@ -1,0 +1,36 @@
+// Stage 2's input (DESIGN section 7): a clip of clean latents becomes the teacher-forcing pair [clean |
+// noisy]. Each block of each clip gets a timestep drawn from the model's step list (warped as the
+// sampler runs it) and is noised to it with fresh noise; the clean half runs at the context timestep,
+// as the clean pass that writes the caches does in generation.
+#pragma once
+
+#include <cstdint>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include "inference/flow_matching.h"
+
+namespace arl2::train {
+
+struct TeacherForcingInput {
+  at::Tensor noisy;   // [B, C, F, H, W], the model's layout
+  at::Tensor noisy_t; // [B, F], one timestep per block
+  at::Tensor clean;   // [B, C, F, H, W]
+  at::Tensor clean_t; // [B, F], the context timestep
+};
+
+// latents [B, F, C, H, W] (the dataset's layout) in the dtype the model runs in; F a multiple of
+// frames_per_block. Draws the timesteps and the noise with `generator` (CPU), so a run is reproducible.
+TeacherForcingInput make_teacher_forcing_input(
+    const at::Tensor& latents,
+    const inference::FlowMatchSchedule& schedule,
+    int64_t frames_per_block,
+    double context_timestep,
+    at::Generator generator);
+
+// Stage 2's loss: the MSE between the student's and the teacher's predictions on the noisy half, in
+// float32.
+at::Tensor distillation_loss(const at::Tensor& student_prediction, const at::Tensor& teacher_prediction);
+
+} // namespace arl2::train
