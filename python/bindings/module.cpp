@@ -1,5 +1,6 @@
 // arl2._C: the framework seen from Python, kept thin: build a WanDiT from a preset or a dict of
-// config fields, convert it to a hybrid, load and save its weights, and run it in each attention mode. Tensors cross as
+// config fields, convert it to a hybrid, load and save its weights, run it in each attention mode, and
+// generate with it block by block (an iterator of finished blocks). Tensors cross as
 // torch.Tensor through torch's own pybind11 casters (hence torch's bundled pybind11 headers).
 #include <map>
 #include <optional>
@@ -11,6 +12,7 @@
 #include <pybind11/stl.h>
 #include <torch/python.h>
 
+#include "inference/generator.h"
 #include "model/config.h"
 #include "model/conversion.h"
 #include "model/wan_dit.h"
@@ -136,6 +138,20 @@ PYBIND11_MODULE(_C, m) {
           },
           py::arg("layer"),
           "The recurrent state [B, H, D, D] of a hybrid layer.");
+
+  py::class_<inference::GenerationRun>(
+      m, "GenerationRun", "One video being generated: iterate it for its blocks [B, C, Fb, H, W] as they finish.")
+      .def_property_readonly("num_blocks", &inference::GenerationRun::num_blocks)
+      .def_property_readonly("blocks_done", &inference::GenerationRun::blocks_done)
+      .def_property_readonly("cache_bytes", &inference::GenerationRun::cache_bytes)
+      .def("__iter__", [](inference::GenerationRun& run) -> inference::GenerationRun& { return run; })
+      .def("__next__", [](inference::GenerationRun& run) {
+        if (run.done()) {
+          throw py::stop_iteration();
+        }
+        py::gil_scoped_release release;
+        return run.next().latents;
+      });
 
   py::class_<WanDiT, std::shared_ptr<WanDiT>>(m, "WanDiT", "The Wan2.1 causal DiT (csrc/model/wan_dit.h).")
       .def(
@@ -281,5 +297,45 @@ PYBIND11_MODULE(_C, m) {
           py::arg("context"),
           py::arg("caches"),
           py::arg("write_cache"),
-          py::call_guard<py::gil_scoped_release>());
+          py::call_guard<py::gil_scoped_release>())
+      .def(
+          "generate",
+          [](const std::shared_ptr<WanDiT>& w,
+             const at::Tensor& text,
+             int64_t latent_frames,
+             uint64_t seed,
+             int64_t frames_per_block,
+             int64_t latent_height,
+             int64_t latent_width,
+             const std::vector<int64_t>& denoising_steps,
+             double shift,
+             bool warp,
+             double context_timestep,
+             int64_t kv_window_frames,
+             int64_t kv_sink_frames) {
+            inference::GeneratorOptions o;
+            o.schedule.denoising_steps = denoising_steps;
+            o.schedule.shift = shift;
+            o.schedule.warp = warp;
+            o.context_timestep = context_timestep;
+            o.frames_per_block = frames_per_block;
+            o.latent_height = latent_height;
+            o.latent_width = latent_width;
+            o.kv = {kv_window_frames, kv_sink_frames};
+            return inference::ARGenerator(w, o).start(text, latent_frames, seed);
+          },
+          py::arg("text"),
+          py::arg("latent_frames"),
+          py::arg("seed") = 0,
+          py::arg("frames_per_block") = 3,
+          py::arg("latent_height") = 60,
+          py::arg("latent_width") = 104,
+          py::arg("denoising_steps") = std::vector<int64_t>{1000, 750, 500, 250},
+          py::arg("shift") = 5.0,
+          py::arg("warp") = true,
+          py::arg("context_timestep") = 0.0,
+          py::arg("kv_window_frames") = 0,
+          py::arg("kv_sink_frames") = 0,
+          "Starts generating (csrc/inference/generator.h): checks the request, allocates the caches and "
+          "returns an iterator of the finished blocks [B, C, frames_per_block, H, W].");
 }
