@@ -22,6 +22,10 @@ class Ema {
   const std::vector<std::pair<std::string, at::Tensor>>& shadow() const {
     return shadow_;
   }
+  // For restoring a checkpoint: copy into these tensors.
+  std::vector<std::pair<std::string, at::Tensor>>& shadow() {
+    return shadow_;
+  }
 
  private:
   std::vector<std::pair<std::string, at::Tensor>> params_;

@@ -1,0 +1,146 @@
+#include "train/checkpoint.h"
+
+#include <map>
+#include <mutex>
+#include <set>
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <c10/util/Exception.h>
+
+#include "io/safetensors.h"
+
+namespace arl2::train {
+namespace {
+
+// Tensor names: param.<name>, adam.exp_avg.<name>, adam.exp_avg_sq.<name>, adam.step.<name>, ema.<name>,
+// rng. Scalars go to the metadata.
+const std::string kParam = "param.", kExpAvg = "adam.exp_avg.", kExpAvgSq = "adam.exp_avg_sq.", kStep = "adam.step.",
+                  kEma = "ema.", kRng = "rng";
+
+int64_t metadata_int(const io::SafetensorsFile& file, const std::string& key) {
+  const auto it = file.metadata().find(key);
+  TORCH_CHECK(it != file.metadata().end(), file.path(), ": not a training checkpoint (no '", key, "' in its metadata)");
+  try {
+    return std::stoll(it->second);
+  } catch (const std::exception&) {
+    TORCH_CHECK(false, file.path(), ": metadata '", key, "' is not an integer: '", it->second, "'");
+  }
+}
+
+void copy_checked(const io::SafetensorsFile& file, const std::string& key, const at::Tensor& into) {
+  TORCH_CHECK(file.contains(key), file.path(), ": missing '", key, "'");
+  const at::Tensor t = file.tensor(key);
+  TORCH_CHECK(
+      t.sizes() == into.sizes(),
+      file.path(),
+      ": '",
+      key,
+      "' has shape ",
+      t.sizes(),
+      ", the run expects ",
+      into.sizes());
+  into.copy_(t);
+}
+
+} // namespace
+
+void save_checkpoint(
+    const std::string& path,
+    const std::vector<std::pair<std::string, at::Tensor>>& trainable,
+    const torch::optim::AdamW& optimizer,
+    const Ema& ema,
+    const CheckpointState& state,
+    const at::Generator& rng) {
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  const auto& moments = optimizer.state();
+  for (const auto& [name, p] : trainable) {
+    tensors.emplace_back(kParam + name, p.detach().cpu());
+    const auto it = moments.find(p.unsafeGetTensorImpl());
+    if (it != moments.end()) { // no state before the parameter's first step
+      const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+      tensors.emplace_back(kExpAvg + name, s.exp_avg().cpu());
+      tensors.emplace_back(kExpAvgSq + name, s.exp_avg_sq().cpu());
+      tensors.emplace_back(kStep + name, at::scalar_tensor(s.step(), at::kLong));
+    }
+  }
+  for (const auto& [name, s] : ema.shadow()) {
+    tensors.emplace_back(kEma + name, s.cpu());
+  }
+  {
+    at::Generator shared = rng; // a handle to the same generator: its mutex is not const
+    std::lock_guard<std::mutex> lock(shared.mutex());
+    tensors.emplace_back(kRng, shared.get_state());
+  }
+  io::save_safetensors(
+      path,
+      tensors,
+      {{"step", std::to_string(state.step)},
+       {"data_epoch", std::to_string(state.data.epoch)},
+       {"data_index", std::to_string(state.data.index)},
+       {"config_hash", state.config_hash},
+       {"base_weights", state.base_weights}});
+}
+
+CheckpointState load_checkpoint(
+    const std::string& path,
+    const std::vector<std::pair<std::string, at::Tensor>>& trainable,
+    torch::optim::AdamW& optimizer,
+    Ema& ema,
+    at::Generator& rng,
+    const std::string& expected_config_hash) {
+  const io::SafetensorsFile file(path);
+  CheckpointState state;
+  state.step = metadata_int(file, "step");
+  state.data = {metadata_int(file, "data_epoch"), metadata_int(file, "data_index")};
+  state.config_hash = file.metadata().at("config_hash");
+  state.base_weights = file.metadata().count("base_weights") ? file.metadata().at("base_weights") : "";
+  TORCH_CHECK(
+      expected_config_hash.empty() || state.config_hash == expected_config_hash,
+      path,
+      ": the checkpoint was written under config hash ",
+      state.config_hash,
+      ", this run's is ",
+      expected_config_hash,
+      "; resume with the config it was trained with");
+
+  std::set<std::string> expected_params;
+  for (const auto& [name, p] : trainable) {
+    expected_params.insert(kParam + name);
+  }
+  for (const auto& key : file.keys()) {
+    TORCH_CHECK(
+        key.rfind(kParam, 0) != 0 || expected_params.count(key),
+        path,
+        ": '",
+        key,
+        "' is not a trainable parameter of this run");
+  }
+
+  c10::NoGradGuard no_grad;
+  auto& moments = optimizer.state();
+  for (const auto& [name, p] : trainable) {
+    copy_checked(file, kParam + name, p);
+    moments.erase(p.unsafeGetTensorImpl());
+    if (file.contains(kStep + name)) {
+      auto s = std::make_unique<torch::optim::AdamWParamState>();
+      s->step(file.tensor(kStep + name).item<int64_t>());
+      s->exp_avg(at::empty_like(p, at::MemoryFormat::Preserve));
+      s->exp_avg_sq(at::empty_like(p, at::MemoryFormat::Preserve));
+      copy_checked(file, kExpAvg + name, s->exp_avg());
+      copy_checked(file, kExpAvgSq + name, s->exp_avg_sq());
+      moments[p.unsafeGetTensorImpl()] = std::move(s);
+    }
+  }
+  for (auto& [name, s] : ema.shadow()) {
+    copy_checked(file, kEma + name, s);
+  }
+  TORCH_CHECK(file.contains(kRng), path, ": missing 'rng'");
+  {
+    std::lock_guard<std::mutex> lock(rng.mutex());
+    rng.set_state(file.tensor(kRng).clone());
+  }
+  return state;
+}
+
+} // namespace arl2::train

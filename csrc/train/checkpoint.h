@@ -1,0 +1,47 @@
+// Training checkpoints: everything a run needs to continue exactly where it stopped, in one safetensors
+// file written atomically (temporary file, fsync, rename): the trainable parameters, AdamW's moments and
+// step counts, the EMA, the RNG state, the step, the data position, the config's hash and the base
+// weights it was trained from. Frozen base parameters are not in it; the base weights' path is.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+#include <torch/optim/adamw.h>
+
+#include "train/ema.h"
+#include "train/sampler.h"
+
+namespace arl2::train {
+
+struct CheckpointState {
+  int64_t step = 0; // optimizer steps done
+  SamplerPosition data;
+  std::string config_hash;
+  std::string base_weights; // the base model's weights file, "" for random weights
+};
+
+void save_checkpoint(
+    const std::string& path,
+    const std::vector<std::pair<std::string, at::Tensor>>& trainable,
+    const torch::optim::AdamW& optimizer,
+    const Ema& ema,
+    const CheckpointState& state,
+    const at::Generator& rng);
+
+// Copies the checkpoint into `trainable`, `optimizer`, `ema` and `rng` (made as for a fresh run) and
+// returns its state. Throws naming the file and the key when a parameter is missing, extra or
+// mis-shaped, and when the checkpoint's config hash is not `expected_config_hash` (unless that is "").
+CheckpointState load_checkpoint(
+    const std::string& path,
+    const std::vector<std::pair<std::string, at::Tensor>>& trainable,
+    torch::optim::AdamW& optimizer,
+    Ema& ema,
+    at::Generator& rng,
+    const std::string& expected_config_hash);
+
+} // namespace arl2::train
