@@ -59,17 +59,36 @@ MemoryEstimate estimate_generation_memory(
   return e;
 }
 
-std::string describe(const MemoryEstimate& e) {
-  char buf[160];
+namespace {
+
+// 6.04 GB, 23.6 MB, 16.4 kB: three significant digits in the largest unit that keeps the number >= 1,
+// so a tiny model's caches do not print as 0.00 GB.
+std::string human_bytes(int64_t bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double x = static_cast<double>(bytes);
+  int u = 0;
+  while (x >= 1000.0 && u < 4) {
+    x /= 1000.0;
+    ++u;
+  }
+  char buf[32];
   std::snprintf(
       buf,
       sizeof(buf),
-      "weights %.2f GB, KV caches %.2f GB, states %.2f GB, total %.2f GB",
-      e.weight_bytes / 1e9,
-      e.kv_cache_bytes / 1e9,
-      e.state_bytes / 1e9,
-      e.total_bytes() / 1e9);
+      u == 0    ? "%.0f %s"
+      : x < 10  ? "%.2f %s"
+      : x < 100 ? "%.1f %s"
+                : "%.0f %s",
+      x,
+      units[u]);
   return buf;
+}
+
+} // namespace
+
+std::string describe(const MemoryEstimate& e) {
+  return "weights " + human_bytes(e.weight_bytes) + ", KV caches " + human_bytes(e.kv_cache_bytes) + ", states " +
+         human_bytes(e.state_bytes) + ", total " + human_bytes(e.total_bytes());
 }
 
 } // namespace arl2::inference

@@ -44,7 +44,7 @@ MemoryEstimate estimate_generation_memory(
     const KVCachePolicy& policy,
     int64_t elem_bytes);
 
-// "weights 2.84 GB, KV caches 6.04 GB, states 0.02 GB, total 8.90 GB"
+// "weights 2.84 GB, KV caches 6.04 GB, states 0 B, total 8.88 GB", each in its own unit (kB, MB, GB)
 std::string describe(const MemoryEstimate& estimate);
 
 } // namespace arl2::inference
