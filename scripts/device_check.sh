@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One call on the GPU machine: build the CUDA targets, run the Catch2 cases, the kernel workbench's check
-# (scripts/bench/gdn_kernels.cu) and the whole pytest suite (CPU and CUDA cases), run the benchmarks, and
-# leave logs and JSON under $OUT. Prints a summary table last.
+# (scripts/bench/gdn_kernels.cu), the whole pytest suite (CPU and CUDA cases) and a tiny `arl2 generate` on
+# the GPU, run the benchmarks, and leave logs and JSON under $OUT. Prints a summary table last.
 #   device run: bash scripts/device_check.sh      (carry .whl to compare against fla's Triton kernel;
 #   SKIP_BENCH=1 to check correctness only)
 set -uo pipefail
@@ -45,10 +45,15 @@ if [ "$(tail -1 "$OUT/summary.txt" | awk '{print $2}')" = "rc=139" ] && command 
     >"$OUT/pytest_crash_bt.log" 2>&1
   grep -v "^\[New Thread\|^\[Thread" "$OUT/pytest_crash_bt.log" | tail -40
 fi
+# The generator on the GPU: the tiny hybrid in bfloat16 (GDN kernels, FlashAttention, the free-memory check).
+step generate ./build/device/csrc/arl2 generate --config configs/tiny-hybrid50.yaml --set inference.device=cuda \
+  --set inference.dtype=bfloat16 --set inference.latent_height=4 --set inference.latent_width=6 \
+  --set inference.frames_per_block=2 --prompts tests/data/tiny_prompts.safetensors --latent-frames 6 \
+  --out "$OUT/generate_tiny"
 [ "${SKIP_BENCH:-0}" = 1 ] || step kernels_bench ./build/device/scripts/bench/gdn_kernels bench --json "$OUT/gdn_kernels.json"
 [ "${SKIP_BENCH:-0}" = 1 ] || step bench "$PYTHON" scripts/bench_gdn.py --json "$OUT/bench_gdn.json"
 
-for f in catch_cuda kernels pytest; do
+for f in catch_cuda kernels pytest generate; do
   echo "== $f (tail)"; tail -25 "$OUT/$f.log"
 done
 [ -f "$OUT/kernels_bench.log" ] && { echo "== kernels_bench"; cat "$OUT/kernels_bench.log"; }
