@@ -1,5 +1,5 @@
 // Helpers of the model tests (test_wan_model.cpp, test_hybrid_model.cpp): tiny models with random
-// weights, a clip to run them on, error capture and a temporary directory.
+// weights, a clip to run them on and error capture (and, through temp_dir.h, a temporary directory).
 #pragma once
 
 #include <cmath>
@@ -7,13 +7,12 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include <torch/torch.h>
 
 #include "catch.h"
 #include "model/config.h"
 #include "model/wan_dit.h"
+#include "temp_dir.h"
 
 namespace arl2::test {
 
@@ -67,25 +66,5 @@ inline Clip make_clip(torch::Dtype dtype) {
 inline torch::Tensor frames(const torch::Tensor& x, int64_t start, int64_t n) {
   return x.narrow(2, start, n);
 }
-
-struct TempDir {
-  std::string path;
-  std::vector<std::string> files;
-  TempDir() {
-    std::string tmpl = "/tmp/arl2_model_XXXXXX";
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    for (const auto& f : files) {
-      unlink(f.c_str());
-    }
-    rmdir(path.c_str());
-  }
-  std::string file(const std::string& name) {
-    files.push_back(path + "/" + name);
-    return files.back();
-  }
-};
 
 } // namespace arl2::test

@@ -13,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -22,52 +21,13 @@
 #include "catch.h"
 #include "io/safetensors.h"
 #include "io/state_dict.h"
+#include "temp_dir.h"
 
 namespace arl2::test {
 namespace {
 
 using arl2::io::SafetensorsFile;
 using arl2::io::save_safetensors;
-
-// The entries of a flat directory (none if it does not exist).
-std::vector<std::string> list_dir(const std::string& path) {
-  std::vector<std::string> names;
-  if (DIR* d = opendir(path.c_str())) {
-    while (const dirent* e = readdir(d)) {
-      const std::string name = e->d_name;
-      if (name != "." && name != "..") {
-        names.push_back(name);
-      }
-    }
-    closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-// A fresh, flat directory per test case, removed at the end. POSIX calls rather than
-// std::filesystem: the torch wheel's libtorch.so exports its own copy of some std::filesystem
-// symbols (e.g. remove_all), and calls bound to that copy crash.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = "/tmp/arl2_safetensors_XXXXXX";
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    for (const auto& name : listing()) {
-      unlink(file(name).c_str());
-    }
-    rmdir(path.c_str());
-  }
-  std::string file(const std::string& name) const {
-    return path + "/" + name;
-  }
-  std::vector<std::string> listing() const {
-    return list_dir(path);
-  }
-};
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
