@@ -1,6 +1,7 @@
 // Device memory and synchronisation (see device_memory.h).
 #include "inference/device_memory.h"
 
+#include <ATen/Context.h>
 #include <ATen/DeviceAccelerator.h>
 #include <c10/core/CachingDeviceAllocator.h>
 
@@ -11,7 +12,10 @@ bool is_accelerator(const c10::Device& device) {
   return !device.is_cpu() && !device.is_meta();
 }
 
+// Initialises the device's runtime and caching allocator first: outside Python nothing else has when the
+// first question about memory comes, and the allocator refuses questions before its init.
 c10::DeviceIndex index_of(const c10::Device& device) {
+  at::globalContext().lazyInitDevice(device.type());
   return device.has_index() ? device.index() : at::accelerator::getDeviceIndex();
 }
 
