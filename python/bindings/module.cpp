@@ -114,12 +114,15 @@ PYBIND11_MODULE(_C, m) {
   using python::Caches;
   m.doc() = "arl2's C++ framework: the Wan DiT (more of it as it grows)";
 
-  // c10::Error carries a C++ backtrace in what(); Python users get the message alone.
+  // c10::Error carries a C++ backtrace in what(); Python users get the message alone. Out-of-memory
+  // keeps torch's own type, so callers catch torch.OutOfMemoryError here as around torch's ops.
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) {
         std::rethrow_exception(p);
       }
+    } catch (const c10::OutOfMemoryError& e) {
+      PyErr_SetString(py::module_::import("torch").attr("OutOfMemoryError").ptr(), e.what_without_backtrace());
     } catch (const c10::Error& e) {
       PyErr_SetString(PyExc_RuntimeError, e.what_without_backtrace());
     }

@@ -41,3 +41,12 @@ def test_a_bad_request_fails_before_any_work():
         dit.generate(torch.randn(1, 5, 32), latent_frames=5, frames_per_block=2, latent_height=4, latent_width=6)
     with pytest.raises(RuntimeError, match=r"text embeddings must be"):
         dit.generate(torch.randn(1, 5, 16), latent_frames=4, frames_per_block=2, latent_height=4, latent_width=6)
+
+
+@pytest.mark.requires_cuda
+def test_running_out_of_device_memory_raises_torchs_out_of_memory_error():
+    # keys and values of the tiny softmax model for 300000 latent frames of 60 x 104: 240 GB a layer
+    dit = _C.WanDiT("tiny", dtype="float32", device="cuda")
+    with pytest.raises(torch.OutOfMemoryError, match="out of memory"):
+        dit.generate(torch.randn(1, 5, 32), latent_frames=300000)
+    torch.cuda.empty_cache()
