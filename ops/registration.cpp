@@ -9,8 +9,11 @@ TORCH_LIBRARY(arl2, m) {
       "gdn_block_scan(Tensor k, Tensor v, Tensor g, Tensor beta, int block_len, Tensor? initial_state=None)"
       " -> (Tensor states, Tensor final_state)");
   m.def(
+      "_gdn_block_scan_forward(Tensor k, Tensor v, Tensor g, Tensor beta, int block_len,"
+      " Tensor? initial_state=None) -> (Tensor states, Tensor final_state, Tensor transitions)");
+  m.def(
       "_gdn_block_scan_backward(Tensor? d_states, Tensor? d_final_state, Tensor k, Tensor v, Tensor g,"
-      " Tensor beta, Tensor states, int block_len)"
+      " Tensor beta, Tensor states, Tensor transitions, int block_len)"
       " -> (Tensor dk, Tensor dv, Tensor dg, Tensor dbeta, Tensor d_initial_state)");
   m.def("gdn_block_read(Tensor q, Tensor states, int block_len, float scale) -> Tensor o");
   m.def(

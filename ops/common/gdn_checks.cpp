@@ -116,6 +116,7 @@ void check_scan_backward_args(
     const at::Tensor& g,
     const at::Tensor& beta,
     const at::Tensor& states,
+    const at::Tensor& transitions,
     int64_t block_len) {
   check_scan_args(op, k, v, g, beta, block_len, std::nullopt);
   const auto B = k.sym_size(0), T = k.sym_size(1), H = k.sym_size(2), K = k.sym_size(3), V = v.sym_size(3);
@@ -124,6 +125,9 @@ void check_scan_backward_args(
   check_shape(op, states, "states", "[B, T / block_len, H, K, V]", {B, NB, H, K, V});
   check_dtype(op, states, "states", state_dtype, "the state dtype");
   check_same_device(op, k, "k", states, "states");
+  check_shape(op, transitions, "transitions", "[B, T / block_len - 1, H, K, K]", gdn_transitions_shape(k, block_len));
+  check_dtype(op, transitions, "transitions", state_dtype, "the state dtype");
+  check_same_device(op, k, "k", transitions, "transitions");
   if (d_states.has_value() && d_states->defined()) {
     check_shape(op, *d_states, "d_states", "[B, T / block_len, H, K, V]", {B, NB, H, K, V});
     check_dtype(op, *d_states, "d_states", state_dtype, "the state dtype");
@@ -158,6 +162,11 @@ void check_read_backward_args(
   check_shape(op, d_o, "d_o", "[B, T, H, V]", {q.sym_size(0), q.sym_size(1), q.sym_size(2), states.sym_size(4)});
   check_dtype(op, d_o, "d_o", q.scalar_type(), "the dtype of q");
   check_same_device(op, q, "q", d_o, "d_o");
+}
+
+std::vector<c10::SymInt> gdn_transitions_shape(const at::Tensor& k, int64_t block_len) {
+  const auto NB = k.sym_size(1) / block_len;
+  return {k.sym_size(0), NB.max(1) - 1, k.sym_size(2), k.sym_size(3), k.sym_size(3)};
 }
 
 kernels::GdnShape gdn_shape(const at::Tensor& k, int64_t dim_v, int64_t block_len) {

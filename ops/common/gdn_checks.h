@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -33,7 +34,11 @@ void check_scan_backward_args(
     const at::Tensor& g,
     const at::Tensor& beta,
     const at::Tensor& states,
+    const at::Tensor& transitions,
     int64_t block_len);
+
+// The transitions' shape [B, max(NB - 1, 0), H, K, K] for k [B, T, H, K].
+std::vector<c10::SymInt> gdn_transitions_shape(const at::Tensor& k, int64_t block_len);
 
 void check_read_args(const char* op, const at::Tensor& q, const at::Tensor& states, int64_t block_len);
 void check_read_backward_args(

@@ -1,9 +1,12 @@
 // CPU kernels of arl2::gdn_block_scan (forward and backward): checks, upcast of bfloat16 / float16 to
-// float32, then the token-loop reference in ops/kernels/cpu.
+// float32, then the token-loop reference in ops/kernels/cpu. The backward does not need the
+// transitions (it replays each block from its state); it checks and ignores them.
 #define TORCH_ASSERT_ONLY_METHOD_OPERATORS
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <torch/library.h>
+
+#include <algorithm>
 
 #include "../common/gdn_checks.h"
 #include "../kernels/cpu/gdn_cpu.h"
@@ -15,7 +18,7 @@ at::Tensor as_compute(const at::Tensor& t, at::ScalarType dtype) {
   return t.to(dtype).contiguous();
 }
 
-std::tuple<at::Tensor, at::Tensor> gdn_block_scan_cpu(
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gdn_block_scan_forward_cpu(
     const at::Tensor& k,
     const at::Tensor& v,
     const at::Tensor& g,
@@ -35,6 +38,9 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_scan_cpu(
   auto states = at::empty(
       {p.shape.batch, p.shape.num_blocks(), p.shape.heads, p.shape.dim_k, p.shape.dim_v}, k.options().dtype(dtype));
   auto final_state = at::empty({p.shape.batch, p.shape.heads, p.shape.dim_k, p.shape.dim_v}, k.options().dtype(dtype));
+  auto transitions = at::empty(
+      {p.shape.batch, std::max<int64_t>(p.shape.num_blocks() - 1, 0), p.shape.heads, p.shape.dim_k, p.shape.dim_k},
+      k.options().dtype(dtype));
   p.k = k_c.const_data_ptr();
   p.v = v_c.const_data_ptr();
   p.g = g_c.const_data_ptr();
@@ -42,8 +48,9 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_scan_cpu(
   p.initial_state = h0 ? h0_c.const_data_ptr() : nullptr;
   p.states = states.mutable_data_ptr();
   p.final_state = final_state.mutable_data_ptr();
+  p.transitions = transitions.mutable_data_ptr();
   kernels::gdn_block_scan_fwd_cpu(p);
-  return {states, final_state};
+  return {states, final_state, transitions};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block_scan_backward_cpu(
@@ -54,8 +61,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
     const at::Tensor& g,
     const at::Tensor& beta,
     const at::Tensor& states,
+    const at::Tensor& transitions,
     int64_t block_len) {
-  check_scan_backward_args("gdn_block_scan backward", d_states, d_final_state, k, v, g, beta, states, block_len);
+  check_scan_backward_args(
+      "gdn_block_scan backward", d_states, d_final_state, k, v, g, beta, states, transitions, block_len);
   const auto dtype = gdn_state_dtype(k.scalar_type());
   const auto k_c = as_compute(k, dtype), v_c = as_compute(v, dtype);
   const auto g_c = g.contiguous(), beta_c = beta.contiguous(), states_c = states.contiguous();
@@ -87,7 +96,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
 } // namespace
 
 TORCH_LIBRARY_IMPL(arl2, CPU, m) {
-  m.impl("gdn_block_scan", &gdn_block_scan_cpu);
+  m.impl("_gdn_block_scan_forward", &gdn_block_scan_forward_cpu);
   m.impl("_gdn_block_scan_backward", &gdn_block_scan_backward_cpu);
 }
 

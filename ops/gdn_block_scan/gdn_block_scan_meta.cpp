@@ -10,7 +10,7 @@
 namespace arl2::detail {
 namespace {
 
-std::tuple<at::Tensor, at::Tensor> gdn_block_scan_meta(
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gdn_block_scan_forward_meta(
     const at::Tensor& k,
     const at::Tensor& v,
     const at::Tensor& g,
@@ -22,7 +22,8 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_scan_meta(
   const auto B = k.sym_size(0), T = k.sym_size(1), H = k.sym_size(2), K = k.sym_size(3), V = v.sym_size(3);
   auto states = at::empty_symint({B, T / block_len, H, K, V}, opts);
   auto final_state = at::empty_symint({B, H, K, V}, opts);
-  return {states, final_state};
+  auto transitions = at::empty_symint(gdn_transitions_shape(k, block_len), opts);
+  return {states, final_state, transitions};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block_scan_backward_meta(
@@ -33,8 +34,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
     const at::Tensor& g,
     const at::Tensor& beta,
     const at::Tensor& states,
+    const at::Tensor& transitions,
     int64_t block_len) {
-  check_scan_backward_args("gdn_block_scan backward", d_states, d_final_state, k, v, g, beta, states, block_len);
+  check_scan_backward_args(
+      "gdn_block_scan backward", d_states, d_final_state, k, v, g, beta, states, transitions, block_len);
   auto d_initial = at::empty_symint({k.sym_size(0), k.sym_size(2), k.sym_size(3), v.sym_size(3)}, states.options());
   return {
       at::empty_like(k, {}, at::MemoryFormat::Contiguous),
@@ -47,7 +50,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
 } // namespace
 
 TORCH_LIBRARY_IMPL(arl2, Meta, m) {
-  m.impl("gdn_block_scan", &gdn_block_scan_meta);
+  m.impl("_gdn_block_scan_forward", &gdn_block_scan_forward_meta);
   m.impl("_gdn_block_scan_backward", &gdn_block_scan_backward_meta);
 }
 

@@ -274,7 +274,22 @@ Inputs make_inputs(const Case& c, uint64_t seed) {
 
 // Every output the check compares, in the order of kCompared.
 // states2 / final2: the forward through the chain schedule the launcher did not pick (use_seq_chain).
-enum Output { kStates, kFinal, kStates2, kFinal2, kO, kDq, kReadDStates, kDk, kDv, kDg, kDbeta, kDInit, kNumOutputs };
+enum Output {
+  kStates,
+  kFinal,
+  kTrans,
+  kStates2,
+  kFinal2,
+  kO,
+  kDq,
+  kReadDStates,
+  kDk,
+  kDv,
+  kDg,
+  kDbeta,
+  kDInit,
+  kNumOutputs
+};
 struct Compared {
   const char* name;
   bool gradient; // gradients get the looser bf16 / f16 tolerance
@@ -282,6 +297,7 @@ struct Compared {
 const Compared kCompared[kNumOutputs] = {
     {"states", false},
     {"final", false},
+    {"trans", false},
     {"states2", false},
     {"final2", false},
     {"o", false},
@@ -322,18 +338,22 @@ void parallel_for(int64_t n, F f) {
       std::rethrow_exception(e);
 }
 
+// The reference states and transitions rounded to float32: what the read and the backward get on both
+// sides, so that each op is checked on identical inputs, without the forward's error.
+struct ForwardResult {
+  std::vector<float> states, transitions;
+};
+
 // The CPU reference kernels in float64, one thread per batch element (they loop over (b, h) serially).
-// The read and the backward take the reference states rounded to float32, which the GPU gets too: each
-// op is checked on identical inputs, without the forward's error. Returns those rounded states.
-std::vector<float> reference(const Case& c, const Inputs& in, Outputs<double>& ref) {
+ForwardResult reference(const Case& c, const Inputs& in, Outputs<double>& ref) {
   const GdnShape one = make_shape(1, c.NB, c.L, c.H, c.K, c.V);
   const size_t nk = static_cast<size_t>(one.seqlen * c.H * c.K), nv = static_cast<size_t>(one.seqlen * c.H * c.V);
   const size_t ng = static_cast<size_t>(one.seqlen * c.H), nf = static_cast<size_t>(c.H * c.K * c.V);
-  const size_t ns = nf * c.NB;
+  const size_t ns = nf * c.NB, nt = static_cast<size_t>(std::max<int64_t>(c.NB - 1, 0) * c.H * c.K * c.K);
   const std::vector<double> k = to_double(in.k), v = to_double(in.v), q = to_double(in.q), d_o = to_double(in.d_o);
   const std::vector<double> g = to_double(in.g), beta = to_double(in.beta), init = to_double(in.init);
   const std::vector<double> d_states = to_double(in.d_states), d_final = to_double(in.d_final);
-  const size_t per_batch[kNumOutputs] = {ns, nf, ns, nf, nv, nk, ns, nk, nv, ng, ng, nf}; // per batch element
+  const size_t per_batch[kNumOutputs] = {ns, nf, nt, ns, nf, nv, nk, ns, nk, nv, ng, ng, nf}; // per batch element
   for (int i = 0; i < kNumOutputs; ++i)
     ref[i].resize(c.B * per_batch[i]);
   std::vector<double> states_in(c.B * ns); // the reference states rounded to float32
@@ -352,6 +372,7 @@ std::vector<float> reference(const Case& c, const Inputs& in, Outputs<double>& r
     f.initial_state = at(init, b, nf);
     f.states = out(ref[kStates], b, ns);
     f.final_state = out(ref[kFinal], b, nf);
+    f.transitions = out(ref[kTrans], b, nt);
     gdn_block_scan_fwd_cpu(f);
     for (size_t i = b * ns; i < (b + 1) * ns; ++i) {
       states_in[i] = static_cast<float>(ref[kStates][i]);
@@ -396,22 +417,26 @@ std::vector<float> reference(const Case& c, const Inputs& in, Outputs<double>& r
     sb.d_initial_state = out(ref[kDInit], b, nf);
     gdn_block_scan_bwd_cpu(sb);
   });
-  return std::vector<float>(states_in.begin(), states_in.end());
+  return {
+      std::vector<float>(states_in.begin(), states_in.end()),
+      std::vector<float>(ref[kTrans].begin(), ref[kTrans].end())};
 }
 
 // The GPU side of one case through the public launchers, every output and workspace poisoned first.
-Outputs<float> run_gpu(const Case& c, const Inputs& in, const std::vector<float>& states_in) {
+Outputs<float> run_gpu(const Case& c, const Inputs& in, const ForwardResult& fwd_ref) {
   const GdnShape s = make_shape(c.B, c.NB, c.L, c.H, c.K, c.V);
   const DType dt = c.dtype;
   const size_t nk = in.k.size(), nv = in.v.size(), ng = in.g.size();
   const size_t nf = static_cast<size_t>(c.B * c.H * c.K * c.V), ns = nf * c.NB;
+  const size_t nt = fwd_ref.transitions.size();
   auto upload_opt = [](const std::vector<float>& x) { return x.empty() ? DevPtr() : upload(x, DType::kFloat32); };
   const DevPtr k = upload(in.k, dt), v = upload(in.v, dt), q = upload(in.q, dt), d_o = upload(in.d_o, dt);
   const DevPtr g = upload(in.g, DType::kFloat32), beta = upload(in.beta, DType::kFloat32);
   const DevPtr init = upload_opt(in.init), d_states = upload_opt(in.d_states), d_final = upload_opt(in.d_final);
-  const DevPtr states_ref = upload(states_in, DType::kFloat32);
+  const DevPtr states_ref = upload(fwd_ref.states, DType::kFloat32);
+  const DevPtr trans_ref = upload(fwd_ref.transitions, DType::kFloat32);
   const size_t es = elem_bytes(dt);
-  const DevPtr states = alloc_poisoned(ns * 4), final_state = alloc_poisoned(nf * 4);
+  const DevPtr states = alloc_poisoned(ns * 4), final_state = alloc_poisoned(nf * 4), trans = alloc_poisoned(nt * 4);
   const DevPtr o = alloc_poisoned(nv * es), dq = alloc_poisoned(nk * es), read_d_states = alloc_poisoned(ns * 4);
   const DevPtr dk = alloc_poisoned(nk * es), dv = alloc_poisoned(nv * es);
   const DevPtr dg = alloc_poisoned(ng * 4), dbeta = alloc_poisoned(ng * 4), d_init = alloc_poisoned(nf * 4);
@@ -426,26 +451,28 @@ Outputs<float> run_gpu(const Case& c, const Inputs& in, const std::vector<float>
   f.initial_state = init.get();
   f.states = states.get();
   f.final_state = final_state.get();
+  f.transitions = trans.get();
   {
     const DevPtr ws = alloc_poisoned(gdn_block_scan_fwd_workspace_bytes(f));
     gdn_block_scan_fwd_cuda(f, ws.get(), nullptr);
     CUDA_CHECK(cudaDeviceSynchronize()); // before ws is freed
   }
-  const DevPtr states2 = alloc_poisoned(ns * 4), final2 = alloc_poisoned(nf * 4);
+  const DevPtr states2 = alloc_poisoned(ns * 4), final2 = alloc_poisoned(nf * 4), trans2 = alloc_poisoned(nt * 4);
   {
     const DevPtr ws = alloc_poisoned(gdn_block_scan_fwd_workspace_bytes(f));
-    const detail::ChunkBuffers w = detail::carve_fwd_workspace(ws.get(), s, nullptr);
+    const detail::FwdWorkspace w = detail::carve_fwd_workspace(ws.get(), s, nullptr);
     const int64_t bh = c.B * c.H;
     const bool split = dt == DType::kFloat32;
     const auto* init_f = static_cast<const float*>(f.initial_state);
     auto* states2_f = static_cast<float*>(states2.get());
     auto* final2_f = static_cast<float*>(final2.get());
-    detail::launch_chunk_prep(detail::prep_args(s, f.k, f.v, f.g, f.beta, w, nullptr), dt, bh, nullptr);
+    auto* trans2_f = static_cast<float*>(trans2.get());
+    detail::launch_chunk_prep(detail::prep_args(s, f.k, f.v, f.g, f.beta, w.chunks, nullptr), dt, bh, nullptr);
     if (detail::use_seq_chain(s, detail::sm_count())) {
-      detail::launch_chunk_chain(detail::chain_args(s, w, nullptr, nullptr, nullptr), split, bh, nullptr);
-      detail::launch_combine_fwd(s, w.aug, init_f, states2_f, final2_f, nullptr);
+      detail::launch_chunk_chain(detail::chain_fwd_args(s, w, init_f, trans2_f), split, bh, nullptr);
+      detail::launch_combine_fwd(s, w.hb, trans2_f, init_f, states2_f, final2_f, nullptr);
     } else {
-      detail::launch_chain_seq(detail::seq_chain_args(s, w, init_f, states2_f, final2_f), split, bh, nullptr);
+      detail::launch_chain_seq(detail::seq_chain_args(s, w.chunks, init_f, states2_f, final2_f), split, bh, nullptr);
     }
     CUDA_CHECK(cudaDeviceSynchronize());
   }
@@ -478,6 +505,7 @@ Outputs<float> run_gpu(const Case& c, const Inputs& in, const std::vector<float>
   b.g = g.get();
   b.beta = beta.get();
   b.states = states_ref.get();
+  b.transitions = trans_ref.get();
   b.d_states = d_states.get();
   b.d_final_state = d_final.get();
   b.dk = dk.get();
@@ -494,6 +522,7 @@ Outputs<float> run_gpu(const Case& c, const Inputs& in, const std::vector<float>
   Outputs<float> out;
   out[kStates] = download(states.get(), ns, DType::kFloat32);
   out[kFinal] = download(final_state.get(), nf, DType::kFloat32);
+  out[kTrans] = download(trans.get(), nt, DType::kFloat32);
   out[kStates2] = download(states2.get(), ns, DType::kFloat32);
   out[kFinal2] = download(final2.get(), nf, DType::kFloat32);
   out[kO] = download(o.get(), nv, dt);
@@ -534,8 +563,8 @@ int run_check() {
     const auto t0 = std::chrono::steady_clock::now();
     const Inputs in = make_inputs(c, 1000 + i);
     Outputs<double> ref;
-    const std::vector<float> states_in = reference(c, in, ref);
-    const Outputs<float> gpu = run_gpu(c, in, states_in);
+    const ForwardResult fwd_ref = reference(c, in, ref);
+    const Outputs<float> gpu = run_gpu(c, in, fwd_ref);
     bool ok = true;
     std::string errors;
     for (int j = 0; j < kNumOutputs; ++j) {
@@ -554,7 +583,8 @@ int run_check() {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   std::printf(
-      "tolerances: f32 1e-4; bf16 / f16 states, final (both schedules), o 5e-3, gradients 1e-2 (relative L2 against "
+      "tolerances: f32 1e-4; bf16 / f16 states, final (both schedules), trans, o 5e-3, gradients 1e-2 (relative L2 "
+      "against "
       "float64)\n"
       "%d passed, %d failed (%.1f s)\n",
       passed,
@@ -612,10 +642,14 @@ struct Cost {
   double bytes = 0, flops = 0;
 };
 
-// FLOPs of one chunk of c rows in the forward: (8) K K^T and the triangular inverse, (9) W and U, (10) and
-// (11) over the augmented state [V | K] (which also gives the transitions M_b).
-double chunk_flops_fwd(double c, double K, double V) {
-  return 2 * c * c * K + c * c * c / 3 + 2 * c * c * (K + V) + 2 * 2 * c * K * (V + K);
+// FLOPs of one chunk of c rows: (8) K K^T and the triangular inverse, (9) W and U.
+double chunk_flops_prep(double c, double K, double V) {
+  return 2 * c * c * K + c * c * c / 3 + 2 * c * c * (K + V);
+}
+
+// FLOPs of one chunk of c rows of the chain (10), (11) over `cols` state columns.
+double chunk_flops_chain(double c, double K, double cols) {
+  return 2 * 2 * c * K * cols;
 }
 
 // FLOPs of one chunk in the backward on top of the recomputed forward: (13) dV_new and dKd, (14) the
@@ -639,8 +673,11 @@ Cost scan_fwd_cost(const GdnShape& s, DType dt) {
   Cost c;
   // k, v, g, beta, initial_state in; states, final_state out
   c.bytes = tokens * ((K + V) * e + 8) + state * (s.num_blocks() + 2);
-  c.flops = over_chunks(s, [&](double r) { return chunk_flops_fwd(r, K, V); }) +
-            2 * K * K * V * s.num_blocks() * s.batch * s.heads; // (12)
+  // the transitions M_b: the chain over K identity columns in every block but the first
+  const double identity_share = s.num_blocks() > 0 ? double(s.num_blocks() - 1) / s.num_blocks() : 0.0;
+  c.flops = over_chunks(s, [&](double r) { return chunk_flops_prep(r, K, V) + chunk_flops_chain(r, K, V); }) +
+            identity_share * over_chunks(s, [&](double r) { return chunk_flops_chain(r, K, K); }) +
+            2 * K * K * V * std::max<int64_t>(s.num_blocks() - 1, 0) * s.batch * s.heads; // (12)
   return c;
 }
 
@@ -650,8 +687,11 @@ Cost scan_bwd_cost(const GdnShape& s, DType dt) {
   Cost c;
   // k, v, g, beta, states, d_states, d_final_state in; dk, dv, dg, dbeta, d_initial_state out
   c.bytes = 2 * tokens * ((K + V) * e + 8) + state * (2 * s.num_blocks() + 2);
-  c.flops = over_chunks(s, [&](double r) { return chunk_flops_fwd(r, K, V) + chunk_flops_bwd(r, K, V); }) +
-            2 * 2 * K * K * V * s.num_blocks() * s.batch * s.heads; // both combines
+  c.flops =
+      over_chunks(
+          s,
+          [&](double r) { return chunk_flops_prep(r, K, V) + chunk_flops_chain(r, K, V) + chunk_flops_bwd(r, K, V); }) +
+      2 * K * K * V * std::max<int64_t>(s.num_blocks() - 1, 0) * s.batch * s.heads; // the combine
   return c;
 }
 
@@ -673,13 +713,13 @@ Cost read_cost(const GdnShape& s, DType dt, bool backward) {
 // op do not find its inputs in L2 (50 MB).
 struct BenchSet {
   DevPtr k, v, q, d_o, g, beta, init, d_states, d_final;
-  DevPtr states, final_state, one_states, one_final, o, dq, read_d_states, dk, dv, dg, dbeta, d_init;
+  DevPtr states, final_state, trans, one_states, one_final, o, dq, read_d_states, dk, dv, dg, dbeta, d_init;
   DevPtr ws_fwd, ws_bwd;
   GdnScanFwdParams fwd, one_block;
   GdnScanBwdParams bwd;
   GdnReadFwdParams read_fwd;
   GdnReadBwdParams read_bwd;
-  detail::ChunkBuffers wf;
+  detail::FwdWorkspace wf;
   detail::BwdWorkspace wb;
 };
 
@@ -688,6 +728,8 @@ BenchSet make_set(const GdnShape& s, DType dt, uint64_t seed, size_t* ws_fwd_byt
   const size_t nv = static_cast<size_t>(s.batch * s.seqlen * s.heads * s.dim_v);
   const size_t ng = static_cast<size_t>(s.batch * s.seqlen * s.heads);
   const size_t nf = static_cast<size_t>(s.batch * s.heads * s.dim_k * s.dim_v), ns = nf * s.num_blocks();
+  const size_t nt =
+      static_cast<size_t>(s.batch * std::max<int64_t>(s.num_blocks() - 1, 1) * s.heads * s.dim_k * s.dim_k);
   const float ak = std::sqrt(3.f / s.dim_k); // k, q rows of about unit norm, as the model's
   const DType f32 = DType::kFloat32;
   BenchSet b;
@@ -703,6 +745,7 @@ BenchSet make_set(const GdnShape& s, DType dt, uint64_t seed, size_t* ws_fwd_byt
   const size_t es = elem_bytes(dt);
   b.states = alloc_poisoned(ns * 4);
   b.final_state = alloc_poisoned(nf * 4);
+  b.trans = alloc_poisoned(nt * 4);
   b.one_states = alloc_poisoned(nf * 4);
   b.one_final = alloc_poisoned(nf * 4);
   b.o = alloc_poisoned(nv * es);
@@ -723,11 +766,13 @@ BenchSet make_set(const GdnShape& s, DType dt, uint64_t seed, size_t* ws_fwd_byt
   b.fwd.initial_state = b.init.get();
   b.fwd.states = b.states.get();
   b.fwd.final_state = b.final_state.get();
+  b.fwd.transitions = b.trans.get();
   // T = block_len on the same buffers: the first B * L * H rows of k, v, g, beta (other data, same cost)
   b.one_block = b.fwd;
   b.one_block.shape.seqlen = s.block_len;
   b.one_block.states = b.one_states.get();
   b.one_block.final_state = b.one_final.get();
+  b.one_block.transitions = nullptr;
 
   b.bwd.shape = s;
   b.bwd.dtype = dt;
@@ -736,6 +781,7 @@ BenchSet make_set(const GdnShape& s, DType dt, uint64_t seed, size_t* ws_fwd_byt
   b.bwd.g = b.g.get();
   b.bwd.beta = b.beta.get();
   b.bwd.states = b.states.get();
+  b.bwd.transitions = b.trans.get();
   b.bwd.d_states = b.d_states.get();
   b.bwd.d_final_state = b.d_final.get();
   b.bwd.dk = b.dk.get();
@@ -890,17 +936,25 @@ int run_bench(const BenchOptions& o) {
           {"fwd.prep",
            [&](BenchSet& b) {
              const GdnScanFwdParams& p = b.fwd;
-             detail::launch_chunk_prep(detail::prep_args(s, p.k, p.v, p.g, p.beta, b.wf, nullptr), dt, bh, nullptr);
+             detail::launch_chunk_prep(
+                 detail::prep_args(s, p.k, p.v, p.g, p.beta, b.wf.chunks, nullptr), dt, bh, nullptr);
            }},
           {"fwd.chain",
            [&](BenchSet& b) {
-             detail::launch_chunk_chain(detail::chain_args(s, b.wf, nullptr, nullptr, nullptr), split, bh, nullptr);
+             const GdnScanFwdParams& p = b.fwd;
+             detail::launch_chunk_chain(
+                 detail::chain_fwd_args(
+                     s, b.wf, static_cast<const float*>(p.initial_state), static_cast<float*>(p.transitions)),
+                 split,
+                 bh,
+                 nullptr);
            }},
           {"fwd.combine",
            [&](BenchSet& b) {
              detail::launch_combine_fwd(
                  s,
-                 b.wf.aug,
+                 b.wf.hb,
+                 static_cast<const float*>(b.fwd.transitions),
                  static_cast<const float*>(b.fwd.initial_state),
                  static_cast<float*>(b.fwd.states),
                  static_cast<float*>(b.fwd.final_state),
@@ -914,7 +968,7 @@ int run_bench(const BenchOptions& o) {
           detail::launch_chain_seq(
               detail::seq_chain_args(
                   s,
-                  b.wf,
+                  b.wf.chunks,
                   static_cast<const float*>(p.initial_state),
                   static_cast<float*>(p.states),
                   static_cast<float*>(p.final_state)),
@@ -932,21 +986,28 @@ int run_bench(const BenchOptions& o) {
           {"bwd.chain_hin_vnew",
            [&](BenchSet& b) {
              const float* states = static_cast<const float*>(b.bwd.states);
-             detail::launch_chunk_chain(
-                 detail::chain_args(s, b.wb.chunks, states, b.wb.hin, b.wb.vnew), split, bh, nullptr);
+             detail::launch_chunk_chain(detail::chain_bwd_args(s, b.wb, states), split, bh, nullptr);
            }},
           {"bwd.combine",
            [&](BenchSet& b) {
              detail::launch_combine_bwd(
                  s,
-                 b.wb.chunks.aug,
+                 static_cast<const float*>(b.bwd.transitions),
                  static_cast<const float*>(b.bwd.d_states),
                  static_cast<const float*>(b.bwd.d_final_state),
                  b.wb.E,
-                 static_cast<float*>(b.bwd.d_initial_state),
                  nullptr);
            }},
-          {"bwd.reverse_chain", [&](BenchSet& b) { detail::launch_chain_bwd(s, b.wb, split, nullptr); }},
+          {"bwd.reverse_chain",
+           [&](BenchSet& b) {
+             detail::launch_chain_bwd(
+                 s,
+                 b.wb,
+                 static_cast<const float*>(b.bwd.d_states),
+                 static_cast<float*>(b.bwd.d_initial_state),
+                 split,
+                 nullptr);
+           }},
           {"bwd.grad", [](BenchSet& b) { detail::launch_chunk_grad(b.bwd, b.wb, nullptr); }},
       },
   };

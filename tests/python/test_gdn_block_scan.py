@@ -15,6 +15,10 @@ def scan(x, block_len):
     return arl2.gdn_block_scan(x["k"], x["v"], x["g"], x["beta"], block_len, x.get("h0"))
 
 
+def forward_op(x, block_len):
+    return torch.ops.arl2._gdn_block_scan_forward(x["k"], x["v"], x["g"], x["beta"], block_len, x.get("h0"))
+
+
 def naive(x, block_len):
     return naive_gdn_block_scan(x["k"], x["v"], x["g"], x["beta"], block_len, x.get("h0"))
 
@@ -58,6 +62,22 @@ def test_matches_naive(case, device, layout, tol):
     assert all(e < tol_grad for e in errs.values()), errs
 
 
+def test_transitions_are_the_blocks_linear_maps(device):
+    # M_b maps the state a block starts from to the state it ends with, less what the block writes:
+    # the block run from the identity with v = 0. Block 0's is not returned (nothing needs it).
+    c = GdnCase(2, 12, 3, 16, 32, 4, 1.0, True)
+    nb = c.T // c.block_len
+    x = make_inputs(c)
+    transitions = forward_op(kernel_inputs(x, c, device, "contiguous"), c.block_len)[2]
+    assert transitions.shape == (c.B, nb - 1, c.H, c.K, c.K)
+    eye = torch.eye(c.K, dtype=torch.float64).expand(c.B, c.H, c.K, c.K)
+    for b in range(1, nb):
+        block = slice(b * c.block_len, (b + 1) * c.block_len)
+        k, g, beta = (x[n][:, block] for n in ("k", "g", "beta"))
+        ref = naive_gdn_block_scan(k, torch.zeros_like(k), g, beta, c.block_len, eye)[1]
+        assert rel_err(transitions[:, b - 1], ref) < 1e-5
+
+
 @pytest.mark.parametrize("used", ["states", "final_state"])
 def test_one_output_used(device, used):
     # The unused output gets no gradient; the backward must accept its absence.
@@ -88,12 +108,14 @@ def opcheck_samples(device, requires_grad):
         x = kernel_inputs(make_inputs(c), c, device, "contiguous")
         for t in x.values():
             t.requires_grad_(requires_grad)
-        yield torch.ops.arl2.gdn_block_scan.default, (x["k"], x["v"], x["g"], x["beta"], c.block_len, x.get("h0"))
+        args = (x["k"], x["v"], x["g"], x["beta"], c.block_len, x.get("h0"))
+        yield torch.ops.arl2.gdn_block_scan.default, args
+        yield torch.ops.arl2._gdn_block_scan_forward.default, args
         # The backward op only ever runs on tensors that do not require grad: it refuses double backward,
         # which opcheck's aot_dispatch test would otherwise ask of it.
         x = {n: t.detach() for n, t in x.items()}
-        states, final_state = scan(x, c.block_len)
-        fwd = (x["k"], x["v"], x["g"], x["beta"], states, c.block_len)
+        states, final_state, transitions = forward_op(x, c.block_len)
+        fwd = (x["k"], x["v"], x["g"], x["beta"], states, transitions, c.block_len)
         for d_states, d_final in ((torch.randn_like(states), torch.randn_like(final_state)), (None, final_state)):
             yield torch.ops.arl2._gdn_block_scan_backward.default, (d_states, d_final, *fwd)
 
@@ -110,12 +132,19 @@ def test_fake_strides_match_real():
     x = kernel_inputs(make_inputs(TINY), TINY, "cpu", "contiguous")
     x = {n: t.detach() for n, t in x.items()}
     x["k"] = x["k"].transpose(1, 2).contiguous().transpose(1, 2)
-    states, final_state = scan(x, TINY.block_len)
+    states, final_state, transitions = forward_op(x, TINY.block_len)
     samples = [
-        (torch.ops.arl2.gdn_block_scan.default, (x["k"], x["v"], x["g"], x["beta"], TINY.block_len, x["h0"])),
+        (torch.ops.arl2._gdn_block_scan_forward.default, (x["k"], x["v"], x["g"], x["beta"], TINY.block_len, x["h0"])),
         (
             torch.ops.arl2._gdn_block_scan_backward.default,
-            (torch.randn_like(states), final_state, x["k"], x["v"], x["g"], x["beta"], states, TINY.block_len),
+            (
+                torch.randn_like(states),
+                final_state,
+                *(x[n] for n in ("k", "v", "g", "beta")),
+                states,
+                transitions,
+                TINY.block_len,
+            ),
         ),
     ]
     for op, args in samples:

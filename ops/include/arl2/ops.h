@@ -56,6 +56,17 @@ void check_finite(const at::Tensor& t, std::string_view name);
 
 namespace detail {
 
+// gdn_block_scan plus the blocks' transitions [B, max(NB - 1, 0), H, K, K]: M_b for b = 1 .. NB - 1,
+// the linear map block b applies to the state it starts from. gdn_block_scan is this op's first two
+// outputs; autograd saves the transitions for the backward, which then need not recompute them.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gdn_block_scan_forward(
+    const at::Tensor& k,
+    const at::Tensor& v,
+    const at::Tensor& g,
+    const at::Tensor& beta,
+    int64_t block_len,
+    const std::optional<at::Tensor>& initial_state);
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block_scan_backward(
     const std::optional<at::Tensor>& d_states,
     const std::optional<at::Tensor>& d_final_state,
@@ -64,6 +75,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
     const at::Tensor& g,
     const at::Tensor& beta,
     const at::Tensor& states,
+    const at::Tensor& transitions,
     int64_t block_len);
 
 std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward(

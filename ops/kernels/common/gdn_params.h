@@ -35,6 +35,10 @@ struct GdnScanFwdParams {
   const void* initial_state = nullptr; // [B, H, K, V] or null for zeros
   void* states = nullptr;              // out [B, NB, H, K, V]: the state before each block
   void* final_state = nullptr;         // out [B, H, K, V]: the state after the last block
+  // out [B, NB - 1, H, K, K] (null when NB <= 1): M_b for blocks b = 1 .. NB - 1, the linear map the
+  // block applies to the state it starts from (state after = M_b state before + the block's writes).
+  // The backward takes them so it need not recompute them.
+  void* transitions = nullptr;
 };
 
 // Backward of arl2::gdn_block_scan. d_states / d_final_state may be null (no gradient flows in).
@@ -46,6 +50,7 @@ struct GdnScanBwdParams {
   const void* g = nullptr;
   const void* beta = nullptr;
   const void* states = nullptr;        // [B, NB, H, K, V] as the forward returned it
+  const void* transitions = nullptr;   // [B, NB - 1, H, K, K] as the forward returned them
   const void* d_states = nullptr;      // [B, NB, H, K, V] or null
   const void* d_final_state = nullptr; // [B, H, K, V] or null
   void* dk = nullptr;                  // out [B, T, H, K], dtype of k

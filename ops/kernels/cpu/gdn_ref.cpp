@@ -72,8 +72,11 @@ void scan_fwd(const GdnScanFwdParams& p) {
   const T* h0 = static_cast<const T*>(p.initial_state);
   T* states = static_cast<T*>(p.states);
   T* final_state = static_cast<T*>(p.final_state);
+  T* transitions = static_cast<T*>(p.transitions);
+  const StateIndex it{NB - 1, s.heads, K * K};
 
   std::vector<T> S(K * V), pk(V), u(V);
+  std::vector<T> M(K * K), zeros(K, T(0)), pm(K), um(K);
   for (int64_t b = 0; b < s.batch; ++b) {
     for (int64_t h = 0; h < s.heads; ++h) {
       if (h0 != nullptr) {
@@ -97,6 +100,26 @@ void scan_fwd(const GdnScanFwdParams& p) {
         }
       }
       std::copy_n(S.begin(), K * V, final_state + is.single(b, h));
+      // M_b: the same tokens applied to the identity with v = 0 (the block's linear part)
+      for (int64_t i = 1; i < NB; ++i) {
+        std::fill(M.begin(), M.end(), T(0));
+        for (int64_t d = 0; d < K; ++d) {
+          M[d * K + d] = T(1);
+        }
+        for (int64_t t = i * L; t < (i + 1) * L; ++t) {
+          gdn_token_step(
+              M.data(),
+              k + ik.at(b, t, h),
+              zeros.data(),
+              g[ig.at(b, t, h)],
+              beta[ig.at(b, t, h)],
+              K,
+              K,
+              pm.data(),
+              um.data());
+        }
+        std::copy_n(M.begin(), K * K, transitions + it.block(b, i - 1, h));
+      }
     }
   }
 }

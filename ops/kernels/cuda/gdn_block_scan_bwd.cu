@@ -1,12 +1,12 @@
 // arl2::_gdn_block_scan_backward on CUDA: the chunked backward of ops/specs/gdn_block_scan.md, (13)-(24).
 //   1. gdn_chunk_prep_kernel (recompute, also stores A)                    grid (chunk, bh)
-//   2. gdn_chunk_chain_kernel from states[b] (V columns) + identity (M_b), storing h_in and V_new of
-//      every chunk                                                          grid (column tile x block, bh)
-//   3. gdn_combine_bwd_kernel: E_b = d_states[b+1] + M_{b+1}^T E_{b+1}, E_{NB-1} = d_final_state,
-//      d_initial_state = d_states[0] + M_0^T E_0                          grid (V column tile, bh)
+//   2. gdn_chunk_chain_kernel from states[b], storing h_in and V_new of every chunk (the transitions
+//      M_b come from the forward, so no identity columns)                 grid (column tile x block, bh)
+//   3. gdn_combine_bwd_kernel: E_b = d_states[b+1] + M_{b+1}^T E_{b+1}, E_{NB-1} = d_final_state
+//                                                                           grid (V column tile, bh)
 //   4. gdn_chain_bwd_kernel: reverse chain of every block in parallel from E_b,
-//      dh_in = gamma_c dh_out - W^T (Kd dh_out) (14), storing dh_out of every chunk
-//                                                                           grid (V column tile x block, bh)
+//      dh_in = gamma_c dh_out - W^T (Kd dh_out) (14), storing dh_out of every chunk; block 0 ends
+//      with d_initial_state = d_states[0] + M_0^T E_0                      grid (V column tile x block, bh)
 //   5. gdn_chunk_grad_kernel: (13), (15)-(24) per chunk -> dk, dv, dg, dbeta  grid (chunk, bh)
 // One CTA owns each output element: no atomics, deterministic.
 #include "../common/check.h"
@@ -28,15 +28,15 @@ constexpr int kRevCols = 32; // columns of V per reverse-chain CTA
 constexpr int kGradThreads = ARL2_GDN_GRAD_THREADS;
 
 // ---------------------------------------------------------------------------------------------
-// 3. Combine: one CTA per (32 columns of V, bh), sequential over blocks in reverse. Always 3xTF32.
+// 3. Combine: one CTA per (32 columns of V, bh), sequential over blocks in reverse (NB >= 1). Always
+// 3xTF32.
 // Shared memory (floats): sM [2][K][K+4], sDs [2][K][36], sE [2][K][36].
 // ---------------------------------------------------------------------------------------------
 struct CombineBwdArgs {
-  const float* aug;      // [BH][NB][K][V + K]; M_b = columns V .. V+K-1
+  const float* trans;    // [B,NB-1,H,K,K]: M_b of blocks 1..
   const float* d_states; // [B,NB,H,K,V] or null
   const float* d_final;  // [B,H,K,V] or null
   float* E;              // out [BH][NB][K][V]: gradient w.r.t. the state at the end of block b
-  float* d_init;         // out [B,H,K,V]
   int64_t H, NB;
   int K, V;
 };
@@ -49,16 +49,16 @@ __global__ void __launch_bounds__(kCombBwdThreads) gdn_combine_bwd_kernel(Combin
   const int nv = min(kCombBwdCols, V - c0);
   const int64_t bh = blockIdx.y;
   const int64_t b = bh / a.H, h = bh % a.H;
-  const int64_t KV = static_cast<int64_t>(K) * V;
+  const int64_t KV = static_cast<int64_t>(K) * V, KK = static_cast<int64_t>(K) * K;
   float* sM0 = smem_cbwd;
   float* sDs0 = sM0 + 2 * K * ldm;
   float* sE0 = sDs0 + 2 * K * ldc;
   auto sM = [&](int i) { return sM0 + i * K * ldm; };
   auto sDs = [&](int i) { return sDs0 + i * K * ldc; };
   auto sE = [&](int i) { return sE0 + i * K * ldc; };
-  // M_b and d_states[b] of the next (earlier) block stream in while the current product runs
+  // M_b and d_states[b] of block b >= 1 stream in while the product of block b + 1 runs
   auto prefetch = [&](int64_t blk, int buf) {
-    cp_async_tile(sM(buf), ldm, a.aug + (bh * a.NB + blk) * K * (V + K), V + K, V, K, K, K); // M_b
+    cp_async_tile(sM(buf), ldm, a.trans + ((b * (a.NB - 1) + blk - 1) * a.H + h) * KK, K, 0, K, K, K);
     if (a.d_states != nullptr) {
       cp_async_tile(sDs(buf), ldc, a.d_states + ((b * a.NB + blk) * a.H + h) * KV, V, c0, K, kCombBwdCols, nv);
     }
@@ -71,13 +71,12 @@ __global__ void __launch_bounds__(kCombBwdThreads) gdn_combine_bwd_kernel(Combin
     for (int idx = threadIdx.x; idx < 2 * K * ldc; idx += blockDim.x)
       sDs0[idx] = 0.f;
   }
-  if (a.NB > 0)
+  if (a.NB > 1)
     prefetch(a.NB - 1, 0);
   int cur = 0;
-  for (int64_t i = 0; i < a.NB; ++i) {
-    const int64_t blk = a.NB - 1 - i;
-    const int buf = static_cast<int>(i & 1);
-    if (blk > 0) { // buffer buf ^ 1 was last read by the previous product, before its barrier
+  for (int64_t blk = a.NB - 1; blk > 0; --blk) {
+    const int buf = static_cast<int>((a.NB - 1 - blk) & 1);
+    if (blk > 1) { // buffer buf ^ 1 was last read by the previous product, before its barrier
       prefetch(blk - 1, buf ^ 1);
       cp_async_wait<1>();
     } else {
@@ -85,15 +84,14 @@ __global__ void __launch_bounds__(kCombBwdThreads) gdn_combine_bwd_kernel(Combin
     }
     __syncthreads(); // M_b, d_states[b] landed; sE(cur) (written by the previous product) is visible
     store_tile_f32(a.E + (bh * a.NB + blk) * KV + c0, V, sE(cur), ldc, K, nv); // E_b
-    // gradient at the start of block b = d_states[b] + M_b^T E_b: E_{b-1}, or d_initial_state after block 0.
-    // M_b^T is the column-major view of M_b.
+    // E_{b-1} = d_states[b] + M_b^T E_b; M_b^T is the column-major view of M_b
     block_gemm<1, 4, true, ColMajor, RowMajor>(
         sE(cur ^ 1), ldc, sM(buf), ldm, sE(cur), ldc, K, kCombBwdCols, K, sDs(buf), ldc, 1.f, 1.f);
     __syncthreads();
     cur ^= 1;
   }
   __syncthreads();
-  store_tile_f32(a.d_init + bh * KV + c0, V, sE(cur), ldc, K, nv);
+  store_tile_f32(a.E + bh * a.NB * KV + c0, V, sE(cur), ldc, K, nv); // E_0
 }
 
 size_t gdn_combine_bwd_smem_bytes(int K) {
@@ -111,8 +109,10 @@ struct ChainBwdArgs {
   const float* W;
   const float* Kd;
   const float* gam;
-  const float* E; // [BH][NB][K][V]
-  float* dhout;   // out [BH][NCH][K][V]
+  const float* E;        // [BH][NB][K][V]
+  const float* d_states; // [B,NB,H,K,V] or null
+  float* dhout;          // out [BH][NCH][K][V]
+  float* d_init;         // out [B,H,K,V], written by block 0's CTAs
   int64_t H, NB, NC, NCH;
   int K, V;
 };
@@ -130,6 +130,7 @@ __global__ void __launch_bounds__(kRevThreads, 1) gdn_chain_bwd_kernel(ChainBwdA
   const int tile = static_cast<int>(blockIdx.x % tiles);
   const int64_t blk = blockIdx.x / tiles;
   const int64_t bh = blockIdx.y;
+  const int64_t b = bh / a.H, h = bh % a.H;
   const int c0 = tile * kCols;
   const int nv = min(kCols, V - c0);
   const int64_t KV = static_cast<int64_t>(K) * V;
@@ -173,6 +174,19 @@ __global__ void __launch_bounds__(kRevThreads, 1) gdn_chain_bwd_kernel(ChainBwdA
     block_gemm<1, kRevThreads >= 512 ? 2 : 4, kSplit, ColMajor, RowMajor>(
         sDH, ldn, sW(buf), ldw, sDV, ldn, K, kCols, kChunk, sDH, ldn, -gamma_c, -1.f);
     __syncthreads();
+  }
+  if (blk == 0) { // dh is now M_0^T E_0, the gradient w.r.t. the initial state through the block
+    const float* ds0 = a.d_states == nullptr ? nullptr : a.d_states + (b * a.NB * a.H + h) * KV + c0;
+    float* out = a.d_init + bh * KV + c0;
+    for (TileIter it(nv / 4); it.r < K; it.next()) {
+      const int k = it.r, c = it.c * 4;
+      float4 x = *reinterpret_cast<const float4*>(sDH + k * ldn + c);
+      if (ds0 != nullptr) {
+        const float4 d = *reinterpret_cast<const float4*>(ds0 + k * V + c);
+        x = make_float4(x.x + d.x, x.y + d.y, x.z + d.z, x.w + d.w);
+      }
+      *reinterpret_cast<float4*>(out + k * V + c) = x;
+    }
   }
 }
 
@@ -446,22 +460,15 @@ size_t gdn_grad_smem_bytes(int K, int V) {
 namespace gdn_detail {
 
 void launch_combine_bwd(
-    const GdnShape& s,
-    const float* aug,
-    const float* d_states,
-    const float* d_final,
-    float* E,
-    float* d_init,
-    cudaStream_t stream) {
+    const GdnShape& s, const float* trans, const float* d_states, const float* d_final, float* E, cudaStream_t stream) {
   const int64_t bh = s.batch * s.heads;
-  if (bh == 0)
+  if (bh == 0 || s.num_blocks() == 0)
     return;
   CombineBwdArgs cb;
-  cb.aug = aug;
+  cb.trans = trans;
   cb.d_states = d_states;
   cb.d_final = d_final;
   cb.E = E;
-  cb.d_init = d_init;
   cb.H = s.heads;
   cb.NB = s.num_blocks();
   cb.K = static_cast<int>(s.dim_k);
@@ -473,7 +480,8 @@ void launch_combine_bwd(
   check_launch("gdn_combine_bwd_kernel");
 }
 
-void launch_chain_bwd(const GdnShape& s, const BwdWorkspace& w, bool split, cudaStream_t stream) {
+void launch_chain_bwd(
+    const GdnShape& s, const BwdWorkspace& w, const float* d_states, float* d_init, bool split, cudaStream_t stream) {
   const int64_t bh = s.batch * s.heads;
   const int64_t nb = s.num_blocks();
   if (nb == 0 || bh == 0)
@@ -483,7 +491,9 @@ void launch_chain_bwd(const GdnShape& s, const BwdWorkspace& w, bool split, cuda
   rv.Kd = w.chunks.Kd;
   rv.gam = w.chunks.gam;
   rv.E = w.E;
+  rv.d_states = d_states;
   rv.dhout = w.dhout;
+  rv.d_init = d_init;
   rv.H = s.heads;
   rv.NB = nb;
   rv.NC = chunks_per_block(s);
@@ -563,6 +573,7 @@ void gdn_block_scan_bwd_cuda(const GdnScanBwdParams& p, void* workspace, cudaStr
     check_tensor_ptr(p.g, "g", op, true);
     check_tensor_ptr(p.beta, "beta", op, true);
     check_tensor_ptr(p.states, "states", op, true);
+    check_tensor_ptr(p.transitions, "transitions", op, nb > 1);
     check_tensor_ptr(p.dk, "dk", op, true);
     check_tensor_ptr(p.dv, "dv", op, true);
     check_tensor_ptr(p.dg, "dg", op, true);
@@ -574,24 +585,29 @@ void gdn_block_scan_bwd_cuda(const GdnScanBwdParams& p, void* workspace, cudaStr
   ARL2_CHECK(is_aligned(workspace, 256), op, ": workspace must be 256-byte aligned");
   const bool split = p.dtype == DType::kFloat32;
 
+  const auto* d_states = static_cast<const float*>(p.d_states);
+  const auto* d_final = static_cast<const float*>(p.d_final_state);
+  auto* d_init = static_cast<float*>(p.d_initial_state);
+  if (nb == 0) { // no tokens: the state passes through unchanged
+    const size_t state_bytes = static_cast<size_t>(bh * s.dim_k * s.dim_v) * sizeof(float);
+    const cudaError_t e = d_final != nullptr
+                              ? cudaMemcpyAsync(d_init, d_final, state_bytes, cudaMemcpyDeviceToDevice, stream)
+                              : cudaMemsetAsync(d_init, 0, state_bytes, stream);
+    ARL2_CHECK(e == cudaSuccess, op, ": copying d_final_state failed: ", cudaGetErrorString(e));
+    return;
+  }
+
   // 1. recompute W, U, Kd, gamma_c and keep A
   launch_chunk_prep(prep_args(s, p.k, p.v, p.g, p.beta, w.chunks, w.A), p.dtype, bh, stream);
 
-  // 2. recompute every block's chain from states[b] (h_in, V_new of every chunk) and M_b
-  launch_chunk_chain(chain_args(s, w.chunks, static_cast<const float*>(p.states), w.hin, w.vnew), split, bh, stream);
+  // 2. recompute every block's chain from states[b]: h_in, V_new of every chunk
+  launch_chunk_chain(chain_bwd_args(s, w, static_cast<const float*>(p.states)), split, bh, stream);
 
-  // 3. E_b and d_initial_state
-  launch_combine_bwd(
-      s,
-      w.chunks.aug,
-      static_cast<const float*>(p.d_states),
-      static_cast<const float*>(p.d_final_state),
-      w.E,
-      static_cast<float*>(p.d_initial_state),
-      stream);
+  // 3. E_b from the forward's transitions
+  launch_combine_bwd(s, static_cast<const float*>(p.transitions), d_states, d_final, w.E, stream);
 
-  // 4. reverse chains, every block in parallel
-  launch_chain_bwd(s, w, split, stream);
+  // 4. reverse chains, every block in parallel; block 0's give d_initial_state
+  launch_chain_bwd(s, w, d_states, d_init, split, stream);
 
   // 5. per-chunk gradients
   launch_chunk_grad(p, w, stream);

@@ -2,7 +2,8 @@
 // equations (8)-(12), in three launches (or (a) and (b') when that is faster, see use_seq_chain):
 //   (a) gdn_chunk_prep_kernel   grid (chunk, bh): G cumsum, A = (I + L)^-1, W, U, Kd, gamma_c   (8), (9)
 //   (b) gdn_chunk_chain_kernel  grid (column tile x block, bh): every block's chunk chain in parallel over
-//       the augmented state [V columns from zero | K identity columns with U = 0], giving [H_b | M_b]  (10)-(12)
+//       its V columns (block 0 from the initial state, the others from zero) and, for blocks 1.., K
+//       identity columns with U = 0, giving H_b and the transitions M_b                         (10)-(12)
 //   (c) gdn_combine_fwd_kernel  grid (V column tile, bh): states[b + 1] = M_b states[b] + H_b       (12)
 //   (b') gdn_chain_seq_kernel  grid (16 columns of V, bh): one chain through every block in order from the
 //       initial state, writing states[b] and final_state                                     (10), (11)
@@ -201,11 +202,12 @@ size_t gdn_prep_smem_bytes(int K, int V) {
          (static_cast<size_t>(kChunk) * (K + 4) + kChunk * (V + 4) + 2 * kChunk * kLdChunk + 16 * kInvLd + 4 * kChunk);
 }
 
-// (b) One CTA per (column tile, block, bh). The CTA owns columns [c0, c0 + 64) of the augmented state
-// h = [h_V | h_I] (K x (V + K)): data columns col < V start at h0 (zero in the forward, states[blk] in the
-// backward) and use U; identity columns V <= col < V + K start at e_{col - V} with U = 0, so that after
-// the block they hold M_b (12); dead columns >= V + K stay zero. h stays in shared memory in fp32 for all
-// the block's chunks; W, Kd, U of chunk c + 1 stream in (cp.async) while chunk c computes.
+// (b) One CTA per (64-column tile, block, bh): the tile is either V columns of the state (data: they
+// start at h0[blk] in the backward, at the initial state for block 0 in the forward, else at zero, and
+// use U) or, with a.trans, K columns of the identity (U = 0, so that after the block they hold M_b, (12)).
+// Block 0 has no identity tiles: it starts from its true state, so M_0 is never needed. h stays in
+// shared memory in fp32 for all the block's chunks; W, Kd, U of chunk c + 1 stream in (cp.async) while
+// chunk c computes.
 // Shared memory (floats): sH [K][72], sW [2][64][K+4], sKd [2][64][K+8], sU [2][64][72], sVn [64][72].
 template <bool kSplit>
 __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(ChainArgs a) {
@@ -218,14 +220,19 @@ __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(Chain
   const int K = a.K, V = a.V;
   const int ldw = K + 4;  // W: A operand of (10), row-major (ldmatrix)
   const int ldkd = K + 8; // Kd: A operand of (11), read column-major (scalar loads)
-  const int tiles = (V + K + kCols - 1) / kCols;
-  const int tile = static_cast<int>(blockIdx.x % tiles);
-  const int64_t blk = blockIdx.x / tiles;
+  // Tiles in block order, each block's [identity | data]; block 0's identity tiles are absent, hence
+  // the shift by id_tiles.
+  const int data_tiles = (V + kCols - 1) / kCols;
+  const int id_tiles = a.trans != nullptr ? (K + kCols - 1) / kCols : 0;
+  const int64_t x = blockIdx.x + id_tiles;
+  const int64_t blk = x / (id_tiles + data_tiles);
+  const int t = static_cast<int>(x % (id_tiles + data_tiles));
+  const bool identity = t < id_tiles;
+  const int c0 = (identity ? t : t - id_tiles) * kCols;
+  const int n_cols = min(kCols, (identity ? K : V) - c0);
   const int64_t bh = blockIdx.y;
   const int64_t b = bh / a.H, h = bh % a.H;
-  const int c0 = tile * kCols;
-  const int n_data = max(0, min(kCols, V - c0));     // data columns of this tile: [0, n_data)
-  const int n_live = max(0, min(kCols, V + K - c0)); // data + identity columns: [0, n_live)
+  const int64_t KV = static_cast<int64_t>(K) * V;
 
   float* sH = smem_chain;
   float* sW0 = sH + K * ldn;
@@ -237,17 +244,21 @@ __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(Chain
   auto sU = [&](int i) { return sU0 + i * kChunk * ldn; };
 
   // h at the start of the block
-  const float* h0 = a.h0 == nullptr ? nullptr : a.h0 + ((b * a.NB + blk) * a.H + h) * K * V;
+  const float* start = nullptr;
+  if (!identity) {
+    if (a.h0 != nullptr) {
+      start = a.h0 + ((b * a.NB + blk) * a.H + h) * KV + c0;
+    } else if (blk == 0 && a.init != nullptr) {
+      start = a.init + bh * KV + c0;
+    }
+  }
   for (TileIter it(kCols); it.r < K; it.next()) {
     const int k = it.r, j = it.c;
-    const int col = c0 + j;
-    float x = 0.f;
-    if (col < V) {
-      x = h0 != nullptr ? h0[k * V + col] : 0.f;
-    } else if (col < V + K) {
-      x = k == col - V ? 1.f : 0.f;
+    float v = 0.f;
+    if (j < n_cols) {
+      v = identity ? (k == c0 + j ? 1.f : 0.f) : (start != nullptr ? start[k * V + j] : 0.f);
     }
-    sH[k * ldn + j] = x;
+    sH[k * ldn + j] = v;
   }
 
   const int64_t chunk0 = bh * a.NCH + blk * a.NC; // first chunk of this block in the workspace
@@ -255,13 +266,13 @@ __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(Chain
     const int64_t chunk = chunk0 + c;
     cp_async_tile(sW(buf), ldw, a.W + chunk * kChunk * K, K, 0, kChunk, K, K);
     cp_async_tile(sKd(buf), ldkd, a.Kd + chunk * kChunk * K, K, 0, kChunk, K, K);
-    if (n_data > 0) { // zero-filled on non-data columns; tiles without data columns zero sU once below
-      cp_async_tile(sU(buf), ldn, a.U + chunk * kChunk * V, V, c0, kChunk, kCols, n_data);
+    if (!identity) { // zero-filled past n_cols; identity tiles zero sU once below
+      cp_async_tile(sU(buf), ldn, a.U + chunk * kChunk * V, V, c0, kChunk, kCols, n_cols);
     }
     cp_async_commit();
   };
 
-  if (n_data == 0) { // identity / dead columns only: U = 0 in both buffers for the whole block
+  if (identity) { // U = 0 in both buffers for the whole block
     for (int idx = threadIdx.x; idx < 2 * kChunk * ldn; idx += blockDim.x)
       sU0[idx] = 0.f;
   }
@@ -279,15 +290,15 @@ __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(Chain
     const float gamma_c = a.gam[chunk];
     __syncthreads(); // chunk c's tiles (every thread's copies) and the previous h are visible
 
-    if (a.hin != nullptr && n_data > 0) { // backward: h_in of this chunk, V columns
-      store_tile_f32(a.hin + chunk * K * V + c0, V, sH, ldn, K, n_data);
+    if (a.hin != nullptr && !identity) { // backward: h_in of this chunk
+      store_tile_f32(a.hin + chunk * KV + c0, V, sH, ldn, K, n_cols);
     }
     // (10) V_new = U - W h_in, computed as -(-U + W h_in) so the accumulator can start from U
     block_gemm<1, kChainFn, kSplit, RowMajor, RowMajor>(
         sVn, ldn, sW(buf), ldw, sH, ldn, kChunk, kCols, K, sU(buf), ldn, -1.f, -1.f);
-    __syncthreads();                       // V_new complete; every read of h_in done before (11) overwrites it
-    if (a.vnew != nullptr && n_data > 0) { // backward: V_new of this chunk, V columns
-      store_tile_f32(a.vnew + chunk * kChunk * V + c0, V, sVn, ldn, kChunk, n_data);
+    __syncthreads();                      // V_new complete; every read of h_in done before (11) overwrites it
+    if (a.vnew != nullptr && !identity) { // backward: V_new of this chunk
+      store_tile_f32(a.vnew + chunk * kChunk * V + c0, V, sVn, ldn, kChunk, n_cols);
     }
     // (11) h_out = gamma_c h_in + Kd^T V_new (Kd^T read as the column-major view of Kd); each warp
     // reads its own h tile into the accumulator before overwriting it, no other warp reads h here
@@ -295,9 +306,11 @@ __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(Chain
         sH, ldn, sKd(buf), ldkd, sVn, ldn, K, kCols, kChunk, sH, ldn, gamma_c, 1.f);
     __syncthreads();
   }
-  // [H_b | M_b] columns of this tile
-  if (n_live > 0) {
-    store_tile_f32(a.aug + (bh * a.NB + blk) * K * (V + K) + c0, V + K, sH, ldn, K, n_live);
+  if (identity) {
+    const int64_t KK = static_cast<int64_t>(K) * K;
+    store_tile_f32(a.trans + ((b * (a.NB - 1) + blk - 1) * a.H + h) * KK + c0, K, sH, ldn, K, n_cols);
+  } else if (a.hb != nullptr) {
+    store_tile_f32(a.hb + (bh * a.NB + blk) * KV + c0, V, sH, ldn, K, n_cols);
   }
 }
 
@@ -308,7 +321,8 @@ size_t gdn_chain_smem_bytes(int K) {
 }
 
 struct CombineFwdArgs {
-  const float* aug;   // [BH][NB][K][V + K]
+  const float* hb;    // [BH][NB][K][V]
+  const float* trans; // [B,NB-1,H,K,K]
   const float* init;  // [B,H,K,V] or null
   float* states;      // [B,NB,H,K,V]
   float* final_state; // [B,H,K,V]
@@ -317,8 +331,9 @@ struct CombineFwdArgs {
 };
 
 // (c) One CTA per (32 columns of V, bh), sequential over blocks (12): states[0] = initial (or 0),
-// states[b + 1] = M_b states[b] + H_b, final = the last. Always 3xTF32: the combine is cheap and every
-// state passes through it. M_{b+1} and H_{b+1} stream in (cp.async) while block b's product runs.
+// states[1] = H_0 (block 0's chain started from the initial state), states[b + 1] = M_b states[b] + H_b,
+// final = the last. Always 3xTF32: the combine is cheap and every state passes through it. M_{b+1} and
+// H_{b+1} stream in (cp.async) while block b's product runs.
 // Shared memory (floats): sM [2][K][K+4], sHt [2][K][36], sS [2][K][36].
 __global__ void __launch_bounds__(kCombThreads) gdn_combine_fwd_kernel(CombineFwdArgs a) {
   extern __shared__ __align__(128) float smem_comb[];
@@ -328,6 +343,7 @@ __global__ void __launch_bounds__(kCombThreads) gdn_combine_fwd_kernel(CombineFw
   const int nv = min(kCombCols, V - c0);
   const int64_t bh = blockIdx.y;
   const int64_t b = bh / a.H, h = bh % a.H;
+  const int64_t KV = static_cast<int64_t>(K) * V, KK = static_cast<int64_t>(K) * K;
   float* sM0 = smem_comb;
   float* sHt0 = sM0 + 2 * K * ldm;
   float* sS0 = sHt0 + 2 * K * ldc;
@@ -335,13 +351,13 @@ __global__ void __launch_bounds__(kCombThreads) gdn_combine_fwd_kernel(CombineFw
   auto sHt = [&](int i) { return sHt0 + i * K * ldc; };
   auto sS = [&](int i) { return sS0 + i * K * ldc; };
   auto prefetch = [&](int64_t blk, int buf) {
-    const float* aug = a.aug + (bh * a.NB + blk) * K * (V + K);
-    cp_async_tile(sM(buf), ldm, aug, V + K, V, K, K, K);            // M_b = columns V .. V+K-1
-    cp_async_tile(sHt(buf), ldc, aug, V + K, c0, K, kCombCols, nv); // H_b, this tile's columns
+    if (blk > 0) {
+      cp_async_tile(sM(buf), ldm, a.trans + ((b * (a.NB - 1) + blk - 1) * a.H + h) * KK, K, 0, K, K, K);
+    }
+    cp_async_tile(sHt(buf), ldc, a.hb + (bh * a.NB + blk) * KV, V, c0, K, kCombCols, nv); // H_b, these columns
     cp_async_commit();
   };
 
-  const int64_t KV = static_cast<int64_t>(K) * V;
   copy_tile_f32(sS(0), ldc, a.init == nullptr ? nullptr : a.init + bh * KV + c0, V, K, K, kCombCols, nv);
   if (a.NB > 0)
     prefetch(0, 0);
@@ -356,8 +372,13 @@ __global__ void __launch_bounds__(kCombThreads) gdn_combine_fwd_kernel(CombineFw
     }
     __syncthreads(); // M_b, H_b landed; sS(cur) (written by the previous product) is visible
     store_tile_f32(a.states + ((b * a.NB + blk) * a.H + h) * KV + c0, V, sS(cur), ldc, K, nv);
-    block_gemm<1, 4, true, RowMajor, RowMajor>(
-        sS(cur ^ 1), ldc, sM(buf), ldm, sS(cur), ldc, K, kCombCols, K, sHt(buf), ldc, 1.f, 1.f);
+    if (blk == 0) {
+      for (int idx = threadIdx.x; idx < K * ldc; idx += blockDim.x)
+        sS(cur ^ 1)[idx] = sHt(buf)[idx];
+    } else {
+      block_gemm<1, 4, true, RowMajor, RowMajor>(
+          sS(cur ^ 1), ldc, sM(buf), ldm, sS(cur), ldc, K, kCombCols, K, sHt(buf), ldc, 1.f, 1.f);
+    }
     __syncthreads();
     cur ^= 1;
   }
@@ -467,10 +488,12 @@ void launch_chunk_prep(const PrepArgs& a, DType dtype, int64_t bh, cudaStream_t 
 void launch_chunk_chain(const ChainArgs& a, bool split, int64_t bh, cudaStream_t stream) {
   if (a.NB == 0 || bh == 0)
     return;
-  const int64_t tiles = (a.V + a.K + kChainCols - 1) / kChainCols;
-  ARL2_CHECK(a.NB * tiles < (int64_t{1} << 31), "gdn chunk chain: too many blocks for one grid");
+  const int64_t data_tiles = (a.V + kChainCols - 1) / kChainCols;
+  const int64_t id_tiles = a.trans != nullptr ? (a.K + kChainCols - 1) / kChainCols : 0;
+  const int64_t ctas = a.NB * (data_tiles + id_tiles) - id_tiles;
+  ARL2_CHECK(ctas < (int64_t{1} << 31), "gdn chunk chain: too many blocks for one grid");
   const size_t smem = gdn_chain_smem_bytes(a.K);
-  const dim3 grid(static_cast<unsigned>(a.NB * tiles), static_cast<unsigned>(bh));
+  const dim3 grid(static_cast<unsigned>(ctas), static_cast<unsigned>(bh));
   auto kernel = split ? gdn_chunk_chain_kernel<true> : gdn_chunk_chain_kernel<false>;
   set_smem_limit(kernel, smem, "gdn_chunk_chain_kernel");
   kernel<<<grid, kChainThreads, smem, stream>>>(a);
@@ -478,12 +501,19 @@ void launch_chunk_chain(const ChainArgs& a, bool split, int64_t bh, cudaStream_t
 }
 
 void launch_combine_fwd(
-    const GdnShape& s, const float* aug, const float* init, float* states, float* final_state, cudaStream_t stream) {
+    const GdnShape& s,
+    const float* hb,
+    const float* trans,
+    const float* init,
+    float* states,
+    float* final_state,
+    cudaStream_t stream) {
   const int64_t bh = s.batch * s.heads;
   if (bh == 0)
     return;
   CombineFwdArgs cb;
-  cb.aug = aug;
+  cb.hb = hb;
+  cb.trans = trans;
   cb.init = init;
   cb.states = states;
   cb.final_state = final_state;
@@ -499,13 +529,13 @@ void launch_combine_fwd(
 }
 
 bool use_seq_chain(const GdnShape& s, int sms) {
-  // Chain steps on the critical path, in units of one sequential-schedule step (16 columns); a step of
-  // the 64-column augmented chain of (b) measured 1.27 times as long (H200, K = V = 128). The combine
-  // and the launches are small next to either.
-  const int64_t bh = s.batch * s.heads, nb = s.num_blocks(), nc = chunks_per_block(s);
+  // One block only: with more, the backward needs the M_b that only the parallel schedule makes. Then
+  // chain steps on the critical path, in units of one sequential-schedule step (16 columns); a step of
+  // a 64-column tile of (b) measured 1.27 times as long (H200, K = V = 128).
+  const int64_t bh = s.batch * s.heads;
   const int64_t seq_waves = (bh * ((s.dim_v + kSeqCols - 1) / kSeqCols) + sms - 1) / sms;
-  const int64_t par_waves = (bh * nb * ((s.dim_v + s.dim_k + kChainCols - 1) / kChainCols) + sms - 1) / sms;
-  return 100 * seq_waves * nb * nc <= 127 * par_waves * nc;
+  const int64_t par_waves = (bh * ((s.dim_v + kChainCols - 1) / kChainCols) + sms - 1) / sms;
+  return s.num_blocks() == 1 && 100 * seq_waves <= 127 * par_waves;
 }
 
 void launch_chain_seq(const SeqChainArgs& a, bool split, int64_t bh, cudaStream_t stream) {
@@ -546,8 +576,9 @@ void gdn_block_scan_fwd_cuda(const GdnScanFwdParams& p, void* workspace, cudaStr
     check_tensor_ptr(p.beta, "beta", op, true);
     check_tensor_ptr(p.states, "states", op, true);
   }
+  check_tensor_ptr(p.transitions, "transitions", op, nb > 1);
   size_t bytes = 0;
-  const ChunkBuffers w = carve_fwd_workspace(workspace, s, &bytes);
+  const FwdWorkspace w = carve_fwd_workspace(workspace, s, &bytes);
   ARL2_CHECK(workspace != nullptr || bytes == 0, op, ": workspace is null");
   ARL2_CHECK(is_aligned(workspace, 256), op, ": workspace must be 256-byte aligned");
 
@@ -555,12 +586,13 @@ void gdn_block_scan_fwd_cuda(const GdnScanFwdParams& p, void* workspace, cudaStr
   const auto* init = static_cast<const float*>(p.initial_state);
   auto* states = static_cast<float*>(p.states);
   auto* final_state = static_cast<float*>(p.final_state);
-  launch_chunk_prep(prep_args(s, p.k, p.v, p.g, p.beta, w, nullptr), p.dtype, bh, stream);
+  auto* trans = static_cast<float*>(p.transitions);
+  launch_chunk_prep(prep_args(s, p.k, p.v, p.g, p.beta, w.chunks, nullptr), p.dtype, bh, stream);
   if (use_seq_chain(s, sm_count())) {
-    launch_chain_seq(seq_chain_args(s, w, init, states, final_state), split, bh, stream);
-  } else { // every block starts from zero: the chain gives H_b and M_b, the combine the states
-    launch_chunk_chain(chain_args(s, w, nullptr, nullptr, nullptr), split, bh, stream);
-    launch_combine_fwd(s, w.aug, init, states, final_state, stream);
+    launch_chain_seq(seq_chain_args(s, w.chunks, init, states, final_state), split, bh, stream);
+  } else { // block 0 from the initial state, the others from zero; the combine chains them with the M_b
+    launch_chunk_chain(chain_fwd_args(s, w, init, trans), split, bh, stream);
+    launch_combine_fwd(s, w.hb, trans, init, states, final_state, stream);
   }
 }
 

@@ -700,10 +700,12 @@ struct ChainArgs {
   const float* U = nullptr;
   const float* Kd = nullptr;
   const float* gam = nullptr;
-  const float* h0 = nullptr; // [B,NB,H,K,V] start of each block's V columns (backward: states); null = 0
-  float* aug = nullptr;      // out [BH][NB][K][V + K]: the augmented state after the block
-  float* hin = nullptr;      // out (backward) [BH][NCH][K][V]: h_in of every chunk (V columns), or null
-  float* vnew = nullptr;     // out (backward) [BH][NCH][64][V]: V_new of every chunk, or null
+  const float* h0 = nullptr;   // [B,NB,H,K,V] start of each block (backward: states), or null
+  const float* init = nullptr; // [B,H,K,V] start of block 0 when h0 is null (forward: initial state); null = 0
+  float* hb = nullptr;         // out [BH][NB][K][V]: H_b, the state after the block from its start, or null
+  float* trans = nullptr;      // out [B,NB-1,H,K,K]: M_b of blocks 1.. (12), or null: no identity columns
+  float* hin = nullptr;        // out (backward) [BH][NCH][K][V]: h_in of every chunk, or null
+  float* vnew = nullptr;       // out (backward) [BH][NCH][64][V]: V_new of every chunk, or null
   int64_t H = 0, NB = 0, NC = 0, NCH = 0;
   int K = 0, V = 0;
 };
@@ -728,7 +730,6 @@ struct ChunkBuffers {
   float* U = nullptr;
   float* Kd = nullptr;
   float* gam = nullptr;
-  float* aug = nullptr;
 };
 
 inline int64_t chunks_per_block(const GdnShape& s) {
@@ -744,14 +745,20 @@ inline ChunkBuffers carve_chunk_buffers(WorkspaceCarver& c, const GdnShape& s) {
   b.U = c.take<float>(bh * nch * kChunk * V);
   b.Kd = c.take<float>(bh * nch * kChunk * K);
   b.gam = c.take<float>(bh * nch);
-  b.aug = c.take<float>(bh * nb * K * (V + K));
   return b;
 }
 
-// The forward's workspace is the chunk buffers alone.
-inline ChunkBuffers carve_fwd_workspace(void* base, const GdnShape& s, size_t* bytes) {
+// The forward's workspace: the chunk buffers and H_b of every block.
+struct FwdWorkspace {
+  ChunkBuffers chunks;
+  float* hb; // [BH][NB][K][V]
+};
+
+inline FwdWorkspace carve_fwd_workspace(void* base, const GdnShape& s, size_t* bytes) {
   WorkspaceCarver c(base);
-  const ChunkBuffers w = carve_chunk_buffers(c, s);
+  FwdWorkspace w;
+  w.chunks = carve_chunk_buffers(c, s);
+  w.hb = c.take<float>(static_cast<size_t>(s.batch * s.heads * s.num_blocks() * s.dim_k * s.dim_v));
   if (bytes != nullptr)
     *bytes = c.bytes();
   return w;
@@ -807,6 +814,21 @@ inline PrepArgs prep_args(
   return a;
 }
 
+inline ChainArgs chain_args(const GdnShape& s, const ChunkBuffers& b) {
+  ChainArgs a;
+  a.W = b.W;
+  a.U = b.U;
+  a.Kd = b.Kd;
+  a.gam = b.gam;
+  a.H = s.heads;
+  a.NB = s.num_blocks();
+  a.NC = chunks_per_block(s);
+  a.NCH = a.NB * a.NC;
+  a.K = static_cast<int>(s.dim_k);
+  a.V = static_cast<int>(s.dim_v);
+  return a;
+}
+
 inline SeqChainArgs seq_chain_args(
     const GdnShape& s, const ChunkBuffers& b, const float* init, float* states, float* final_state) {
   SeqChainArgs a;
@@ -826,28 +848,28 @@ inline SeqChainArgs seq_chain_args(
   return a;
 }
 
-inline ChainArgs chain_args(const GdnShape& s, const ChunkBuffers& b, const float* h0, float* hin, float* vnew) {
-  ChainArgs a;
-  a.W = b.W;
-  a.U = b.U;
-  a.Kd = b.Kd;
-  a.gam = b.gam;
-  a.h0 = h0;
-  a.aug = b.aug;
-  a.hin = hin;
-  a.vnew = vnew;
-  a.H = s.heads;
-  a.NB = s.num_blocks();
-  a.NC = chunks_per_block(s);
-  a.NCH = a.NB * a.NC;
-  a.K = static_cast<int>(s.dim_k);
-  a.V = static_cast<int>(s.dim_v);
+// The forward's chain: block 0 from init, the others from zero, giving H_b and (blocks 1..) M_b.
+inline ChainArgs chain_fwd_args(const GdnShape& s, const FwdWorkspace& w, const float* init, float* trans) {
+  ChainArgs a = chain_args(s, w.chunks);
+  a.init = init;
+  a.hb = w.hb;
+  a.trans = a.NB > 1 ? trans : nullptr; // one block has no transitions (and maybe no buffer for them)
+  return a;
+}
+
+// The backward's recompute: every block from its state, keeping h_in and V_new of every chunk.
+inline ChainArgs chain_bwd_args(const GdnShape& s, const BwdWorkspace& w, const float* states) {
+  ChainArgs a = chain_args(s, w.chunks);
+  a.h0 = states;
+  a.hin = w.hin;
+  a.vnew = w.vnew;
   return a;
 }
 
 // Chunk prep, parallel over (chunk, bh): G cumsum, A = (I + L)^-1 (8), W, U (9), Kd (11), gamma_c.
 void launch_chunk_prep(const PrepArgs& a, DType dtype, int64_t bh, cudaStream_t stream);
-// Per-block chain over the augmented state [V columns from h0 | K identity columns] (10), (11).
+// Every block's chain in parallel (10), (11): its V columns from its start, and (with a.trans) for
+// blocks 1.. also K identity columns, which end as M_b (12).
 void launch_chunk_chain(const ChainArgs& a, bool split, int64_t bh, cudaStream_t stream);
 
 // The other stages, one launch each. The public launchers are these calls in order; they are separate so
@@ -857,22 +879,24 @@ void launch_chunk_chain(const ChainArgs& a, bool split, int64_t bh, cudaStream_t
 // one launch, one CTA per (16 columns of V, bh) (gdn_block_scan_fwd.cu).
 bool use_seq_chain(const GdnShape& s, int sms);
 void launch_chain_seq(const SeqChainArgs& a, bool split, int64_t bh, cudaStream_t stream);
-// Forward combine (12), sequential over blocks: states[0] = init (null: zeros), states[b + 1] =
-// M_b states[b] + H_b from aug, final_state = the last (gdn_block_scan_fwd.cu).
+// Forward combine (12), sequential over blocks: states[0] = init (null: zeros), states[1] = H_0,
+// states[b + 1] = M_b states[b] + H_b, final_state = the last (gdn_block_scan_fwd.cu).
 void launch_combine_fwd(
-    const GdnShape& s, const float* aug, const float* init, float* states, float* final_state, cudaStream_t stream);
-// Backward combine: E_b from d_states, d_final (null: zeros) and the M_b in aug, and d_initial_state
-// (gdn_block_scan_bwd.cu, as are the two below).
-void launch_combine_bwd(
     const GdnShape& s,
-    const float* aug,
-    const float* d_states,
-    const float* d_final,
-    float* E,
-    float* d_init,
+    const float* hb,
+    const float* trans,
+    const float* init,
+    float* states,
+    float* final_state,
     cudaStream_t stream);
-// Reverse chain (14) of every block in parallel from w.E: w.dhout.
-void launch_chain_bwd(const GdnShape& s, const BwdWorkspace& w, bool split, cudaStream_t stream);
+// Backward combine: E_b (the gradient w.r.t. the state after block b) from d_states, d_final (null:
+// zeros) and the M_b of blocks 1.. (gdn_block_scan_bwd.cu, as are the two below).
+void launch_combine_bwd(
+    const GdnShape& s, const float* trans, const float* d_states, const float* d_final, float* E, cudaStream_t stream);
+// Reverse chain (14) of every block in parallel from w.E: w.dhout; block 0's CTAs end with d_init =
+// d_states[0] + M_0^T E_0.
+void launch_chain_bwd(
+    const GdnShape& s, const BwdWorkspace& w, const float* d_states, float* d_init, bool split, cudaStream_t stream);
 // Per-chunk gradients (13), (15)-(24) from the backward workspace: p.dk, p.dv, p.dg, p.dbeta.
 void launch_chunk_grad(const GdnScanBwdParams& p, const BwdWorkspace& w, cudaStream_t stream);
 
