@@ -1,5 +1,4 @@
-// The `arl2` command: one executable, one subcommand per job (`arl2 info`, `arl2 generate`; training
-// joins as it lands).
+// The `arl2` command: one executable, one subcommand per job (`arl2 info`, `arl2 generate`, `arl2 train`).
 #include <cstdio>
 #include <exception>
 
@@ -12,6 +11,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   const arl2::cli::Command info = arl2::cli::add_info_command(app);
   const arl2::cli::Command generate = arl2::cli::add_generate_command(app);
+  const arl2::cli::Command train = arl2::cli::add_train_command(app);
   CLI11_PARSE(app, argc, argv);
   try {
     if (app.got_subcommand("info")) {
@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
     }
     if (app.got_subcommand("generate")) {
       return generate();
+    }
+    if (app.got_subcommand("train")) {
+      return train();
     }
   } catch (const c10::Error& e) {
     // Its what() carries a C++ backtrace; users get the message.

@@ -16,7 +16,7 @@ Config read_config(const YAML::Node& root) {
   Config config; // an empty file or section: Wan2.1-T2V-1.3B, no hybrid layers
   if (root && !root.IsNull()) {
     const YamlMap top(root, "config");
-    top.check_keys({"model", "hybrid", "inference"});
+    top.check_keys({"model", "hybrid", "inference", "train", "data"});
     if (top.has("model")) {
       config.model = read_model_section(YamlMap(root["model"], "model"));
     }
@@ -25,6 +25,12 @@ Config read_config(const YAML::Node& root) {
     }
     if (top.has("inference")) {
       config.inference = read_inference_section(YamlMap(root["inference"], "inference"));
+    }
+    if (top.has("train")) {
+      config.train = read_train_section(YamlMap(root["train"], "train"));
+    }
+    if (top.has("data")) {
+      config.data = read_data_section(YamlMap(root["data"], "data"));
     }
   }
   model::validate_model_config(config.model);

@@ -9,10 +9,18 @@
 //   inference:         # optional: how `arl2 generate` runs (defaults: Self Forcing's sampler, bf16 on CUDA)
 //     frames_per_block: 3
 //     device: cuda
+//   train:             # optional: how `arl2 train` distils the hybrid (stage 1 or 2, optimizer, run folder)
+//     stage: 1
+//   data:              # optional: the clips it trains on
+//     path: clips/
+//
+// Training reuses the inference section for what both share: the teacher's weights (checkpoint), the
+// block size and the sampler whose step list stage 2 draws its timesteps from.
 //
 // Unknown sections or keys and values of the wrong type are errors naming the key path and the line.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,10 +39,39 @@ struct InferenceConfig {
   std::string hybrid_checkpoint; // the converted model's weights (as save_weights writes them), loaded after
 };
 
+struct TrainConfig {
+  int64_t stage = 1; // 1: layer alignment (the memory paths); 2: distillation (adds LoRA when hybrid.lora)
+  int64_t steps = 3000;
+  double lr = 1e-4;
+  int64_t warmup_steps = 100;
+  double min_lr_ratio = 0.1; // the cosine ends at min_lr_ratio * lr
+  double weight_decay = 0.01;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double grad_clip = 1.0; // max global grad norm; 0: no clipping
+  int64_t grad_accumulation = 1;
+  int64_t batch_size = 1; // clips per micro-batch
+  double ema_decay = 0.999;
+  int64_t ema_start_step = 0;
+  uint64_t seed = 0;
+  int64_t checkpoint_every = 500; // and at the last step
+  int64_t log_every = 10;
+  bool activation_checkpointing = false; // recompute each DiT block of the student in the backward
+  std::string dtype = "bfloat16";        // the frozen base's; trainable parameters stay float32
+  std::string device = "cuda";
+  std::string out = "runs/train"; // the run folder: config, metrics, checkpoints
+  std::string init_from;          // a checkpoint of an earlier stage whose trainable parameters start this one
+};
+
+struct DataConfig {
+  std::string path; // a folder of safetensors shards (train/clip_dataset.h)
+};
+
 struct Config {
   model::ModelConfig model;                   // validated
   std::optional<model::HybridOptions> hybrid; // absent: the plain (teacher) model
   InferenceConfig inference;
+  TrainConfig train;
+  DataConfig data;
 };
 
 // Reads and validates `path`; every error names the file. `overrides` ("inference.seed=3", the
@@ -43,5 +80,12 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 
 // The same from YAML text; `source` names it in errors.
 Config parse_config(const std::string& yaml, const std::string& source, const std::vector<std::string>& overrides = {});
+
+// Every value of `config`, defaults included, as YAML that parse_config reads back to the same config: what
+// a run folder keeps of the configuration that ran.
+std::string dump_config(const Config& config);
+
+// FNV-1a of dump_config, in hex: which configuration a checkpoint was written under.
+std::string config_hash(const Config& config);
 
 } // namespace arl2::config

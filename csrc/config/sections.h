@@ -18,4 +18,11 @@ model::HybridOptions read_hybrid_section(const YamlMap& section);
 // are checked by the generator.
 InferenceConfig read_inference_section(const YamlMap& section);
 
+// The stage, optimizer, schedule, precision and run folder; values are checked where they are used
+// (train/lr_schedule.h, train/ema.h, train/trainer.h), each error naming its key.
+TrainConfig read_train_section(const YamlMap& section);
+
+// `path`, the folder of shards.
+DataConfig read_data_section(const YamlMap& section);
+
 } // namespace arl2::config

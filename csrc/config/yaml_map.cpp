@@ -110,6 +110,10 @@ std::string YamlMap::choice(const std::string& key, const std::vector<std::strin
   fail_at(value(key), key_path(key), "expected one of " + names + ", got \"" + s + "\"");
 }
 
+void YamlMap::fail(const std::string& key, const std::string& what) const {
+  fail_at(value(key), key_path(key), what);
+}
+
 std::vector<int64_t> YamlMap::integers(const std::string& key) const {
   const auto v = value(key);
   if (!v.IsSequence()) {

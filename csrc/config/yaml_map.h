@@ -32,6 +32,9 @@ class YamlMap {
   std::vector<int64_t> integers(const std::string& key) const;
   std::array<int64_t, 3> integer_triple(const std::string& key) const;
 
+  // Throws `path.key: what (line N)` for the value under `key`, for checks a section makes of a value.
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const;
+
  private:
   YAML::Node value(const std::string& key) const;
   std::string key_path(const std::string& key) const;

@@ -9,6 +9,8 @@
 #include <c10/util/Exception.h>
 #include <torch/nn/init.h>
 
+#include "model/block_checkpoint.h"
+
 namespace arl2::model {
 namespace {
 
@@ -159,7 +161,8 @@ at::Tensor WanDiT::run_blocks(
     if (caches != nullptr) {
       ctx.cache = &(*caches)[i];
     }
-    x = blocks_[i]->forward(x, e0, text, ctx);
+    const bool checkpointed = activation_checkpointing_ && caches == nullptr && c10::GradMode::is_enabled();
+    x = checkpointed ? checkpointed_block_forward(blocks_[i], x, e0, text, ctx) : blocks_[i]->forward(x, e0, text, ctx);
   }
   return x;
 }

@@ -63,6 +63,13 @@ class WanDiT : public torch::nn::Module {
       std::vector<LayerCache>& caches,
       bool write_cache) const;
 
+  // When on, forward_block_causal and forward_teacher_forcing keep only each block's inputs while
+  // gradients are recorded and recompute its activations in the backward (block_checkpoint.h); the
+  // result and the gradients are as without. Off by default.
+  void set_activation_checkpointing(bool on) {
+    activation_checkpointing_ = on;
+  }
+
   // One empty cache per layer, of the layer's kind (softmax: a KV cache as `spec` says; hybrid: a
   // recurrent state), for latents of `height` x `width`, on the parameters' device.
   std::vector<LayerCache> make_caches(int64_t batch, int64_t height, int64_t width, const KVCacheSpec& spec) const;
@@ -94,6 +101,7 @@ class WanDiT : public torch::nn::Module {
   std::shared_ptr<LayerNorm> head_norm_;
   std::shared_ptr<Linear> head_linear_; // "head.head"
   at::Tensor head_modulation_;          // "head.modulation" [1, 2, C]: shift, scale
+  bool activation_checkpointing_ = false;
 };
 
 } // namespace arl2::model

@@ -1,6 +1,7 @@
 // Loading and saving parameters (see weights.h).
 #include "model/weights.h"
 
+#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -51,6 +52,14 @@ void save_weights(const torch::nn::Module& module, const std::string& path) {
     tensors.emplace_back(p.key(), p.value().detach());
   }
   io::save_safetensors(path, tensors);
+}
+
+void draw_random_weights(torch::nn::Module& module, std::optional<at::Generator> generator) {
+  c10::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    const double fan_in = p.dim() > 1 ? static_cast<double>(p[0].numel()) : 16.0;
+    p.normal_(0.0, 1.0 / std::sqrt(fan_in), generator);
+  }
 }
 
 } // namespace arl2::model

@@ -3,7 +3,10 @@
 // `model.` or FSDP prefixes load too and every mismatch is reported by name.
 #pragma once
 
+#include <optional>
 #include <string>
+
+#include <ATen/core/Generator.h>
 
 #include <torch/nn/module.h>
 
@@ -20,5 +23,11 @@ void load_weights(torch::nn::Module& module, const std::string& path);
 
 // Writes every parameter, by name, atomically.
 void save_weights(const torch::nn::Module& module, const std::string& path);
+
+// Draws every parameter from N(0, 1 / fan_in) (fan_in: the elements of one output row; 16 for vectors)
+// with `generator` (or the default one): random weights of a trained model's scale, under which every
+// path shows in the output. Wan's own initialisation zeroes the output head, so a model built without
+// weights predicts zeros and distilling it would teach nothing; benchmarks and smoke runs use this.
+void draw_random_weights(torch::nn::Module& module, std::optional<at::Generator> generator = std::nullopt);
 
 } // namespace arl2::model

@@ -2,7 +2,6 @@
 // weights, a clip to run them on and error capture (and, through temp_dir.h, a temporary directory).
 #pragma once
 
-#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +11,7 @@
 #include "catch.h"
 #include "model/config.h"
 #include "model/wan_dit.h"
+#include "model/weights.h"
 #include "temp_dir.h"
 
 namespace arl2::test {
@@ -33,11 +33,7 @@ std::string error_of(F&& f) {
 // Random values of the scale a trained model has for every parameter of `m`, so every path shows in
 // the output (a fresh Wan model predicts zeros: Wan zeroes the output head).
 inline void randomize(torch::nn::Module& m) {
-  torch::NoGradGuard no_grad;
-  for (auto& p : m.parameters()) {
-    const double fan_in = p.dim() > 1 ? static_cast<double>(p[0].numel()) : 16.0;
-    p.normal_(0.0, 1.0 / std::sqrt(fan_in));
-  }
+  model::draw_random_weights(m);
 }
 
 inline std::shared_ptr<model::WanDiT> random_tiny(torch::Dtype dtype) {

@@ -74,7 +74,7 @@ TEST_CASE("config mistakes name the key path and the line", "[config][errors]") 
       error_in("model:\n  preset: tiny\nhybrid:\n  ratoi: 0.5\n"),
       "hybrid.ratoi: unknown key; known keys: layers, ratio, policy, lora, lora_rank, lora_alpha (line 4)"));
   CHECK(
-      contains(error_in("modle:\n  preset: tiny\n"), "config.modle: unknown key; known keys: model, hybrid, inference (line 1)"));
+      contains(error_in("modle:\n  preset: tiny\n"), "config.modle: unknown key; known keys: model, hybrid, inference, train, data (line 1)"));
   CHECK(
       contains(error_in("model:\n  num_layers: 2.5\n"), "model.num_layers: expected an integer, got \"2.5\" (line 2)"));
   CHECK(contains(error_in("model:\n  patch: [1, 2]\n"), "model.patch: expected 3 integers, got 2 (line 2)"));

@@ -1,0 +1,79 @@
+// `arl2 train`: distils the configured hybrid from its teacher (train/trainer.h), stage 1 or 2 as the
+// config's train section says. Before the first step it prints the parameters and the trainable share and
+// writes the effective config to <train.out>/config.yaml; then train/training_run.h's loop logs and
+// checkpoints. --resume continues a run from one of its checkpoints exactly.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "config/config.h"
+#include "generation_outputs.h"
+#include "parameter_report.h"
+#include "train/trainer.h"
+#include "train/training_run.h"
+
+namespace arl2::cli {
+namespace {
+
+struct TrainArgs {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::string resume;
+};
+
+int run_train(const TrainArgs& args) {
+  const auto config = config::load_config(args.config_path, args.overrides);
+  const auto& t = config.train;
+  auto as_built = config; // what the report counts: the student of this stage
+  as_built.hybrid = train::student_hybrid_options(config);
+  std::fprintf(stderr, "%s", parameter_report(as_built).c_str());
+
+  train::Trainer trainer(config, config::config_hash(config));
+  int64_t trainable = 0;
+  for (const auto& [name, p] : trainer.trainable()) {
+    trainable += p.numel();
+  }
+  std::fprintf(
+      stderr,
+      "stage %lld: %zu trainable tensors (%lld parameters), %lld steps, %s on %s, data %s\n",
+      static_cast<long long>(t.stage),
+      trainer.trainable().size(),
+      static_cast<long long>(trainable),
+      static_cast<long long>(t.steps),
+      t.dtype.c_str(),
+      t.device.c_str(),
+      config.data.path.c_str());
+  if (!args.resume.empty()) {
+    trainer.resume(args.resume);
+    std::fprintf(
+        stderr, "resumed from %s at step %lld\n", args.resume.c_str(), static_cast<long long>(trainer.steps_done()));
+  } else if (!t.init_from.empty()) {
+    std::fprintf(stderr, "trainable parameters from %s (train.init_from)\n", t.init_from.c_str());
+  }
+  train::make_run_folder(t.out);
+  write_file_atomically(t.out + "/config.yaml", config::dump_config(config));
+  train::run_training(trainer, t, stderr);
+  std::printf(
+      "trained to step %lld; last checkpoint %s\n",
+      static_cast<long long>(trainer.steps_done()),
+      trainer.last_checkpoint().c_str());
+  return 0;
+}
+
+} // namespace
+
+Command add_train_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "Distil the configured hybrid from its teacher (stage 1 or 2)");
+  auto args = std::make_shared<TrainArgs>();
+  cmd->add_option("--config", args->config_path, "YAML config: model, hybrid, train, data and inference sections")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", args->overrides, "Override a config value, e.g. --set train.steps=100 (repeatable)");
+  cmd->add_option("--resume", args->resume, "A checkpoint of this run to continue from exactly")
+      ->check(CLI::ExistingFile);
+  return [args] { return run_train(*args); };
+}
+
+} // namespace arl2::cli

@@ -1,0 +1,340 @@
+#include "train/trainer.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/GradMode.h>
+#include <c10/util/Exception.h>
+#include <torch/cuda.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/utils.h>
+
+#include "io/safetensors.h"
+#include "model/autocast_scope.h"
+#include "model/weights.h"
+#include "train/checkpoint.h"
+#include "train/layer_alignment.h"
+#include "train/optimizer.h"
+#include "train/teacher_forcing_input.h"
+
+namespace arl2::train {
+namespace {
+
+at::ScalarType dtype_named(const std::string& name) {
+  return name == "float64" ? at::kDouble : name == "float32" ? at::kFloat : at::kBFloat16;
+}
+
+// The dataset's clips must fit the model and the blocks; checked once, before any step.
+void check_clips(const ClipDataset& data, const config::Config& config) {
+  const auto& clip = data.clip_shape(); // [F, C, H, W]
+  const auto& text = data.text_shape(); // [L, D]
+  const auto& m = config.model;
+  const int64_t frames_per_block = config.inference.generator.frames_per_block;
+  TORCH_CHECK(
+      clip[1] == m.in_dim, "data.path: the clips have ", clip[1], " latent channels, model.in_dim is ", m.in_dim);
+  TORCH_CHECK(
+      clip[0] % frames_per_block == 0 && clip[0] / frames_per_block >= 2,
+      "data.path: the clips' ",
+      clip[0],
+      " latent frames must be two or more whole blocks of inference.frames_per_block (",
+      frames_per_block,
+      "): the memory learns from the blocks before each block");
+  TORCH_CHECK(
+      clip[2] % m.patch[1] == 0 && clip[3] % m.patch[2] == 0,
+      "data.path: the clips' ",
+      clip[2],
+      " x ",
+      clip[3],
+      " latents do not divide into model.patch");
+  TORCH_CHECK(
+      text[1] == m.text_dim && text[0] <= m.text_len,
+      "data.path: the text embeddings are [",
+      text[0],
+      ", ",
+      text[1],
+      "], the model takes up to model.text_len (",
+      m.text_len,
+      ") of model.text_dim (",
+      m.text_dim,
+      ")");
+}
+
+// "nan" whatever its sign bit (streams print "-nan" for some).
+std::string number(double x) {
+  if (std::isnan(x)) {
+    return "nan";
+  }
+  std::ostringstream out;
+  out << x;
+  return out.str();
+}
+
+std::string describe(const std::vector<LayerDiagnostics>& layers) {
+  std::string out;
+  for (const auto& d : layers) {
+    out += "\n  layer " + std::to_string(d.layer) + ": intra RMS " + number(d.values.intra_rms) +
+           ", gated memory RMS " + number(d.values.gated_memory_rms) + ", gate mean " + number(d.values.gate_mean) +
+           ", gate saturation " + number(d.values.gate_saturation);
+  }
+  return out;
+}
+
+} // namespace
+
+model::HybridOptions student_hybrid_options(const config::Config& config) {
+  TORCH_CHECK(
+      config.hybrid.has_value(), "train: the config has no hybrid section; training converts the layers it names");
+  auto options = *config.hybrid;
+  options.lora = options.lora && config.train.stage == 2;
+  return options;
+}
+
+Trainer::Trainer(const config::Config& config, std::string config_hash)
+    : config_(config),
+      config_hash_(std::move(config_hash)),
+      rng_(at::make_generator<at::CPUGeneratorImpl>(config.train.seed)) {
+  const auto& t = config_.train;
+  const auto hybrid = student_hybrid_options(config_);
+  const at::Device device(t.device);
+  TORCH_CHECK(
+      !device.is_cuda() || torch::cuda::is_available(),
+      "train.device is ",
+      t.device,
+      " but no CUDA device is available (set train.device: cpu)");
+  if (device.is_cpu()) {
+    // Losses and moments that shrink towards zero pass through denormal floats, which make CPU steps
+    // ~30x slower; nothing in training needs them. (A setting of the process, as torch.set_flush_denormal.)
+    at::globalContext().setFlushDenormal(true);
+  }
+  TORCH_CHECK(!config_.data.path.empty(), "data.path: not set; it names a folder of safetensors shards of clips");
+  schedule_ = {t.lr, t.warmup_steps, t.steps, t.min_lr_ratio};
+  schedule_.validate();
+  flow_.emplace(config_.inference.generator.schedule);
+  dataset_ = std::make_unique<ClipDataset>(config_.data.path);
+  check_clips(*dataset_, config_);
+  sampler_ = std::make_unique<ShardedSampler>(dataset_->size(), t.seed, /*rank=*/0, /*world_size=*/1);
+
+  // The teacher, frozen; the student on its tensors. The seed fixes the random teacher (if any) and the
+  // hybrid layers' initialisation.
+  torch::manual_seed(t.seed);
+  const auto dtype = dtype_named(t.dtype);
+  options_ = at::TensorOptions().dtype(dtype).device(device);
+  teacher_ = std::make_shared<model::WanDiT>(config_.model, options_);
+  if (config_.inference.checkpoint.empty()) {
+    model::draw_random_weights(*teacher_);
+  } else {
+    model::load_weights(*teacher_, config_.inference.checkpoint);
+  }
+  for (auto& p : teacher_->parameters()) {
+    p.requires_grad_(false);
+  }
+  student_ = model::make_hybrid_student(*teacher_, hybrid);
+  student_->set_activation_checkpointing(t.activation_checkpointing);
+  hybrid_layer_indices_ = model::hybrid_layer_indices(hybrid, config_.model.num_layers);
+  hybrids_ = model::hybrid_layers(*student_);
+
+  // Trainable parameters in float32 (or float64) whatever the base's dtype; autocast bridges the two.
+  autocast_ = dtype == at::kBFloat16;
+  for (const auto& group : model::group_parameters(*student_)) {
+    if (group.name == "base") {
+      continue;
+    }
+    for (const auto& [name, p] : group.parameters) {
+      if (autocast_) {
+        p.set_data(p.detach().to(at::kFloat));
+      }
+      trainable_.emplace_back(name, p);
+    }
+  }
+  if (!t.init_from.empty()) {
+    init_from(t.init_from);
+  }
+  optimizer_ = make_adamw(trainable_, {t.lr, t.beta1, t.beta2, t.eps, t.weight_decay});
+  ema_ = std::make_unique<Ema>(trainable_, t.ema_decay, t.ema_start_step);
+}
+
+void Trainer::init_from(const std::string& path) {
+  const io::SafetensorsFile file(path);
+  const auto base = file.metadata().count("base_weights") ? file.metadata().at("base_weights") : "";
+  TORCH_CHECK(
+      base == config_.inference.checkpoint,
+      "train.init_from: '",
+      path,
+      "' was trained on the base weights '",
+      base,
+      "', this run's inference.checkpoint is '",
+      config_.inference.checkpoint,
+      "'");
+  const std::string prefix = "param.";
+  std::map<std::string, at::Tensor> by_name(trainable_.begin(), trainable_.end());
+  c10::NoGradGuard no_grad;
+  for (const auto& key : file.keys()) {
+    if (key.rfind(prefix, 0) != 0) {
+      continue;
+    }
+    const auto name = key.substr(prefix.size());
+    const auto it = by_name.find(name);
+    TORCH_CHECK(
+        it != by_name.end(), "train.init_from: '", path, "' holds '", name, "', not a trainable parameter of this run");
+    const auto t = file.tensor(key);
+    TORCH_CHECK(
+        t.sizes() == it->second.sizes(),
+        "train.init_from: '",
+        name,
+        "' has shape ",
+        t.sizes(),
+        " in '",
+        path,
+        "', this run's is ",
+        it->second.sizes());
+    it->second.copy_(t);
+  }
+}
+
+Trainer::MicroBatch Trainer::next_micro_batch() {
+  std::vector<at::Tensor> latents, text;
+  for (int64_t b = 0; b < config_.train.batch_size; ++b) {
+    auto clip = dataset_->get(sampler_->next());
+    latents.push_back(clip.latents);
+    text.push_back(clip.text_embeddings);
+  }
+  MicroBatch batch;
+  batch.text = at::stack(text).to(options_);
+  const auto& g = config_.inference.generator;
+  batch.input =
+      make_teacher_forcing_input(at::stack(latents).to(options_), *flow_, g.frames_per_block, g.context_timestep, rng_);
+  return batch;
+}
+
+Trainer::MicroLoss Trainer::micro_loss(const MicroBatch& batch) {
+  model::AutocastScope autocast(options_.device().type(), {autocast_, at::kBFloat16});
+  const auto& in = batch.input;
+  const int64_t frames_per_block = config_.inference.generator.frames_per_block;
+  const auto teacher_pass = [&] {
+    return teacher_->forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block);
+  };
+  if (config_.train.stage == 1) {
+    const auto records = record_self_attention(*teacher_, hybrid_layer_indices_, [&] { teacher_pass(); });
+    auto loss = layer_alignment_loss(hybrids_, records);
+    return {loss.total, loss.per_layer};
+  }
+  at::Tensor target;
+  {
+    c10::NoGradGuard no_grad;
+    target = teacher_pass();
+  }
+  const auto prediction =
+      student_->forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block);
+  return {distillation_loss(prediction, target), {}};
+}
+
+StepResult Trainer::step() {
+  const auto& t = config_.train;
+  StepResult result;
+  at::Tensor layer_sum;
+  optimizer_->zero_grad();
+  for (int64_t k = 0; k < t.grad_accumulation; ++k) {
+    const auto batch = next_micro_batch();
+    const auto micro = micro_loss(batch);
+    const double loss = micro.loss.item<double>();
+    if (!std::isfinite(loss)) {
+      fail_non_finite("the loss", loss, batch);
+    }
+    (micro.loss / static_cast<double>(t.grad_accumulation)).backward();
+    result.loss += loss / static_cast<double>(t.grad_accumulation);
+    if (micro.layer_losses.defined()) {
+      const auto l = micro.layer_losses.to(at::kCPU, at::kDouble);
+      layer_sum = layer_sum.defined() ? layer_sum + l : l;
+    }
+  }
+  std::vector<at::Tensor> params;
+  for (const auto& [name, p] : trainable_) {
+    params.push_back(p);
+  }
+  const double max_norm = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<double>::infinity();
+  result.grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
+  if (!std::isfinite(result.grad_norm)) {
+    fail_non_finite("the gradient norm", result.grad_norm, std::nullopt);
+  }
+  result.lr = schedule_.lr(step_);
+  set_lr(*optimizer_, result.lr);
+  optimizer_->step();
+  ema_->update(step_);
+  result.step = ++step_;
+  if (layer_sum.defined()) {
+    const auto mean = layer_sum / static_cast<double>(t.grad_accumulation);
+    result.layer_losses.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + mean.numel());
+  }
+  return result;
+}
+
+void Trainer::fail_non_finite(const char* what, double value, const std::optional<MicroBatch>& batch) {
+  std::vector<LayerDiagnostics> layers;
+  if (batch) {
+    // The failing micro-batch once more, without gradients, to see what the hybrid layers made of it.
+    c10::NoGradGuard no_grad;
+    set_diagnostics(true);
+    micro_loss(*batch);
+    layers = diagnostics();
+  }
+  TORCH_CHECK(
+      false,
+      what,
+      " is ",
+      number(value),
+      " at step ",
+      step_ + 1,
+      "; the run stops before the optimizer step. Hybrid layers on the failing micro-batch:",
+      layers.empty() ? std::string(" not recorded") : describe(layers),
+      "\nlast good checkpoint: ",
+      last_checkpoint_.empty() ? std::string("none written yet") : last_checkpoint_);
+}
+
+void Trainer::set_diagnostics(bool on) {
+  for (auto& [i, hybrid] : hybrids_) {
+    hybrid->set_diagnostics(on);
+  }
+}
+
+std::vector<LayerDiagnostics> Trainer::diagnostics() const {
+  std::vector<LayerDiagnostics> out;
+  for (const auto& [i, hybrid] : hybrids_) {
+    if (hybrid->diagnostics()) {
+      out.push_back({i, *hybrid->diagnostics()});
+    }
+  }
+  return out;
+}
+
+void Trainer::save_checkpoint(const std::string& path) {
+  CheckpointState state;
+  state.step = step_;
+  state.data = sampler_->position();
+  state.config_hash = config_hash_;
+  state.base_weights = config_.inference.checkpoint;
+  train::save_checkpoint(path, trainable_, *optimizer_, *ema_, state, rng_);
+  last_checkpoint_ = path;
+}
+
+void Trainer::resume(const std::string& path) {
+  const auto state = load_checkpoint(path, trainable_, *optimizer_, *ema_, rng_, config_hash_);
+  TORCH_CHECK(
+      state.base_weights == config_.inference.checkpoint,
+      "--resume: '",
+      path,
+      "' was trained on the base weights '",
+      state.base_weights,
+      "', this run's inference.checkpoint is '",
+      config_.inference.checkpoint,
+      "'");
+  step_ = state.step;
+  sampler_->set_position(state.data);
+  last_checkpoint_ = path;
+}
+
+} // namespace arl2::train

@@ -1,0 +1,135 @@
+// The distillation trainer (DESIGN section 7): a frozen teacher and its hybrid student, which shares every
+// base tensor with it (one copy of the base model), trained one optimizer step at a time.
+//
+//   stage 1 (layer alignment): each hybrid layer, fed the teacher's recorded self-attention input, learns
+//     to match the teacher layer's output; trainable: the memory paths (a/b/gate projections, A_log,
+//     dt_bias, phi maps);
+//   stage 2 (distillation): student and teacher on the same teacher-forcing input, MSE on the noisy half;
+//     trainable: the memory paths plus, with hybrid.lora, the LoRA adapters.
+//
+// A step runs train.grad_accumulation micro-batches of train.batch_size clips, clips the global gradient
+// norm, sets the scheduled learning rate, steps AdamW and updates the EMA. In bfloat16 the base stays in
+// bfloat16 and the trainable parameters in float32, under autocast. Checkpoints (checkpoint.h) resume a run
+// bitwise; `train.init_from` starts a stage from an earlier stage's trainable parameters with a fresh
+// optimizer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+#include <torch/optim/adamw.h>
+
+#include "config/config.h"
+#include "inference/flow_matching.h"
+#include "model/conversion.h"
+#include "model/wan_dit.h"
+#include "train/clip_dataset.h"
+#include "train/ema.h"
+#include "train/lr_schedule.h"
+#include "train/sampler.h"
+#include "train/teacher_forcing_input.h"
+
+namespace arl2::train {
+
+struct StepResult {
+  int64_t step = 0;     // optimizer steps done, this one included
+  double loss = 0;      // mean over the micro-batches
+  double grad_norm = 0; // global L2 norm before clipping
+  double lr = 0;
+  std::vector<double> layer_losses; // stage 1: each hybrid layer's normalised MSE, mean over micro-batches
+};
+
+struct LayerDiagnostics {
+  int64_t layer = 0;
+  model::HybridDiagnostics values;
+};
+
+// The hybrid options the student is built with: the config's, with LoRA only in stage 2 (stage 1's loss
+// does not reach the adapters). Throws when the config has no hybrid section.
+model::HybridOptions student_hybrid_options(const config::Config& config);
+
+class Trainer {
+ public:
+  // Builds teacher, student, optimizer, schedule, EMA and sampler from `config` (validated here, each
+  // error naming its key); `config_hash` goes into checkpoints and must match on resume. Without
+  // inference.checkpoint the teacher's weights are drawn from train.seed (model::draw_random_weights).
+  // On the CPU it makes the process flush denormal floats to zero.
+  Trainer(const config::Config& config, std::string config_hash);
+
+  // One optimizer step. Throws, before touching the parameters, when the loss is NaN or infinite: the
+  // message names the step, the hybrid layers' diagnostics on the failing micro-batch and the last
+  // checkpoint written or resumed from.
+  StepResult step();
+
+  int64_t steps_done() const {
+    return step_;
+  }
+  // Records the hybrid layers' diagnostics in the next steps (costs a device sync per layer).
+  void set_diagnostics(bool on);
+  // The last micro-batch's, while set_diagnostics is on.
+  std::vector<LayerDiagnostics> diagnostics() const;
+
+  void save_checkpoint(const std::string& path);
+  // Continues the run saved at `path` exactly (its config hash must be this run's).
+  void resume(const std::string& path);
+  // The checkpoint last written or resumed from, "" if none.
+  const std::string& last_checkpoint() const {
+    return last_checkpoint_;
+  }
+
+  const model::WanDiT& teacher() const {
+    return *teacher_;
+  }
+  model::WanDiT& student() {
+    return *student_;
+  }
+  // By state-dict name, as the optimizer and checkpoints see them.
+  const std::vector<std::pair<std::string, at::Tensor>>& trainable() const {
+    return trainable_;
+  }
+  const Ema& ema() const {
+    return *ema_;
+  }
+
+ private:
+  struct MicroBatch {
+    TeacherForcingInput input; // drawn with rng_ from the clips
+    at::Tensor text;           // [B, L, D]
+  };
+  struct MicroLoss {
+    at::Tensor loss;         // scalar with gradient
+    at::Tensor layer_losses; // stage 1 only: [layers], detached
+  };
+
+  MicroBatch next_micro_batch();
+  MicroLoss micro_loss(const MicroBatch& batch);
+  void init_from(const std::string& path);
+  // `what` ("the loss") is `value`; re-runs `batch` (when given) for the layers' diagnostics.
+  [[noreturn]] void fail_non_finite(const char* what, double value, const std::optional<MicroBatch>& batch);
+
+  config::Config config_;
+  std::string config_hash_;
+  at::TensorOptions options_; // the base's dtype and device
+  bool autocast_ = false;
+  std::shared_ptr<model::WanDiT> teacher_, student_;
+  std::vector<int64_t> hybrid_layer_indices_;
+  std::vector<std::pair<int64_t, std::shared_ptr<model::HybridAttention>>> hybrids_;
+  std::vector<std::pair<std::string, at::Tensor>> trainable_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<Ema> ema_;
+  LrSchedule schedule_;
+  std::optional<inference::FlowMatchSchedule> flow_;
+  std::unique_ptr<ClipDataset> dataset_;
+  std::unique_ptr<ShardedSampler> sampler_;
+  at::Generator rng_; // the teacher-forcing inputs' timesteps and noise
+  int64_t step_ = 0;
+  std::string last_checkpoint_;
+};
+
+} // namespace arl2::train

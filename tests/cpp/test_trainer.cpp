@@ -1,0 +1,236 @@
+// The trainer (csrc/train/trainer.h) on the tiny model on the CPU: the loss falls in both stages, the
+// frozen base stays bitwise as it was, a resumed run continues bitwise, a stage-1 checkpoint starts stage
+// 2, a non-finite loss stops the run with the step, the layers' diagnostics and the last checkpoint named,
+// and the train and data sections read and report mistakes like the others.
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "catch.h"
+#include "config/config.h"
+#include "io/safetensors.h"
+#include "model_test_util.h"
+#include "train/trainer.h"
+
+namespace arl2::test {
+namespace {
+
+// `clips` random clips of 4 latent frames (2 blocks of 2) of 16 x 4 x 4, with text 8 x 32.
+void write_clips(const TempDir& dir, int64_t clips) {
+  torch::manual_seed(7);
+  io::save_safetensors(
+      dir.file("clips.safetensors"),
+      {{"latents", torch::randn({clips, 4, 16, 4, 4})}, {"text_embeddings", torch::randn({clips, 8, 32})}});
+}
+
+std::string tiny_yaml(int stage, const std::string& data, const std::string& extra_train = "") {
+  return "model:\n  preset: tiny\n"
+         "hybrid:\n  layers: [0]\n  lora: true\n"
+         "inference:\n  frames_per_block: 2\n  latent_height: 4\n  latent_width: 4\n"
+         "train:\n  stage: " +
+         std::to_string(stage) +
+         "\n  steps: 50\n  lr: 3.0e-3\n  warmup_steps: 2\n  ema_decay: 0.9\n  dtype: float32\n  device: cpu\n"
+         "  seed: 5\n" +
+         extra_train + "data:\n  path: " + data + "\n";
+}
+
+config::Config tiny_config(int stage, const std::string& data, const std::string& extra_train = "") {
+  return config::parse_config(tiny_yaml(stage, data, extra_train), "test.yaml");
+}
+
+std::vector<double> losses(train::Trainer& trainer, int steps) {
+  std::vector<double> out;
+  for (int i = 0; i < steps; ++i) {
+    out.push_back(trainer.step().loss);
+  }
+  return out;
+}
+
+double mean(const std::vector<double>& v, size_t from, size_t n) {
+  double s = 0;
+  for (size_t i = from; i < from + n; ++i) {
+    s += v[i];
+  }
+  return s / static_cast<double>(n);
+}
+
+TEST_CASE("the loss falls over 50 steps in each stage", "[train][trainer]") {
+  TempDir data;
+  write_clips(data, 1);
+  const int stage = GENERATE(1, 2);
+  INFO("stage " << stage);
+  train::Trainer trainer(tiny_config(stage, data.path), "hash");
+  const auto l = losses(trainer, 50);
+  CHECK(mean(l, 45, 5) < 0.7 * mean(l, 0, 5));
+}
+
+TEST_CASE("the frozen base stays bitwise as it was", "[train][trainer]") {
+  TempDir data;
+  write_clips(data, 2);
+  train::Trainer trainer(tiny_config(2, data.path), "hash");
+  std::vector<std::pair<std::string, torch::Tensor>> before;
+  for (const auto& p : trainer.teacher().named_parameters()) {
+    before.emplace_back(p.key(), p.value().clone());
+  }
+  losses(trainer, 3);
+  const auto after = trainer.teacher().named_parameters();
+  for (const auto& [name, value] : before) {
+    INFO(name);
+    CHECK(torch::equal(after[name], value));
+    // the student's base tensor is the teacher's storage
+    CHECK(trainer.student().named_parameters()[name].data_ptr() == after[name].data_ptr());
+  }
+  for (const auto& [name, p] : trainer.trainable()) {
+    CHECK(p.requires_grad());
+    CHECK(before.end() == std::find_if(before.begin(), before.end(), [&](const auto& b) { return b.first == name; }));
+  }
+}
+
+TEST_CASE("a resumed trainer continues bitwise", "[train][trainer][checkpoint]") {
+  TempDir data, out;
+  write_clips(data, 3);
+  const auto config = tiny_config(2, data.path, "  grad_accumulation: 2\n  activation_checkpointing: true\n");
+  train::Trainer straight(config, "hash");
+  losses(straight, 5);
+
+  const auto path = out.file("step_2.safetensors");
+  {
+    train::Trainer first(config, "hash");
+    losses(first, 2);
+    first.save_checkpoint(path);
+  }
+  train::Trainer resumed(config, "hash");
+  resumed.resume(path);
+  CHECK(resumed.steps_done() == 2);
+  losses(resumed, 3);
+  for (size_t i = 0; i < straight.trainable().size(); ++i) {
+    INFO(straight.trainable()[i].first);
+    CHECK(torch::equal(resumed.trainable()[i].second, straight.trainable()[i].second));
+    CHECK(torch::equal(resumed.ema().shadow()[i].second, straight.ema().shadow()[i].second));
+  }
+  train::Trainer other_config(config, "another hash");
+  CHECK(contains(error_of([&] { other_config.resume(path); }), "under config hash hash, this run's is another hash"));
+}
+
+TEST_CASE("a stage-1 checkpoint starts stage 2", "[train][trainer][checkpoint]") {
+  TempDir data, out;
+  write_clips(data, 1);
+  const auto path = out.file("stage1.safetensors");
+  train::Trainer stage1(tiny_config(1, data.path), "hash-1");
+  losses(stage1, 3);
+  stage1.save_checkpoint(path);
+  for (const auto& [name, p] : stage1.trainable()) {
+    CHECK(name.find("lora") == std::string::npos); // stage 1 trains the memory path only
+  }
+
+  train::Trainer stage2(tiny_config(2, data.path, "  init_from: " + path + "\n"), "hash-2");
+  CHECK(stage2.steps_done() == 0);
+  CHECK(stage2.trainable().size() > stage1.trainable().size()); // LoRA joins
+  const auto student = stage2.student().named_parameters();
+  for (const auto& [name, p] : stage1.trainable()) {
+    INFO(name);
+    CHECK(torch::equal(student[name], p));
+  }
+  losses(stage2, 2);
+
+  // a stage-2 checkpoint holds LoRA, which a stage-1 run has not
+  stage2.save_checkpoint(out.file("stage2.safetensors"));
+  CHECK(contains(
+      error_of([&] {
+        train::Trainer(tiny_config(1, data.path, "  init_from: " + out.file("stage2.safetensors") + "\n"), "h");
+      }),
+      "train.init_from: '" + out.file("stage2.safetensors") +
+          "' holds 'blocks.0.ffn.0.lora_A', not a trainable "
+          "parameter of this run"));
+}
+
+TEST_CASE("a non-finite loss stops the run naming the step, the layers and the last checkpoint", "[train][trainer]") {
+  TempDir data, out;
+  write_clips(data, 1);
+  train::Trainer trainer(tiny_config(1, data.path), "hash");
+  losses(trainer, 2);
+  trainer.save_checkpoint(out.file("good.safetensors"));
+  {
+    torch::NoGradGuard no_grad;
+    trainer.student().named_parameters()["blocks.0.self_attn.gate_proj.weight"].fill_(NAN);
+  }
+  const auto message = error_of([&] { trainer.step(); });
+  CHECK(contains(message, "the loss is nan at step 3; the run stops before the optimizer step"));
+  CHECK(contains(message, "layer 0: intra RMS"));
+  CHECK(contains(message, "gate mean nan"));
+  CHECK(contains(message, "last good checkpoint: " + out.file("good.safetensors")));
+  CHECK(trainer.steps_done() == 2);
+}
+
+TEST_CASE("bfloat16 runs the base in bfloat16 and trains float32 parameters", "[train][trainer]") {
+  TempDir data;
+  write_clips(data, 1);
+  const int stage = GENERATE(1, 2);
+  auto config = tiny_config(stage, data.path);
+  config.train.dtype = "bfloat16";
+  train::Trainer trainer(config, "hash");
+  const auto r = trainer.step();
+  CHECK(std::isfinite(r.loss));
+  CHECK(r.grad_norm > 0);
+  CHECK(trainer.teacher().parameters().front().scalar_type() == torch::kBFloat16);
+  for (const auto& [name, p] : trainer.trainable()) {
+    CHECK(p.scalar_type() == torch::kFloat);
+  }
+}
+
+TEST_CASE("the train and data sections", "[config][train]") {
+  const auto c = tiny_config(2, "clips", "  grad_clip: 0\n  activation_checkpointing: true\n  beta2: 0.95\n");
+  CHECK(c.train.stage == 2);
+  CHECK(c.train.grad_clip == 0);
+  CHECK(c.train.activation_checkpointing);
+  CHECK(c.train.beta2 == 0.95);
+  CHECK(c.train.batch_size == 1); // a default
+  CHECK(c.data.path == "clips");
+
+  // what the run folder keeps reads back to the same configuration
+  const auto dumped = config::dump_config(c);
+  CHECK(config::dump_config(config::parse_config(dumped, "config.yaml")) == dumped);
+  CHECK(config::config_hash(c) != config::config_hash(tiny_config(1, "clips")));
+
+  const auto error_in = [](const std::string& yaml) {
+    return error_of([&] { config::parse_config(yaml, "test.yaml"); });
+  };
+  CHECK(contains(
+      error_in("train:\n  stage: 3\n"),
+      "train.stage: expected 1 (layer alignment) or 2 (distillation), got 3 (line 2)"));
+  CHECK(contains(error_in("train:\n  steps: 10\n  lr: abc\n"), "train.lr: expected a number, got \"abc\" (line 3)"));
+  CHECK(
+      contains(error_in("train:\n  batch_size: 0\n"), "train.batch_size: expected a positive integer, got 0 (line 2)"));
+  CHECK(contains(
+      error_in("train:\n  activation_checkpointing: 2\n"), "train.activation_checkpointing: expected true or false"));
+  CHECK(contains(error_in("train:\n  dtype: float16\n"), "train.dtype: expected one of float32, float64, bfloat16"));
+  CHECK(
+      contains(error_in("train:\n  learning_rate: 1\n"), "train.learning_rate: unknown key; known keys: stage, steps"));
+  CHECK(contains(error_in("data:\n  shards: [a]\n"), "data.shards: unknown key; known keys: path (line 2)"));
+  CHECK(contains(
+      error_of([] { config::parse_config("train:\n  stage: 1\n", "test.yaml", {"train.seed=-1"}); }),
+      "train.seed: expected a non-negative integer, got -1 (set on the command line)"));
+
+  // what only the trainer can check
+  TempDir data;
+  write_clips(data, 1);
+  auto no_data = tiny_config(1, data.path);
+  no_data.data.path.clear();
+  CHECK(contains(error_of([&] { train::Trainer(no_data, "h"); }), "data.path: not set"));
+  auto no_hybrid = tiny_config(1, data.path);
+  no_hybrid.hybrid.reset();
+  CHECK(contains(error_of([&] { train::Trainer(no_hybrid, "h"); }), "train: the config has no hybrid section"));
+  auto long_warmup = tiny_config(1, data.path);
+  long_warmup.train.warmup_steps = 60;
+  CHECK(contains(
+      error_of([&] { train::Trainer(long_warmup, "h"); }), "train.warmup_steps (60) must not exceed train.steps (50)"));
+  auto three_frames = tiny_config(1, data.path);
+  three_frames.inference.generator.frames_per_block = 3;
+  CHECK(contains(
+      error_of([&] { train::Trainer(three_frames, "h"); }),
+      "data.path: the clips' 4 latent frames must be two or more whole blocks of inference.frames_per_block (3)"));
+}
+
+} // namespace
+} // namespace arl2::test
