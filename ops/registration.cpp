@@ -25,4 +25,8 @@ TORCH_LIBRARY(arl2, m) {
       " float? scale=None, float? mem_scale=None) -> Tensor");
   // ops/specs/rope3d.md
   m.def("rope3d(Tensor x, int[] grid, int frame_offset=0, bool inverse=False) -> Tensor");
+  // ops/specs/row_ops.md
+  m.def("rms_norm(Tensor x, Tensor weight, float eps) -> Tensor");
+  m.def("layer_norm_modulate(Tensor x, Tensor shift, Tensor scale, float eps) -> Tensor");
+  m.def("gated_residual(Tensor x, Tensor y, Tensor gate) -> Tensor");
 }

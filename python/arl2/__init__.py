@@ -8,7 +8,15 @@ from pathlib import Path
 
 import torch
 
-from .ops import gdn_block_read, gdn_block_scan, hybrid_attention, rope3d
+from .ops import (
+    gated_residual,
+    gdn_block_read,
+    gdn_block_scan,
+    hybrid_attention,
+    layer_norm_modulate,
+    rms_norm,
+    rope3d,
+)
 
 __version__ = "0.1.0"
 
@@ -35,4 +43,12 @@ def _load_ops():
 
 _load_ops()
 
-__all__ = ["gdn_block_read", "gdn_block_scan", "hybrid_attention", "rope3d"]
+__all__ = [
+    "gated_residual",
+    "gdn_block_read",
+    "gdn_block_scan",
+    "hybrid_attention",
+    "layer_norm_modulate",
+    "rms_norm",
+    "rope3d",
+]

@@ -192,3 +192,30 @@ def rope3d(
     Tensor of ``x``'s shape and dtype. Differentiable in ``x`` (to any order).
     """
     return torch.ops.arl2.rope3d.default(x, list(grid), frame_offset, inverse)
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    r"""Wan's RMSNorm over the last dim, fused: ``x / sqrt(mean(x ** 2) + eps) * weight``.
+
+    One pass over memory with float32 math (float64 for float64), the output rounded once to ``x``'s
+    dtype. ``x`` is ``[..., C]`` (float32, bfloat16, float16; float64 on CPU), ``weight`` ``[C]`` of
+    ``x``'s dtype. Differentiable in ``x`` and ``weight``.
+    """
+    return torch.ops.arl2.rms_norm.default(x, weight, eps)
+
+
+def layer_norm_modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
+    r"""LayerNorm without affine weights, then Wan's per-frame modulation, fused:
+    ``layer_norm(x) * (1 + scale) + shift``.
+
+    ``x`` is ``[B, L, C]``, its ``L`` tokens in ``F`` equal runs (frames); ``shift`` and ``scale`` are
+    ``[B, F, C]``, one row per frame (slices of one ``[B, F, 6, C]`` tensor are read in place on CUDA).
+    Every tensor has ``x``'s dtype; float32 math, one rounding. Differentiable in every tensor.
+    """
+    return torch.ops.arl2.layer_norm_modulate.default(x, shift, scale, eps)
+
+
+def gated_residual(x: torch.Tensor, y: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    r"""Wan's gated residual, fused: ``x + y * gate`` with ``x, y [B, L, C]`` and ``gate [B, F, C]`` per
+    frame (as in :func:`layer_norm_modulate`). Differentiable in every tensor."""
+    return torch.ops.arl2.gated_residual.default(x, y, gate)

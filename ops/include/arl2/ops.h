@@ -50,6 +50,17 @@ at::Tensor hybrid_attention(
 // rotates back. Returns a tensor of x's shape and dtype.
 at::Tensor rope3d(const at::Tensor& x, c10::IntArrayRef grid, int64_t frame_offset = 0, bool inverse = false);
 
+// The row-wise fused ops of a DiT block (ops/specs/row_ops.md): one pass over memory, float32 math
+// (float64 for float64), the output rounded once to x's dtype. Every tensor has x's dtype.
+//
+// Wan's RMSNorm over the last dim C: x / sqrt(mean(x^2) + eps) * weight; weight [C].
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+// LayerNorm over C without affine weights, then the per-frame modulation: x [B, L, C] holds F equal
+// runs of tokens (frames); shift and scale [B, F, C]. Returns layer_norm(x) * (1 + scale) + shift.
+at::Tensor layer_norm_modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale, double eps);
+// The gated residual x + y * gate, x and y [B, L, C], gate [B, F, C] per frame as above.
+at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& y, const at::Tensor& gate);
+
 // Throws an error naming `name` if `t` holds a NaN or an infinity. It synchronises with the device, so
 // callers use it only where they ask for checking.
 void check_finite(const at::Tensor& t, std::string_view name);
