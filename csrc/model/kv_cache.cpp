@@ -93,7 +93,24 @@ std::pair<at::Tensor, at::Tensor> KVCache::visible(int64_t new_tokens) const {
   return {pick(k_), pick(v_)};
 }
 
-void KVCache::append(const at::Tensor& k, const at::Tensor& v) {
+std::pair<at::Tensor, at::Tensor> KVCache::with_block(const at::Tensor& k, const at::Tensor& v) {
+  check_block(k, v);
+  const int64_t n = k.size(1);
+  if (length_ + n > capacity()) {
+    const auto [k_past, v_past] = visible(n);
+    return {at::cat({k_past, k}, 1), at::cat({v_past, v}, 1)};
+  }
+  // Through a detached alias: the copy joins the autograd graph of the returned view only, so the
+  // block's gradient flows and the cache's buffers never hold a graph.
+  const auto staged = [&](const at::Tensor& buffer, const at::Tensor& x) {
+    auto all = buffer.detach().narrow(1, 0, length_ + n);
+    all.narrow(1, length_, n).copy_(x);
+    return all;
+  };
+  return {staged(k_, k), staged(v_, v)};
+}
+
+void KVCache::check_block(const at::Tensor& k, const at::Tensor& v) const {
   TORCH_CHECK(
       k.dim() == 4 && k.size(0) == k_.size(0) && k.size(2) == k_.size(2) && k.size(3) == k_.size(3),
       "KVCache: k must be [",
@@ -105,6 +122,10 @@ void KVCache::append(const at::Tensor& k, const at::Tensor& v) {
       "], got ",
       k.sizes());
   TORCH_CHECK(v.sizes() == k.sizes(), "KVCache: v must have k's shape ", k.sizes(), ", got ", v.sizes());
+}
+
+void KVCache::append(const at::Tensor& k, const at::Tensor& v) {
+  check_block(k, v);
   const int64_t n = k.size(1);
   TORCH_CHECK(
       n % tokens_per_frame_ == 0,

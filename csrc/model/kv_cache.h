@@ -43,6 +43,13 @@ class KVCache {
   // The keys and values [B, n, H, D] that a block of `new_tokens` tokens attends to besides itself.
   std::pair<at::Tensor, at::Tensor> visible(int64_t new_tokens) const;
 
+  // The keys and values a block with keys and values k, v [B, n, H, D] attends to: the visible ones
+  // followed by its own. Where the block fits after the committed tokens, it is staged in the slots
+  // that follow them (uncommitted: append commits) and the result is a view of the cache, so the
+  // attention reads the cache in place; only a full rolling window, whose visible tokens are not one
+  // run of slots, is joined by a copy. Gradients reach k and v, never the cache.
+  std::pair<at::Tensor, at::Tensor> with_block(const at::Tensor& k, const at::Tensor& v);
+
   // Commits a block's keys and values [B, n, H, D] (n a whole number of frames), evicting first
   // when rolling.
   void append(const at::Tensor& k, const at::Tensor& v);
@@ -64,6 +71,8 @@ class KVCache {
 
  private:
   KVCache(at::Tensor k, at::Tensor v, int64_t tokens_per_frame, int64_t sink_tokens, bool rolling);
+  // Throws unless k and v are [B, n, H, D] blocks of this cache's B, H and D.
+  void check_block(const at::Tensor& k, const at::Tensor& v) const;
   int64_t capacity() const {
     return k_.size(1);
   }

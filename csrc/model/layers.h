@@ -30,7 +30,7 @@ class Linear : public torch::nn::Module {
   std::optional<LoraWeights> lora_;
 };
 
-// Wan's RMSNorm: x / rms(x) * weight, normalised in at least float32 (Wan casts to float first).
+// Wan's RMSNorm: x / rms(x) * weight, normalised in float32 (arl2::rms_norm: one pass, one rounding).
 class RMSNorm : public torch::nn::Module {
  public:
   RMSNorm(int64_t dim, double eps, const at::TensorOptions& options);
@@ -41,13 +41,13 @@ class RMSNorm : public torch::nn::Module {
   double eps_;
 };
 
-// LayerNorm over the last dim, computed in at least float32 (as Wan does); with `affine`, it holds
-// weight and bias (Wan's norm3), otherwise no parameters (norm1, norm2, head.norm).
+// LayerNorm over the last dim with weight and bias (Wan's norm3). Wan's unweighted norms (norm1, norm2,
+// head.norm) hold no parameters and come with a modulation: arl2::layer_norm_modulate computes them.
 class LayerNorm : public torch::nn::Module {
  public:
-  LayerNorm(int64_t dim, double eps, bool affine, const at::TensorOptions& options);
+  LayerNorm(int64_t dim, double eps, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x) const;
-  at::Tensor weight, bias; // undefined without affine
+  at::Tensor weight, bias;
 
  private:
   int64_t dim_;

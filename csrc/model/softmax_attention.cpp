@@ -86,8 +86,8 @@ at::Tensor SoftmaxAttention::forward(const at::Tensor& x, const AttentionContext
       q = rope3d(q, ctx.grid, ctx.frame_offset);
       k = rope3d(k, ctx.grid, ctx.frame_offset);
       auto& cache = ctx.cache->kv_cache("SoftmaxAttention");
-      const auto [k_past, v_past] = cache.visible(L);
-      out = attend(q, at::cat({k_past, k}, 1), at::cat({v_past, v}, 1));
+      const auto [keys, values] = cache.with_block(k, v);
+      out = attend(q, keys, values);
       if (ctx.write_cache) {
         cache.append(k, v);
       }

@@ -3,30 +3,15 @@
 
 #include <ATen/ATen.h>
 
+#include "arl2/ops.h"
 #include "model/softmax_attention.h"
 
 namespace arl2::model {
-namespace {
 
-// Per-frame affine modulation of x [B, L, C] by shift and scale [B, F, 1, C].
-at::Tensor modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale) {
-  const auto framed = x.view({x.size(0), shift.size(1), -1, x.size(2)});
-  return (framed * (1 + scale) + shift).view(x.sizes());
-}
-
-// y [B, L, C] scaled per frame by gate [B, F, 1, C].
-at::Tensor gated(const at::Tensor& y, const at::Tensor& gate) {
-  return (y.view({y.size(0), gate.size(1), -1, y.size(2)}) * gate).view(y.sizes());
-}
-
-} // namespace
-
-WanBlock::WanBlock(const ModelConfig& c, const at::TensorOptions& options) {
-  norm1_ = register_module("norm1", std::make_shared<LayerNorm>(c.dim, c.eps, false, options));
+WanBlock::WanBlock(const ModelConfig& c, const at::TensorOptions& options) : eps_(c.eps) {
   self_attn_ = register_module("self_attn", std::make_shared<SoftmaxAttention>(c.dim, c.num_heads, c.eps, options));
-  norm3_ = register_module("norm3", std::make_shared<LayerNorm>(c.dim, c.eps, true, options));
+  norm3_ = register_module("norm3", std::make_shared<LayerNorm>(c.dim, c.eps, options));
   cross_attn_ = register_module("cross_attn", std::make_shared<CrossAttention>(c.dim, c.num_heads, c.eps, options));
-  norm2_ = register_module("norm2", std::make_shared<LayerNorm>(c.dim, c.eps, false, options));
   ffn_ = register_module("ffn", std::make_shared<Mlp>(c.dim, c.ffn_dim, c.dim, Activation::kGeluTanh, options));
   modulation = register_parameter("modulation", at::empty({1, 6, c.dim}, options));
 }
@@ -37,10 +22,15 @@ void WanBlock::replace_self_attention(std::shared_ptr<SelfAttentionLayer> layer)
 
 at::Tensor WanBlock::forward(
     const at::Tensor& x, const at::Tensor& e0, const at::Tensor& context, const AttentionContext& ctx) const {
-  const auto e = (modulation.unsqueeze(1) + e0).chunk(6, 2); // six [B, F, 1, C]
-  auto h = x + gated(self_attn_->forward(modulate(norm1_->forward(x), e[0], e[1]), ctx), e[2]);
+  // Six [B, F, C] slices of one tensor, read in place by the fused ops: shift, scale, gate of
+  // self-attention, then of the FFN. Wan's norm1 and norm2 are the unweighted norms inside
+  // layer_norm_modulate.
+  const auto e = modulation.unsqueeze(1) + e0;
+  const auto mod = [&](int64_t i) { return e.select(2, i); };
+  const auto attn_in = layer_norm_modulate(x, mod(0), mod(1), eps_);
+  auto h = gated_residual(x, self_attn_->forward(attn_in, ctx), mod(2));
   h = h + cross_attn_->forward(norm3_->forward(h), context);
-  return h + gated(ffn_->forward(modulate(norm2_->forward(h), e[3], e[4])), e[5]);
+  return gated_residual(h, ffn_->forward(layer_norm_modulate(h, mod(3), mod(4), eps_)), mod(5));
 }
 
 } // namespace arl2::model

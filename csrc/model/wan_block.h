@@ -36,7 +36,8 @@ class WanBlock : public torch::nn::Module {
   at::Tensor modulation; // [1, 6, C]: shift, scale, gate of self-attention; shift, scale, gate of the FFN
 
  private:
-  std::shared_ptr<LayerNorm> norm1_, norm2_, norm3_;
+  double eps_;
+  std::shared_ptr<LayerNorm> norm3_;
   std::shared_ptr<SelfAttentionLayer> self_attn_;
   std::shared_ptr<CrossAttention> cross_attn_;
   std::shared_ptr<Mlp> ffn_;

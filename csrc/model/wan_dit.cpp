@@ -9,6 +9,7 @@
 #include <c10/util/Exception.h>
 #include <torch/nn/init.h>
 
+#include "arl2/ops.h"
 #include "model/block_checkpoint.h"
 
 namespace arl2::model {
@@ -49,7 +50,6 @@ WanDiT::WanDiT(const ModelConfig& config, const at::TensorOptions& options) : co
     blocks_.push_back(blocks->register_module(std::to_string(i), std::make_shared<WanBlock>(c, options)));
   }
   const auto head = add_group(*this, "head");
-  head_norm_ = head->register_module("norm", std::make_shared<LayerNorm>(c.dim, c.eps, false, options));
   const int64_t patch_volume = c.patch[0] * c.patch[1] * c.patch[2];
   head_linear_ = head->register_module("head", std::make_shared<Linear>(c.dim, patch_volume * c.out_dim, options));
   head_modulation_ = head->register_parameter("modulation", at::empty({1, 2, c.dim}, options));
@@ -169,10 +169,10 @@ at::Tensor WanDiT::run_blocks(
 
 at::Tensor WanDiT::head(const at::Tensor& x, const at::Tensor& e, const std::array<int64_t, 3>& grid) const {
   const auto& c = config_;
-  const int64_t B = x.size(0), F = grid[0];
-  const auto mod = (head_modulation_.unsqueeze(1) + e.unsqueeze(2)).chunk(2, 2); // shift, scale [B, F, 1, C]
-  const auto normed = head_norm_->forward(x).view({B, F, -1, c.dim});
-  const auto y = head_linear_->forward(normed * (1 + mod[1]) + mod[0]);
+  const int64_t B = x.size(0);
+  // Wan's head.norm (unweighted) and modulation by shift and scale, slices [B, F, C] of mod.
+  const auto mod = head_modulation_.unsqueeze(1) + e.unsqueeze(2);
+  const auto y = head_linear_->forward(layer_norm_modulate(x, mod.select(2, 0), mod.select(2, 1), c.eps));
   // Each token's outputs are ordered (pt, ph, pw, channel); put them back in place.
   return y.view({B, grid[0], grid[1], grid[2], c.patch[0], c.patch[1], c.patch[2], c.out_dim})
       .permute({0, 7, 1, 4, 2, 5, 3, 6})

@@ -98,7 +98,6 @@ class WanDiT : public torch::nn::Module {
   std::shared_ptr<Mlp> text_embedding_, time_embedding_;
   std::shared_ptr<Linear> time_projection_; // "time_projection.1", after a SiLU
   std::vector<std::shared_ptr<WanBlock>> blocks_;
-  std::shared_ptr<LayerNorm> head_norm_;
   std::shared_ptr<Linear> head_linear_; // "head.head"
   at::Tensor head_modulation_;          // "head.modulation" [1, 2, C]: shift, scale
   bool activation_checkpointing_ = false;

@@ -210,6 +210,24 @@ TEST_CASE("a rolling cache keeps the sink frames and the most recent ones", "[mo
   CHECK(contains(error_of([&] { full.append(block(2), block(2)); }), "exceeds the cache's 6 tokens"));
 }
 
+TEST_CASE("a block attends to the cache in place, with its own keys staged after the committed ones", "[model]") {
+  auto cache = KVCache::preallocated(1, 4, 2, 1, 1, torch::dtype(torch::kFloat64));
+  const auto committed = torch::arange(4, torch::kFloat64).view({1, 4, 1, 1});
+  cache.append(committed, committed);
+  const auto k = torch::randn({1, 4, 1, 1}, torch::kFloat64).requires_grad_();
+  const auto [keys, values] = cache.with_block(k, 2 * k);
+  // A view of the cache's storage, not a copy: the same memory as the committed keys.
+  CHECK(keys.data_ptr() == cache.visible(0).first.data_ptr());
+  CHECK(torch::equal(keys, torch::cat({committed, k}, 1)));
+  CHECK(torch::equal(values, torch::cat({committed, 2 * k}, 1)));
+  CHECK(torch::equal(cache.visible(0).first, committed)); // staging commits nothing
+  CHECK(cache.tokens_held() == 4);
+  const auto w = torch::randn({1, 8, 1, 1}, torch::kFloat64);
+  const auto grad = torch::autograd::grad({((keys + values) * w).sum()}, {k})[0];
+  CHECK(torch::allclose(grad, 3 * w.narrow(1, 4, 4)));
+  CHECK(contains(error_of([&] { cache.with_block(k.view({1, 4, 1}), k.view({1, 4, 1})); }), "KVCache: k must be"));
+}
+
 TEST_CASE("weights round-trip through safetensors, with model. prefixes", "[model]") {
   TempDir dir;
   const auto a = random_tiny(torch::kFloat32);
