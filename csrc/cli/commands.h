@@ -13,5 +13,8 @@ using Command = std::function<int()>;
 Command add_info_command(CLI::App& app);
 Command add_generate_command(CLI::App& app);
 Command add_train_command(CLI::App& app);
+Command add_rollout_command(CLI::App& app);
+Command add_export_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);
 
 } // namespace arl2::cli

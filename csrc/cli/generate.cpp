@@ -1,5 +1,6 @@
 // `arl2 generate`: a video's latents from prompts' text embeddings (scripts/encode_prompts.py), block
-// by block with the configured model (teacher or hybrid). Everything that can be wrong with the
+// by block with the configured model (teacher or hybrid; a hybrid's weights from a weights file, as
+// `arl2 export` writes, or from a training checkpoint over its base weights). Everything that can be wrong with the
 // request is checked, and the memory estimate printed, before any weights are allocated; then one
 // progress line per block, and DIR/latents.safetensors plus DIR/metrics.json at the end.
 #include <chrono>
@@ -19,6 +20,7 @@
 
 #include "commands.h"
 #include "config/config.h"
+#include "generation_inputs.h"
 #include "generation_outputs.h"
 #include "inference/device_memory.h"
 #include "inference/generator.h"
@@ -27,6 +29,9 @@
 #include "model/conversion.h"
 #include "model/wan_dit.h"
 #include "model/weights.h"
+#include "train/checkpoint.h"
+#include "train/teacher.h"
+#include "train/trained_hybrid.h"
 
 namespace arl2::cli {
 namespace {
@@ -38,11 +43,8 @@ struct GenerateArgs {
   int64_t latent_frames = 0;
   std::string out_dir;
   uint64_t seed = 0;
+  bool ema = false;
 };
-
-at::ScalarType dtype_named(const std::string& name) {
-  return name == "float64" ? at::kDouble : name == "float32" ? at::kFloat : at::kBFloat16;
-}
 
 // FNV-1a of the config file and the overrides, so that metrics.json says which configuration ran.
 std::string config_hash(const std::string& path, const std::vector<std::string>& overrides) {
@@ -62,17 +64,27 @@ std::string config_hash(const std::string& path, const std::vector<std::string>&
   return hex;
 }
 
-// The configured model (converted when the config has a hybrid section) on `options`' device.
-std::shared_ptr<model::WanDiT> build_model(const config::Config& config, const at::TensorOptions& options) {
+// The configured model (converted when the config has a hybrid section) on `options`' device. A training
+// checkpoint as inference.hybrid_checkpoint brings its trained parameters onto its base weights.
+std::shared_ptr<model::WanDiT> build_model(
+    const config::Config& config,
+    const at::TensorOptions& options,
+    train::TrainedWeights trained = train::TrainedWeights::kRaw) {
+  const auto& hybrid_checkpoint = config.inference.hybrid_checkpoint;
+  const bool real = !options.device().is_meta();
+  if (real && config.hybrid && !hybrid_checkpoint.empty() &&
+      train::is_training_checkpoint(io::SafetensorsFile(hybrid_checkpoint))) {
+    return train::load_trained_hybrid(config, *config.hybrid, hybrid_checkpoint, trained, options);
+  }
   auto dit = std::make_shared<model::WanDiT>(config.model, options);
-  if (!options.device().is_meta() && !config.inference.checkpoint.empty()) {
+  if (real && !config.inference.checkpoint.empty()) {
     model::load_weights(*dit, config.inference.checkpoint);
   }
   if (config.hybrid) {
     model::convert_to_hybrid(*dit, *config.hybrid);
   }
-  if (!options.device().is_meta() && !config.inference.hybrid_checkpoint.empty()) {
-    model::load_weights(*dit, config.inference.hybrid_checkpoint);
+  if (real && !hybrid_checkpoint.empty()) {
+    model::load_weights(*dit, hybrid_checkpoint);
   }
   return dit;
 }
@@ -89,26 +101,15 @@ int run_generate(const GenerateArgs& args) {
   const auto config = config::load_config(args.config_path, args.overrides);
   const auto& inf = config.inference;
   const at::Device device(inf.device);
-  TORCH_CHECK(
-      !device.is_cuda() || torch::cuda::is_available(),
-      args.config_path,
-      ": inference.device is ",
-      inf.device,
-      " but no CUDA device is available (set inference.device: cpu)");
+  check_inference_device(inf.device, args.config_path);
   for (const auto* path : {&inf.checkpoint, &inf.hybrid_checkpoint}) {
     TORCH_CHECK(path->empty() || std::filesystem::exists(*path), "checkpoint '", *path, "' does not exist");
   }
-  TORCH_CHECK(std::filesystem::exists(args.prompts_path), "--prompts: '", args.prompts_path, "' does not exist");
-  const io::SafetensorsFile prompts(args.prompts_path);
-  TORCH_CHECK(
-      prompts.contains("text_embeddings"),
-      "--prompts: '",
-      args.prompts_path,
-      "' holds no 'text_embeddings' tensor (write it with scripts/encode_prompts.py)");
+  const auto prompts = open_prompts(args.prompts_path);
   const auto text = prompts.tensor("text_embeddings");
 
   // The request, checked against the model built on the meta device: no memory, no work yet.
-  const auto dtype = dtype_named(inf.dtype);
+  const auto dtype = train::dtype_named(inf.dtype);
   const auto meta_model = build_model(config, at::TensorOptions().dtype(dtype).device(at::kMeta));
   inference::ARGenerator(meta_model, inf.generator).check_request(text, args.latent_frames);
   const int64_t hybrid_layers = static_cast<int64_t>(model::hybrid_layers(*meta_model).size());
@@ -141,7 +142,10 @@ int run_generate(const GenerateArgs& args) {
       inf.device.c_str(),
       random_weights ? "random weights (no inference.checkpoint)" : "weights from the checkpoint");
   inference::reset_peak_device_bytes(device);
-  const auto dit = build_model(config, at::TensorOptions().dtype(dtype).device(device));
+  const auto dit = build_model(
+      config,
+      at::TensorOptions().dtype(dtype).device(device),
+      args.ema ? train::TrainedWeights::kEma : train::TrainedWeights::kRaw);
   const inference::ARGenerator generator(dit, inf.generator);
   auto run = generator.start(text, args.latent_frames, args.seed, /*timed=*/true);
 
@@ -230,6 +234,10 @@ Command add_generate_command(CLI::App& app) {
       ->required();
   cmd->add_option("--out", args->out_dir, "Output folder for latents.safetensors and metrics.json")->required();
   cmd->add_option("--seed", args->seed, "Seed of the noise (default 0)");
+  cmd->add_flag(
+      "--ema",
+      args->ema,
+      "With a training checkpoint as inference.hybrid_checkpoint: its EMA parameters rather than the trained ones");
   return [args] { return run_generate(*args); };
 }
 

@@ -1,4 +1,5 @@
-// The `arl2` command: one executable, one subcommand per job (`arl2 info`, `arl2 generate`, `arl2 train`).
+// The `arl2` command: one executable, one subcommand per job (`arl2 info`, `arl2 generate`, `arl2 train`,
+// `arl2 rollout`, `arl2 export`, `arl2 bench train`).
 #include <cstdio>
 #include <exception>
 
@@ -12,6 +13,9 @@ int main(int argc, char** argv) {
   const arl2::cli::Command info = arl2::cli::add_info_command(app);
   const arl2::cli::Command generate = arl2::cli::add_generate_command(app);
   const arl2::cli::Command train = arl2::cli::add_train_command(app);
+  const arl2::cli::Command rollout = arl2::cli::add_rollout_command(app);
+  const arl2::cli::Command export_ = arl2::cli::add_export_command(app);
+  const arl2::cli::Command bench = arl2::cli::add_bench_command(app);
   CLI11_PARSE(app, argc, argv);
   try {
     if (app.got_subcommand("info")) {
@@ -22,6 +26,15 @@ int main(int argc, char** argv) {
     }
     if (app.got_subcommand("train")) {
       return train();
+    }
+    if (app.got_subcommand("rollout")) {
+      return rollout();
+    }
+    if (app.got_subcommand("export")) {
+      return export_();
+    }
+    if (app.got_subcommand("bench")) {
+      return bench();
     }
   } catch (const c10::Error& e) {
     // Its what() carries a C++ backtrace; users get the message.

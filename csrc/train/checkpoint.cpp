@@ -43,7 +43,47 @@ void copy_checked(const io::SafetensorsFile& file, const std::string& key, const
   into.copy_(t);
 }
 
+std::string metadata_string(const io::SafetensorsFile& file, const std::string& key) {
+  const auto it = file.metadata().find(key);
+  return it == file.metadata().end() ? std::string() : it->second;
+}
+
 } // namespace
+
+bool is_training_checkpoint(const io::SafetensorsFile& file) {
+  return file.metadata().count("step") && file.metadata().count("config_hash");
+}
+
+CheckpointState read_checkpoint_state(const io::SafetensorsFile& file) {
+  CheckpointState state;
+  state.step = metadata_int(file, "step");
+  state.data = {metadata_int(file, "data_epoch"), metadata_int(file, "data_index")};
+  state.config_hash = metadata_string(file, "config_hash");
+  state.base_weights = metadata_string(file, "base_weights");
+  state.base_fingerprint = metadata_string(file, "base_weights_fingerprint");
+  return state;
+}
+
+void check_base_weights(
+    const std::string& checkpoint,
+    const CheckpointState& state,
+    const std::string& base_path,
+    const std::string& fingerprint) {
+  const auto named = [](const std::string& path, const std::string& fp) {
+    return (path.empty() ? std::string("random weights") : "'" + path + "'") + " (" + fp + ")";
+  };
+  TORCH_CHECK(
+      fingerprint == state.base_fingerprint,
+      "'",
+      checkpoint,
+      "' was trained on the base weights ",
+      named(state.base_weights, state.base_fingerprint),
+      ", not on ",
+      named(base_path, fingerprint),
+      base_path.empty() ? "; set inference.checkpoint to its base weights file, or the seed, dtype and device its "
+                          "random weights were drawn with"
+                        : ": a different file; point inference.checkpoint at the one it was trained on");
+}
 
 void save_checkpoint(
     const std::string& path,
@@ -79,7 +119,8 @@ void save_checkpoint(
        {"data_epoch", std::to_string(state.data.epoch)},
        {"data_index", std::to_string(state.data.index)},
        {"config_hash", state.config_hash},
-       {"base_weights", state.base_weights}});
+       {"base_weights", state.base_weights},
+       {"base_weights_fingerprint", state.base_fingerprint}});
 }
 
 CheckpointState load_checkpoint(
@@ -90,11 +131,7 @@ CheckpointState load_checkpoint(
     at::Generator& rng,
     const std::string& expected_config_hash) {
   const io::SafetensorsFile file(path);
-  CheckpointState state;
-  state.step = metadata_int(file, "step");
-  state.data = {metadata_int(file, "data_epoch"), metadata_int(file, "data_index")};
-  state.config_hash = file.metadata().at("config_hash");
-  state.base_weights = file.metadata().count("base_weights") ? file.metadata().at("base_weights") : "";
+  const auto state = read_checkpoint_state(file);
   TORCH_CHECK(
       expected_config_hash.empty() || state.config_hash == expected_config_hash,
       path,

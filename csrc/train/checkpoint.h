@@ -1,7 +1,8 @@
 // Training checkpoints: everything a run needs to continue exactly where it stopped, in one safetensors
 // file written atomically (temporary file, fsync, rename): the trainable parameters, AdamW's moments and
 // step counts, the EMA, the RNG state, the step, the data position, the config's hash and the base
-// weights it was trained from. Frozen base parameters are not in it; the base weights' path is.
+// weights it was trained from. Frozen base parameters are not in it: a hybrid checkpoint refers to its
+// base by path and fingerprint (io/file_fingerprint.h), and every load checks the fingerprint.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <ATen/core/Tensor.h>
 #include <torch/optim/adamw.h>
 
+#include "io/safetensors.h"
 #include "train/ema.h"
 #include "train/sampler.h"
 
@@ -22,8 +24,23 @@ struct CheckpointState {
   int64_t step = 0; // optimizer steps done
   SamplerPosition data;
   std::string config_hash;
-  std::string base_weights; // the base model's weights file, "" for random weights
+  std::string base_weights;     // the base model's weights file, "" for random weights
+  std::string base_fingerprint; // train/teacher.h's base_fingerprint of those weights
 };
+
+// The state in a checkpoint's metadata. Throws naming the file when it is not a training checkpoint.
+CheckpointState read_checkpoint_state(const io::SafetensorsFile& file);
+
+// Whether `file` is a training checkpoint (rather than a model's weights).
+bool is_training_checkpoint(const io::SafetensorsFile& file);
+
+// Throws unless `fingerprint` (of the base weights at `base_path`, "" for random weights) is the one
+// `state` recorded; the message names the checkpoint, the weights it was trained on and `base_path`.
+void check_base_weights(
+    const std::string& checkpoint,
+    const CheckpointState& state,
+    const std::string& base_path,
+    const std::string& fingerprint);
 
 void save_checkpoint(
     const std::string& path,

@@ -91,4 +91,23 @@ Clip ClipDataset::get(int64_t i) const {
       shards_[s].tensor(kText)[j].to(at::kFloat, /*non_blocking=*/false, /*copy=*/true)};
 }
 
+void save_clip_shard(
+    const std::string& path,
+    const at::Tensor& latents,
+    const at::Tensor& text_embeddings,
+    const std::map<std::string, std::string>& metadata) {
+  TORCH_CHECK(
+      latents.dim() == 5 && text_embeddings.dim() == 3 && latents.size(0) == text_embeddings.size(0),
+      path,
+      ": a shard holds '",
+      kLatents,
+      "' [N, F, C, H, W] and '",
+      kText,
+      "' [N, L, D], got ",
+      latents.sizes(),
+      " and ",
+      text_embeddings.sizes());
+  io::save_safetensors(path, {{kLatents, latents}, {kText, text_embeddings}}, metadata);
+}
+
 } // namespace arl2::train

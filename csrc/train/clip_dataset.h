@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,5 +47,13 @@ class ClipDataset {
   int64_t total_ = 0;
   std::vector<int64_t> clip_shape_, text_shape_;
 };
+
+// Writes a shard that ClipDataset reads: `latents` [N, F, C, H, W] and `text_embeddings` [N, L, D], with
+// `metadata`, atomically (io::save_safetensors). Throws when the two disagree on N or have the wrong rank.
+void save_clip_shard(
+    const std::string& path,
+    const at::Tensor& latents,
+    const at::Tensor& text_embeddings,
+    const std::map<std::string, std::string>& metadata = {});
 
 } // namespace arl2::train

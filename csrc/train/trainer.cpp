@@ -12,22 +12,17 @@
 #include <c10/util/Exception.h>
 #include <torch/cuda.h>
 #include <torch/nn/utils/clip_grad.h>
-#include <torch/utils.h>
 
 #include "io/safetensors.h"
 #include "model/autocast_scope.h"
-#include "model/weights.h"
 #include "train/checkpoint.h"
 #include "train/layer_alignment.h"
 #include "train/optimizer.h"
+#include "train/teacher.h"
 #include "train/teacher_forcing_input.h"
 
 namespace arl2::train {
 namespace {
-
-at::ScalarType dtype_named(const std::string& name) {
-  return name == "float64" ? at::kDouble : name == "float32" ? at::kFloat : at::kBFloat16;
-}
 
 // The dataset's clips must fit the model and the blocks; checked once, before any step.
 void check_clips(const ClipDataset& data, const config::Config& config) {
@@ -121,18 +116,10 @@ Trainer::Trainer(const config::Config& config, std::string config_hash)
 
   // The teacher, frozen; the student on its tensors. The seed fixes the random teacher (if any) and the
   // hybrid layers' initialisation.
-  torch::manual_seed(t.seed);
   const auto dtype = dtype_named(t.dtype);
   options_ = at::TensorOptions().dtype(dtype).device(device);
-  teacher_ = std::make_shared<model::WanDiT>(config_.model, options_);
-  if (config_.inference.checkpoint.empty()) {
-    model::draw_random_weights(*teacher_);
-  } else {
-    model::load_weights(*teacher_, config_.inference.checkpoint);
-  }
-  for (auto& p : teacher_->parameters()) {
-    p.requires_grad_(false);
-  }
+  teacher_ = make_teacher(config_, config_.inference.checkpoint, options_);
+  base_fingerprint_ = base_fingerprint(config_, config_.inference.checkpoint, options_);
   student_ = model::make_hybrid_student(*teacher_, hybrid);
   student_->set_activation_checkpointing(t.activation_checkpointing);
   hybrid_layer_indices_ = model::hybrid_layer_indices(hybrid, config_.model.num_layers);
@@ -160,16 +147,7 @@ Trainer::Trainer(const config::Config& config, std::string config_hash)
 
 void Trainer::init_from(const std::string& path) {
   const io::SafetensorsFile file(path);
-  const auto base = file.metadata().count("base_weights") ? file.metadata().at("base_weights") : "";
-  TORCH_CHECK(
-      base == config_.inference.checkpoint,
-      "train.init_from: '",
-      path,
-      "' was trained on the base weights '",
-      base,
-      "', this run's inference.checkpoint is '",
-      config_.inference.checkpoint,
-      "'");
+  check_base_weights(path, read_checkpoint_state(file), config_.inference.checkpoint, base_fingerprint_);
   const std::string prefix = "param.";
   std::map<std::string, at::Tensor> by_name(trainable_.begin(), trainable_.end());
   c10::NoGradGuard no_grad;
@@ -211,7 +189,9 @@ Trainer::MicroBatch Trainer::next_micro_batch() {
   return batch;
 }
 
-Trainer::MicroLoss Trainer::micro_loss(const MicroBatch& batch) {
+Trainer::MicroLoss Trainer::micro_loss(const MicroBatch& batch, PhaseTimes* phases) {
+  PhaseTimes unused;
+  auto& times = phases ? *phases : unused;
   model::AutocastScope autocast(options_.device().type(), {autocast_, at::kBFloat16});
   const auto& in = batch.input;
   const int64_t frames_per_block = config_.inference.generator.frames_per_block;
@@ -220,7 +200,9 @@ Trainer::MicroLoss Trainer::micro_loss(const MicroBatch& batch) {
   };
   if (config_.train.stage == 1) {
     const auto records = record_self_attention(*teacher_, hybrid_layer_indices_, [&] { teacher_pass(); });
+    timer_.mark(times.teacher_forward_ms);
     auto loss = layer_alignment_loss(hybrids_, records);
+    timer_.mark(times.student_forward_ms);
     return {loss.total, loss.per_layer};
   }
   at::Tensor target;
@@ -228,24 +210,30 @@ Trainer::MicroLoss Trainer::micro_loss(const MicroBatch& batch) {
     c10::NoGradGuard no_grad;
     target = teacher_pass();
   }
+  timer_.mark(times.teacher_forward_ms);
   const auto prediction =
       student_->forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block);
-  return {distillation_loss(prediction, target), {}};
+  auto loss = distillation_loss(prediction, target);
+  timer_.mark(times.student_forward_ms);
+  return {loss, {}};
 }
 
 StepResult Trainer::step() {
   const auto& t = config_.train;
   StepResult result;
   at::Tensor layer_sum;
+  timer_.start();
   optimizer_->zero_grad();
   for (int64_t k = 0; k < t.grad_accumulation; ++k) {
     const auto batch = next_micro_batch();
-    const auto micro = micro_loss(batch);
+    timer_.mark(result.phases.data_ms);
+    const auto micro = micro_loss(batch, &result.phases);
     const double loss = micro.loss.item<double>();
     if (!std::isfinite(loss)) {
       fail_non_finite("the loss", loss, batch);
     }
     (micro.loss / static_cast<double>(t.grad_accumulation)).backward();
+    timer_.mark(result.phases.backward_ms);
     result.loss += loss / static_cast<double>(t.grad_accumulation);
     if (micro.layer_losses.defined()) {
       const auto l = micro.layer_losses.to(at::kCPU, at::kDouble);
@@ -265,6 +253,7 @@ StepResult Trainer::step() {
   set_lr(*optimizer_, result.lr);
   optimizer_->step();
   ema_->update(step_);
+  timer_.mark(result.phases.optimizer_ms);
   result.step = ++step_;
   if (layer_sum.defined()) {
     const auto mean = layer_sum / static_cast<double>(t.grad_accumulation);
@@ -295,6 +284,10 @@ void Trainer::fail_non_finite(const char* what, double value, const std::optiona
       last_checkpoint_.empty() ? std::string("none written yet") : last_checkpoint_);
 }
 
+void Trainer::set_phase_timing(bool on) {
+  timer_.set_enabled(on, options_.device());
+}
+
 void Trainer::set_diagnostics(bool on) {
   for (auto& [i, hybrid] : hybrids_) {
     hybrid->set_diagnostics(on);
@@ -317,21 +310,14 @@ void Trainer::save_checkpoint(const std::string& path) {
   state.data = sampler_->position();
   state.config_hash = config_hash_;
   state.base_weights = config_.inference.checkpoint;
+  state.base_fingerprint = base_fingerprint_;
   train::save_checkpoint(path, trainable_, *optimizer_, *ema_, state, rng_);
   last_checkpoint_ = path;
 }
 
 void Trainer::resume(const std::string& path) {
   const auto state = load_checkpoint(path, trainable_, *optimizer_, *ema_, rng_, config_hash_);
-  TORCH_CHECK(
-      state.base_weights == config_.inference.checkpoint,
-      "--resume: '",
-      path,
-      "' was trained on the base weights '",
-      state.base_weights,
-      "', this run's inference.checkpoint is '",
-      config_.inference.checkpoint,
-      "'");
+  check_base_weights(path, state, config_.inference.checkpoint, base_fingerprint_);
   step_ = state.step;
   sampler_->set_position(state.data);
   last_checkpoint_ = path;

@@ -32,6 +32,7 @@
 #include "train/clip_dataset.h"
 #include "train/ema.h"
 #include "train/lr_schedule.h"
+#include "train/phase_timer.h"
 #include "train/sampler.h"
 #include "train/teacher_forcing_input.h"
 
@@ -43,6 +44,7 @@ struct StepResult {
   double grad_norm = 0; // global L2 norm before clipping
   double lr = 0;
   std::vector<double> layer_losses; // stage 1: each hybrid layer's normalised MSE, mean over micro-batches
+  PhaseTimes phases;                // while set_phase_timing is on; zeros otherwise
 };
 
 struct LayerDiagnostics {
@@ -72,6 +74,9 @@ class Trainer {
   }
   // Records the hybrid layers' diagnostics in the next steps (costs a device sync per layer).
   void set_diagnostics(bool on);
+  // Times the phases of the next steps into StepResult::phases, waiting for the device between them
+  // (benchmarks only: the waits slow a step on CUDA).
+  void set_phase_timing(bool on);
   // The last micro-batch's, while set_diagnostics is on.
   std::vector<LayerDiagnostics> diagnostics() const;
 
@@ -108,14 +113,16 @@ class Trainer {
   };
 
   MicroBatch next_micro_batch();
-  MicroLoss micro_loss(const MicroBatch& batch);
+  // `phases`, when given, receives the teacher's and the student's time.
+  MicroLoss micro_loss(const MicroBatch& batch, PhaseTimes* phases = nullptr);
   void init_from(const std::string& path);
   // `what` ("the loss") is `value`; re-runs `batch` (when given) for the layers' diagnostics.
   [[noreturn]] void fail_non_finite(const char* what, double value, const std::optional<MicroBatch>& batch);
 
   config::Config config_;
   std::string config_hash_;
-  at::TensorOptions options_; // the base's dtype and device
+  std::string base_fingerprint_; // of the teacher's weights, recorded in checkpoints
+  at::TensorOptions options_;    // the base's dtype and device
   bool autocast_ = false;
   std::shared_ptr<model::WanDiT> teacher_, student_;
   std::vector<int64_t> hybrid_layer_indices_;
@@ -130,6 +137,7 @@ class Trainer {
   at::Generator rng_; // the teacher-forcing inputs' timesteps and noise
   int64_t step_ = 0;
   std::string last_checkpoint_;
+  PhaseTimer timer_;
 };
 
 } // namespace arl2::train

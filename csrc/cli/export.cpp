@@ -1,0 +1,54 @@
+// `arl2 export`: a training checkpoint (only the new parameters, plus a reference to the base weights)
+// made into one weights file that needs no base: the base weights, converted as the run did, the trained
+// or EMA parameters, the FFN adapters merged into the FFN weights (train/trained_hybrid.h). `arl2 generate`
+// loads it as inference.hybrid_checkpoint under the run's hybrid section, with no inference.checkpoint.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "config/config.h"
+#include "train/trained_hybrid.h"
+
+namespace arl2::cli {
+namespace {
+
+struct ExportArgs {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::string checkpoint;
+  std::string out;
+  bool ema = false;
+};
+
+int run_export(const ExportArgs& args) {
+  const auto config = config::load_config(args.config_path, args.overrides);
+  std::fprintf(
+      stderr,
+      "exporting the %s parameters of %s onto %s\n",
+      args.ema ? "EMA" : "trained",
+      args.checkpoint.c_str(),
+      config.inference.checkpoint.empty() ? "the base weights it names" : config.inference.checkpoint.c_str());
+  train::export_merged(
+      config, args.checkpoint, args.ema ? train::TrainedWeights::kEma : train::TrainedWeights::kRaw, args.out);
+  std::printf("wrote %s\n", args.out.c_str());
+  return 0;
+}
+
+} // namespace
+
+Command add_export_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("export", "Merge a training checkpoint and its base weights into one weights file");
+  auto args = std::make_shared<ExportArgs>();
+  cmd->add_option("--config", args->config_path, "The run's config (its folder's config.yaml)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", args->overrides, "Override a config value (repeatable)");
+  cmd->add_option("--checkpoint", args->checkpoint, "A checkpoint of the run")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--out", args->out, "The merged safetensors file (written atomically)")->required();
+  cmd->add_flag("--ema", args->ema, "Export the EMA of the parameters rather than their last values");
+  return [args] { return run_export(*args); };
+}
+
+} // namespace arl2::cli

@@ -1,0 +1,39 @@
+// make_teacher and base_fingerprint (see teacher.h).
+#include "train/teacher.h"
+
+#include <torch/utils.h>
+
+#include "io/file_fingerprint.h"
+#include "model/weights.h"
+
+namespace arl2::train {
+
+at::ScalarType dtype_named(const std::string& name) {
+  return name == "float64" ? at::kDouble : name == "float32" ? at::kFloat : at::kBFloat16;
+}
+
+std::shared_ptr<model::WanDiT> make_teacher(
+    const config::Config& config, const std::string& base_path, const at::TensorOptions& options) {
+  torch::manual_seed(config.train.seed);
+  auto teacher = std::make_shared<model::WanDiT>(config.model, options);
+  if (base_path.empty()) {
+    model::draw_random_weights(*teacher);
+  } else {
+    model::load_weights(*teacher, base_path);
+  }
+  for (auto& p : teacher->parameters()) {
+    p.requires_grad_(false);
+  }
+  return teacher;
+}
+
+std::string base_fingerprint(
+    const config::Config& config, const std::string& base_path, const at::TensorOptions& options) {
+  if (!base_path.empty()) {
+    return io::file_fingerprint(base_path);
+  }
+  return "random:seed=" + std::to_string(config.train.seed) + ":" + std::string(options.dtype().name()) + ":" +
+         c10::DeviceTypeName(options.device().type(), /*lower_case=*/true);
+}
+
+} // namespace arl2::train

@@ -1,0 +1,103 @@
+// load_trained_hybrid and export_merged (see trained_hybrid.h).
+#include "train/trained_hybrid.h"
+
+#include <set>
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <c10/util/Exception.h>
+
+#include "io/safetensors.h"
+#include "model/weights.h"
+#include "train/checkpoint.h"
+#include "train/teacher.h"
+#include "train/trainer.h"
+
+namespace arl2::train {
+namespace {
+
+// A checkpoint's tensor names: param.<name> and ema.<name> (checkpoint.cpp).
+std::string prefix_of(TrainedWeights weights) {
+  return weights == TrainedWeights::kEma ? "ema." : "param.";
+}
+
+// Folds each hybrid layer's FFN adapters into the linear's weight and zeroes them.
+void merge_ffn_lora(model::WanDiT& hybrid) {
+  c10::NoGradGuard no_grad;
+  for (const auto& [index, layer] : model::hybrid_layers(hybrid)) {
+    const auto& ffn = hybrid.blocks()[index]->ffn();
+    for (const auto& linear : {ffn->fc_in, ffn->fc_out}) {
+      const auto& lora = linear->lora();
+      if (!lora) {
+        continue;
+      }
+      // delta(x) = (x A) B scale = x (scale (A B)^T)^T: the same form as x W^T.
+      const auto delta = at::matmul(lora->A.to(at::kDouble), lora->B.to(at::kDouble)).t() * lora->scale;
+      linear->weight.copy_(linear->weight.to(at::kDouble) + delta);
+      lora->A.zero_();
+      lora->B.zero_();
+    }
+  }
+}
+
+} // namespace
+
+std::shared_ptr<model::WanDiT> load_trained_hybrid(
+    const config::Config& config,
+    const model::HybridOptions& hybrid,
+    const std::string& checkpoint,
+    TrainedWeights weights,
+    const at::TensorOptions& options) {
+  const io::SafetensorsFile file(checkpoint);
+  const auto state = read_checkpoint_state(file);
+  const auto base = config.inference.checkpoint.empty() ? state.base_weights : config.inference.checkpoint;
+  check_base_weights(checkpoint, state, base, base_fingerprint(config, base, options));
+  auto model = make_teacher(config, base, options);
+  model::convert_to_hybrid(*model, hybrid);
+
+  const auto prefix = prefix_of(weights);
+  std::set<std::string> expected;
+  c10::NoGradGuard no_grad;
+  for (const auto& group : model::group_parameters(*model)) {
+    if (group.name == "base") {
+      continue;
+    }
+    for (const auto& [name, p] : group.parameters) {
+      const auto key = prefix + name;
+      expected.insert(key);
+      TORCH_CHECK(
+          file.contains(key),
+          checkpoint,
+          ": no '",
+          key,
+          "' for the hybrid's '",
+          name,
+          "'",
+          name.find("lora") != std::string::npos ? " (a stage-1 checkpoint has no LoRA: set hybrid.lora: false)" : "");
+      const auto t = file.tensor(key);
+      TORCH_CHECK(
+          t.sizes() == p.sizes(), checkpoint, ": '", key, "' has shape ", t.sizes(), ", the hybrid's is ", p.sizes());
+      p.copy_(t);
+    }
+  }
+  for (const auto& key : file.keys()) {
+    TORCH_CHECK(
+        key.rfind(prefix, 0) != 0 || expected.count(key),
+        checkpoint,
+        ": '",
+        key,
+        "' is not a parameter of the configured hybrid (hybrid.layers, hybrid.ratio, hybrid.lora)");
+  }
+  return model;
+}
+
+void export_merged(
+    const config::Config& config, const std::string& checkpoint, TrainedWeights weights, const std::string& out) {
+  const auto dtype = config.train.dtype == "float64" ? at::kDouble : at::kFloat;
+  const auto hybrid = load_trained_hybrid(
+      config, student_hybrid_options(config), checkpoint, weights, at::TensorOptions().dtype(dtype).device(at::kCPU));
+  merge_ffn_lora(*hybrid);
+  model::save_weights(*hybrid, out);
+}
+
+} // namespace arl2::train

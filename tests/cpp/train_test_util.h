@@ -1,0 +1,38 @@
+// Helpers of the training tests (test_trainer.cpp, test_base_weights.cpp, test_export.cpp): random clips
+// and the tiny model's training config.
+#pragma once
+
+#include <string>
+
+#include <torch/torch.h>
+
+#include "config/config.h"
+#include "io/safetensors.h"
+#include "temp_dir.h"
+
+namespace arl2::test {
+
+// `clips` random clips of 4 latent frames (2 blocks of 2) of 16 x 4 x 4, with text 8 x 32.
+inline void write_clips(const TempDir& dir, int64_t clips) {
+  torch::manual_seed(7);
+  io::save_safetensors(
+      dir.file("clips.safetensors"),
+      {{"latents", torch::randn({clips, 4, 16, 4, 4})}, {"text_embeddings", torch::randn({clips, 8, 32})}});
+}
+
+inline std::string tiny_yaml(int stage, const std::string& data, const std::string& extra_train = "") {
+  return "model:\n  preset: tiny\n"
+         "hybrid:\n  layers: [0]\n  lora: true\n"
+         "inference:\n  frames_per_block: 2\n  latent_height: 4\n  latent_width: 4\n"
+         "train:\n  stage: " +
+         std::to_string(stage) +
+         "\n  steps: 50\n  lr: 3.0e-3\n  warmup_steps: 2\n  ema_decay: 0.9\n  dtype: float32\n  device: cpu\n"
+         "  seed: 5\n" +
+         extra_train + "data:\n  path: " + data + "\n";
+}
+
+inline config::Config tiny_config(int stage, const std::string& data, const std::string& extra_train = "") {
+  return config::parse_config(tiny_yaml(stage, data, extra_train), "test.yaml");
+}
+
+} // namespace arl2::test
