@@ -8,8 +8,8 @@
 // The stage-2 step of Wan-1.3B on an H200 (21 latent frames, 7 blocks of 3 at 60 x 104, batch 1, bf16,
 // activation checkpointing), in one device call of about 6-8 minutes, most of it the build:
 //   export CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++ CC=/usr/bin/gcc
-//   cmake -S . -B build/device -G Ninja -DARL2_CUDA=ON -DARL2_CUDA_ARCHITECTURES=90 \
-//     -DPython3_EXECUTABLE=$(command -v python3) && cmake --build build/device -j 16 --target arl2 &&
+//   cmake -S . -B build/device -G Ninja -DARL2_CUDA=ON -DARL2_CUDA_ARCHITECTURES=90 -DPython3_EXECUTABLE=python3
+//   cmake --build build/device -j 16 --target arl2
 //   build/device/csrc/arl2 bench train --config configs/wan2.1-1.3b-train-stage2.yaml --json $OUT/bench_train.json
 // On the CPU with the tiny model (the ctest case):
 //   build/csrc/arl2 bench train --config configs/tiny-train-stage2.yaml --latent-frames 4 --warmup 1 --steps 2

@@ -25,6 +25,7 @@
 #include "inference/device_memory.h"
 #include "inference/generator.h"
 #include "inference/memory_estimate.h"
+#include "io/directories.h"
 #include "io/safetensors.h"
 #include "model/conversion.h"
 #include "model/wan_dit.h"
@@ -166,7 +167,7 @@ int run_generate(const GenerateArgs& args) {
   }
   const auto peak = inference::peak_device_bytes(device);
 
-  std::filesystem::create_directories(args.out_dir);
+  io::make_directories(args.out_dir, "--out");
   const auto prompt_list = prompts.metadata().count("prompts") ? prompts.metadata().at("prompts") : std::string("[]");
   const auto hash = config_hash(args.config_path, args.overrides);
   const auto latents_path = write_latents(

@@ -5,7 +5,6 @@
 // DIR from the same request is kept, so an interrupted rollout continues where it stopped; one from
 // another request is an error, not overwritten.
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -13,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ATen/ATen.h>
@@ -23,6 +21,7 @@
 #include "config/config.h"
 #include "generation_inputs.h"
 #include "inference/generator.h"
+#include "io/directories.h"
 #include "io/file_fingerprint.h"
 #include "io/safetensors.h"
 #include "train/clip_dataset.h"
@@ -43,7 +42,7 @@ struct RolloutArgs {
 };
 
 std::string shard_path(const std::string& dir, int64_t shard) {
-  char name[32];
+  char name[48];
   std::snprintf(name, sizeof(name), "shard_%05lld.safetensors", static_cast<long long>(shard));
   return dir + "/" + name;
 }
@@ -81,11 +80,7 @@ int run_rollout(const RolloutArgs& args) {
                               io::file_fingerprint(args.prompts_path) + ", " + std::to_string(args.latent_frames) +
                               " frames, seed " + std::to_string(args.seed) + ", batch " + std::to_string(args.batch) +
                               ", " + std::to_string(args.clips_per_shard) + " clips per shard";
-  TORCH_CHECK(
-      mkdir(args.out_dir.c_str(), 0755) == 0 || errno == EEXIST,
-      "--out: cannot create the folder '",
-      args.out_dir,
-      "'");
+  io::make_directories(args.out_dir, "--out");
 
   std::fprintf(
       stderr,

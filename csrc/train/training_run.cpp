@@ -1,30 +1,15 @@
 #include "train/training_run.h"
 
-#include <cerrno>
 #include <chrono>
 #include <fstream>
-
-#include <sys/stat.h>
 
 #include <c10/util/Exception.h>
 #include <nlohmann/json.hpp>
 
+#include "io/directories.h"
+
 namespace arl2::train {
 namespace {
-
-// mkdir -p. POSIX rather than std::filesystem: the torch wheel's libraries export their own copy of some
-// std::filesystem symbols (see clip_dataset.cpp).
-void make_dirs(const std::string& path) {
-  for (size_t end = path.find('/', 1);; end = path.find('/', end + 1)) {
-    const auto prefix = path.substr(0, end);
-    if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
-      TORCH_CHECK(false, "train.out: cannot create the folder '", prefix, "'");
-    }
-    if (end == std::string::npos) {
-      return;
-    }
-  }
-}
 
 // 75 -> "1:15", 3725 -> "1:02:05"
 std::string clock_time(double seconds) {
@@ -65,7 +50,7 @@ nlohmann::json metrics_line(const StepResult& r, double steps_per_s, double elap
 } // namespace
 
 void make_run_folder(const std::string& out) {
-  make_dirs(out + "/checkpoints");
+  io::make_directories(out + "/checkpoints", "train.out");
 }
 
 std::string checkpoint_path(const std::string& out, int64_t step) {
