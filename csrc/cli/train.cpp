@@ -2,6 +2,11 @@
 // config's train section says. Before the first step it prints the parameters and the trainable share and
 // writes the effective config to <train.out>/config.yaml; then train/training_run.h's loop logs and
 // checkpoints. --resume continues a run from one of its checkpoints exactly.
+//
+// Launched by torchrun (`torchrun --nproc-per-node N --no-python arl2 train ...`), it trains data-parallel
+// over an NCCL group from torchrun's variables (dist/torchrun_group.h), each rank on the GPU of its
+// LOCAL_RANK; rank 0 alone prints and writes the run folder.
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -9,6 +14,7 @@
 
 #include "commands.h"
 #include "config/config.h"
+#include "dist/torchrun_group.h"
 #include "generation_outputs.h"
 #include "parameter_report.h"
 #include "train/trainer.h"
@@ -21,44 +27,63 @@ struct TrainArgs {
   std::string config_path;
   std::vector<std::string> overrides;
   std::string resume;
+  double dist_timeout_s = 600;
 };
 
 int run_train(const TrainArgs& args) {
   const auto config = config::load_config(args.config_path, args.overrides);
+  const auto environment = dist::torchrun_environment();
+  // Each rank on its own GPU; the hash and config.yaml keep the config as written, the same on every rank.
+  auto rank_config = config;
+  if (environment.world_size > 1 && config.train.device == "cuda") {
+    rank_config.train.device = "cuda:" + std::to_string(environment.local_rank);
+  }
+  auto group =
+      dist::torchrun_group(environment, std::chrono::milliseconds(static_cast<int64_t>(args.dist_timeout_s * 1000)));
+  const bool speaks = group.rank() == 0; // for the whole run
   const auto& t = config.train;
   auto as_built = config; // what the report counts: the student of this stage
   as_built.hybrid = train::student_hybrid_options(config);
-  std::fprintf(stderr, "%s", parameter_report(as_built).c_str());
+  if (speaks) {
+    std::fprintf(stderr, "%s", parameter_report(as_built).c_str());
+  }
 
-  train::Trainer trainer(config, config::config_hash(config));
+  train::Trainer trainer(rank_config, config::config_hash(config), std::move(group));
   int64_t trainable = 0;
   for (const auto& [name, p] : trainer.trainable()) {
     trainable += p.numel();
   }
-  std::fprintf(
-      stderr,
-      "stage %lld: %zu trainable tensors (%lld parameters), %lld steps, %s on %s, data %s\n",
-      static_cast<long long>(t.stage),
-      trainer.trainable().size(),
-      static_cast<long long>(trainable),
-      static_cast<long long>(t.steps),
-      t.dtype.c_str(),
-      t.device.c_str(),
-      config.data.path.c_str());
   if (!args.resume.empty()) {
     trainer.resume(args.resume);
-    std::fprintf(
-        stderr, "resumed from %s at step %lld\n", args.resume.c_str(), static_cast<long long>(trainer.steps_done()));
-  } else if (!t.init_from.empty()) {
-    std::fprintf(stderr, "trainable parameters from %s (train.init_from)\n", t.init_from.c_str());
   }
-  train::make_run_folder(t.out);
-  write_file_atomically(t.out + "/config.yaml", config::dump_config(config));
+  if (speaks) {
+    std::fprintf(
+        stderr,
+        "stage %lld: %zu trainable tensors (%lld parameters), %lld steps, %s on %s, data %s, %lld rank(s)\n",
+        static_cast<long long>(t.stage),
+        trainer.trainable().size(),
+        static_cast<long long>(trainable),
+        static_cast<long long>(t.steps),
+        t.dtype.c_str(),
+        t.device.c_str(),
+        config.data.path.c_str(),
+        static_cast<long long>(trainer.group().size()));
+    if (!args.resume.empty()) {
+      std::fprintf(
+          stderr, "resumed from %s at step %lld\n", args.resume.c_str(), static_cast<long long>(trainer.steps_done()));
+    } else if (!t.init_from.empty()) {
+      std::fprintf(stderr, "trainable parameters from %s (train.init_from)\n", t.init_from.c_str());
+    }
+    train::make_run_folder(t.out);
+    write_file_atomically(t.out + "/config.yaml", config::dump_config(config));
+  }
   train::run_training(trainer, t, stderr);
-  std::printf(
-      "trained to step %lld; last checkpoint %s\n",
-      static_cast<long long>(trainer.steps_done()),
-      trainer.last_checkpoint().c_str());
+  if (speaks) {
+    std::printf(
+        "trained to step %lld; last checkpoint %s\n",
+        static_cast<long long>(trainer.steps_done()),
+        trainer.last_checkpoint().c_str());
+  }
   return 0;
 }
 
@@ -73,6 +98,11 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--set", args->overrides, "Override a config value, e.g. --set train.steps=100 (repeatable)");
   cmd->add_option("--resume", args->resume, "A checkpoint of this run to continue from exactly")
       ->check(CLI::ExistingFile);
+  cmd->add_option(
+         "--dist-timeout",
+         args->dist_timeout_s,
+         "Seconds a rank waits for the others (rendezvous, each collective) before the run stops with an error")
+      ->check(CLI::PositiveNumber);
   return [args] { return run_train(*args); };
 }
 

@@ -89,9 +89,10 @@ model::HybridOptions student_hybrid_options(const config::Config& config) {
   return options;
 }
 
-Trainer::Trainer(const config::Config& config, std::string config_hash)
+Trainer::Trainer(const config::Config& config, std::string config_hash, dist::Group group)
     : config_(config),
       config_hash_(std::move(config_hash)),
+      group_(std::move(group)),
       rng_(at::make_generator<at::CPUGeneratorImpl>(config.train.seed)) {
   const auto& t = config_.train;
   const auto hybrid = student_hybrid_options(config_);
@@ -112,7 +113,7 @@ Trainer::Trainer(const config::Config& config, std::string config_hash)
   flow_.emplace(config_.inference.generator.schedule);
   dataset_ = std::make_unique<ClipDataset>(config_.data.path);
   check_clips(*dataset_, config_);
-  sampler_ = std::make_unique<ShardedSampler>(dataset_->size(), t.seed, /*rank=*/0, /*world_size=*/1);
+  sampler_ = std::make_unique<ShardedSampler>(dataset_->size(), t.seed, group_.rank(), group_.size());
 
   // The teacher, frozen; the student on its tensors. The seed fixes the random teacher (if any) and the
   // hybrid layers' initialisation.
@@ -136,11 +137,13 @@ Trainer::Trainer(const config::Config& config, std::string config_hash)
         p.set_data(p.detach().to(at::kFloat));
       }
       trainable_.emplace_back(name, p);
+      trainable_tensors_.push_back(p);
     }
   }
   if (!t.init_from.empty()) {
     init_from(t.init_from);
   }
+  group_.broadcast(trainable_tensors_);
   optimizer_ = make_adamw(trainable_, {t.lr, t.beta1, t.beta2, t.eps, t.weight_decay});
   ema_ = std::make_unique<Ema>(trainable_, t.ema_decay, t.ema_start_step);
 }
@@ -184,8 +187,16 @@ Trainer::MicroBatch Trainer::next_micro_batch() {
   MicroBatch batch;
   batch.text = at::stack(text).to(options_);
   const auto& g = config_.inference.generator;
-  batch.input =
-      make_teacher_forcing_input(at::stack(latents).to(options_), *flow_, g.frames_per_block, g.context_timestep, rng_);
+  const auto clips = at::stack(latents).to(options_);
+  // The draws of every rank's micro-batch in rank order, this rank's kept: the generator stays the same on
+  // all ranks (and in checkpoints), and the world draws what one process would over its micro-batches.
+  for (int64_t r = 0; r < group_.size(); ++r) {
+    if (r == group_.rank()) {
+      batch.input = make_teacher_forcing_input(clips, *flow_, g.frames_per_block, g.context_timestep, rng_);
+    } else {
+      make_teacher_forcing_input(at::zeros_like(clips), *flow_, g.frames_per_block, g.context_timestep, rng_);
+    }
+  }
   return batch;
 }
 
@@ -240,12 +251,29 @@ StepResult Trainer::step() {
       layer_sum = layer_sum.defined() ? layer_sum + l : l;
     }
   }
-  std::vector<at::Tensor> params;
-  for (const auto& [name, p] : trainable_) {
-    params.push_back(p);
+  if (group_.is_distributed()) {
+    std::vector<at::Tensor> grads;
+    for (const auto& p : trainable_tensors_) {
+      if (p.grad().defined()) {
+        grads.push_back(p.grad());
+      }
+    }
+    group_.all_reduce(grads, dist::Reduction::kMean);
+    // The loss and the layer losses as means over the ranks, in one collective on the device NCCL needs.
+    auto losses = at::tensor({result.loss}, at::TensorOptions().dtype(at::kDouble));
+    if (layer_sum.defined()) {
+      losses = at::cat({losses, layer_sum});
+    }
+    losses = losses.to(options_.device());
+    group_.all_reduce({losses}, dist::Reduction::kMean);
+    losses = losses.cpu();
+    result.loss = losses[0].item<double>();
+    if (layer_sum.defined()) {
+      layer_sum = losses.slice(0, 1).contiguous();
+    }
   }
   const double max_norm = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<double>::infinity();
-  result.grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
+  result.grad_norm = torch::nn::utils::clip_grad_norm_(trainable_tensors_, max_norm);
   if (!std::isfinite(result.grad_norm)) {
     fail_non_finite("the gradient norm", result.grad_norm, std::nullopt);
   }
@@ -311,7 +339,10 @@ void Trainer::save_checkpoint(const std::string& path) {
   state.config_hash = config_hash_;
   state.base_weights = config_.inference.checkpoint;
   state.base_fingerprint = base_fingerprint_;
-  train::save_checkpoint(path, trainable_, *optimizer_, *ema_, state, rng_);
+  if (group_.rank() == 0) {
+    train::save_checkpoint(path, trainable_, *optimizer_, *ema_, state, rng_);
+  }
+  group_.barrier();
   last_checkpoint_ = path;
 }
 

@@ -12,6 +12,12 @@
 // bfloat16 and the trainable parameters in float32, under autocast. Checkpoints (checkpoint.h) resume a run
 // bitwise; `train.init_from` starts a stage from an earlier stage's trainable parameters with a fresh
 // optimizer.
+//
+// Data-parallel (DESIGN section 8): with a dist::Group of W ranks the trainable parameters start from rank
+// 0's, each rank reads its own share of the clips, the gradients are averaged over the ranks before clipping
+// and the reported loss is the mean over the ranks. Every rank draws the timesteps and noise of all W ranks'
+// micro-batches and keeps its own, so at batch_size 1 a world of W with grad_accumulation K steps exactly as
+// one process with grad_accumulation W * K (up to float rounding).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +32,7 @@
 #include <torch/optim/adamw.h>
 
 #include "config/config.h"
+#include "dist/group.h"
 #include "inference/flow_matching.h"
 #include "model/conversion.h"
 #include "model/wan_dit.h"
@@ -61,8 +68,9 @@ class Trainer {
   // Builds teacher, student, optimizer, schedule, EMA and sampler from `config` (validated here, each
   // error naming its key); `config_hash` goes into checkpoints and must match on resume. Without
   // inference.checkpoint the teacher's weights are drawn from train.seed (model::draw_random_weights).
-  // On the CPU it makes the process flush denormal floats to zero.
-  Trainer(const config::Config& config, std::string config_hash);
+  // On the CPU it makes the process flush denormal floats to zero. `group` is the data-parallel world (a
+  // world of one by default).
+  Trainer(const config::Config& config, std::string config_hash, dist::Group group = {});
 
   // One optimizer step. Throws, before touching the parameters, when the loss is NaN or infinite: the
   // message names the step, the hybrid layers' diagnostics on the failing micro-batch and the last
@@ -80,6 +88,7 @@ class Trainer {
   // The last micro-batch's, while set_diagnostics is on.
   std::vector<LayerDiagnostics> diagnostics() const;
 
+  // Written by rank 0; the other ranks wait for it at a barrier.
   void save_checkpoint(const std::string& path);
   // Continues the run saved at `path` exactly (its config hash must be this run's).
   void resume(const std::string& path);
@@ -101,6 +110,9 @@ class Trainer {
   const Ema& ema() const {
     return *ema_;
   }
+  const dist::Group& group() const {
+    return group_;
+  }
 
  private:
   struct MicroBatch {
@@ -121,6 +133,7 @@ class Trainer {
 
   config::Config config_;
   std::string config_hash_;
+  dist::Group group_;
   std::string base_fingerprint_; // of the teacher's weights, recorded in checkpoints
   at::TensorOptions options_;    // the base's dtype and device
   bool autocast_ = false;
@@ -128,6 +141,7 @@ class Trainer {
   std::vector<int64_t> hybrid_layer_indices_;
   std::vector<std::pair<int64_t, std::shared_ptr<model::HybridAttention>>> hybrids_;
   std::vector<std::pair<std::string, at::Tensor>> trainable_;
+  std::vector<at::Tensor> trainable_tensors_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::unique_ptr<Ema> ema_;
   LrSchedule schedule_;

@@ -60,10 +60,15 @@ std::string checkpoint_path(const std::string& out, int64_t step) {
 }
 
 void run_training(Trainer& trainer, const config::TrainConfig& train, std::FILE* progress) {
-  make_run_folder(train.out);
+  // In a data-parallel run rank 0 alone writes the run folder and the progress lines.
+  const bool writes = trainer.group().rank() == 0;
   const auto metrics_path = train.out + "/metrics.jsonl";
-  std::ofstream metrics(metrics_path, std::ios::app);
-  TORCH_CHECK(metrics.good(), "train.out: cannot write '", metrics_path, "'");
+  std::ofstream metrics;
+  if (writes) {
+    make_run_folder(train.out);
+    metrics.open(metrics_path, std::ios::app);
+    TORCH_CHECK(metrics.good(), "train.out: cannot write '", metrics_path, "'");
+  }
 
   const int64_t first = trainer.steps_done();
   const auto start = std::chrono::steady_clock::now();
@@ -75,7 +80,7 @@ void run_training(Trainer& trainer, const config::TrainConfig& train, std::FILE*
     const bool log = next % train.log_every == 0 || next == first + 1 || next == train.steps;
     trainer.set_diagnostics(log);
     const auto result = trainer.step();
-    if (log) {
+    if (log && writes) {
       const auto now = std::chrono::steady_clock::now();
       const double elapsed = std::chrono::duration<double>(now - start).count();
       const double rate =
@@ -99,8 +104,10 @@ void run_training(Trainer& trainer, const config::TrainConfig& train, std::FILE*
     }
     if (result.step % train.checkpoint_every == 0 || result.step == train.steps) {
       trainer.save_checkpoint(checkpoint_path(train.out, result.step));
-      std::fprintf(progress, "checkpoint: %s\n", trainer.last_checkpoint().c_str());
-      std::fflush(progress);
+      if (writes) {
+        std::fprintf(progress, "checkpoint: %s\n", trainer.last_checkpoint().c_str());
+        std::fflush(progress);
+      }
     }
   }
 }

@@ -22,7 +22,8 @@ void make_run_folder(const std::string& out);
 std::string checkpoint_path(const std::string& out, int64_t step);
 
 // Runs `trainer` from where it stands to train.steps. A non-finite loss ends the run with the trainer's
-// error (step, layer diagnostics, last checkpoint). Progress lines go to `progress`.
+// error (step, layer diagnostics, last checkpoint). Progress lines go to `progress`. In a data-parallel run
+// only rank 0 writes the run folder and the progress lines.
 void run_training(Trainer& trainer, const config::TrainConfig& train, std::FILE* progress);
 
 } // namespace arl2::train

@@ -1,7 +1,8 @@
 // arl2._C: the framework seen from Python, kept thin: build a WanDiT from a preset or a dict of
 // config fields, convert it to a hybrid, load and save its weights, run it in each attention mode, and
-// generate with it block by block (an iterator of finished blocks). Tensors cross as
-// torch.Tensor through torch's own pybind11 casters (hence torch's bundled pybind11 headers).
+// generate with it block by block (an iterator of finished blocks), and train (a Trainer from a config file,
+// data-parallel over a torch.distributed process group when given one). Tensors and process groups cross
+// through torch's own pybind11 casters (hence torch's bundled pybind11 headers).
 #include <map>
 #include <optional>
 #include <string>
@@ -11,12 +12,16 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <torch/python.h>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
+#include "config/config.h"
+#include "dist/group.h"
 #include "inference/generator.h"
 #include "model/config.h"
 #include "model/conversion.h"
 #include "model/wan_dit.h"
 #include "model/weights.h"
+#include "train/trainer.h"
 
 namespace py = pybind11;
 
@@ -105,6 +110,35 @@ py::dict diagnostics_to_dict(const model::HybridDiagnostics& d) {
   return out;
 }
 
+// A Python torch.distributed ProcessGroup as the trainer's group; None: a world of one.
+dist::Group group_from_python(const py::object& process_group, double timeout_s) {
+  if (process_group.is_none()) {
+    return {};
+  }
+  TORCH_CHECK(timeout_s > 0, "Trainer: timeout_s must be positive, got ", timeout_s);
+  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  try {
+    group = process_group.cast<c10::intrusive_ptr<c10d::ProcessGroup>>();
+  } catch (const py::cast_error&) {
+    TORCH_CHECK(
+        false,
+        "Trainer: process_group must be a torch.distributed ProcessGroup (e.g. torch.distributed.group.WORLD), "
+        "got ",
+        py::str(py::type::of(process_group)).cast<std::string>());
+  }
+  return dist::Group(group, std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+}
+
+py::dict step_to_dict(const train::StepResult& r) {
+  py::dict out;
+  out["step"] = r.step;
+  out["loss"] = r.loss;
+  out["grad_norm"] = r.grad_norm;
+  out["lr"] = r.lr;
+  out["layer_losses"] = r.layer_losses;
+  return out;
+}
+
 } // namespace
 } // namespace arl2::python
 
@@ -129,6 +163,51 @@ PYBIND11_MODULE(_C, m) {
   });
 
   m.def("model_presets", &model::model_preset_names, "Names of the model presets.");
+
+  py::class_<train::Trainer>(m, "Trainer", "The distillation trainer (csrc/train/trainer.h).")
+      .def(
+          py::init([](const std::string& config_path,
+                      const std::vector<std::string>& overrides,
+                      const py::object& process_group,
+                      double timeout_s) {
+            const auto config = config::load_config(config_path, overrides);
+            auto group = python::group_from_python(process_group, timeout_s);
+            py::gil_scoped_release release;
+            return std::make_unique<train::Trainer>(config, config::config_hash(config), std::move(group));
+          }),
+          py::arg("config"),
+          py::arg("overrides") = std::vector<std::string>{},
+          py::arg("process_group") = py::none(),
+          py::arg("timeout_s") = 600.0,
+          "config: a YAML file; overrides: 'key=value' strings as `arl2 train --set` takes them. With a "
+          "torch.distributed process_group the run is data-parallel over its ranks; a collective not done "
+          "within timeout_s raises.")
+      .def(
+          "step",
+          [](train::Trainer& t) {
+            train::StepResult r;
+            {
+              py::gil_scoped_release release;
+              r = t.step();
+            }
+            return python::step_to_dict(r);
+          },
+          "One optimizer step: a dict of step, loss, grad_norm, lr and (stage 1) layer_losses.")
+      .def_property_readonly("steps_done", &train::Trainer::steps_done)
+      .def(
+          "trainable",
+          [](const train::Trainer& t) {
+            std::map<std::string, at::Tensor> d(t.trainable().begin(), t.trainable().end());
+            return d;
+          },
+          "Name -> trainable parameter (the tensors themselves, not copies).")
+      .def(
+          "save_checkpoint",
+          &train::Trainer::save_checkpoint,
+          py::arg("path"),
+          py::call_guard<py::gil_scoped_release>(),
+          "Written by rank 0; the other ranks wait for it.")
+      .def("resume", &train::Trainer::resume, py::arg("path"), py::call_guard<py::gil_scoped_release>());
 
   py::class_<Caches>(m, "Caches", "One cache per layer of a WanDiT (KV cache or recurrent state), for forward_cached.")
       .def_property_readonly("frames_committed", [](const Caches& c) { return c.layers.front().frames_committed(); })

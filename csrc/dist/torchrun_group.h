@@ -1,0 +1,30 @@
+// The process group of a job launched by torchrun (`torchrun --nproc-per-node N --no-python arl2 train ...`),
+// read from the variables torchrun sets: MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK. Rank 0 hosts
+// a TCPStore at MASTER_ADDR:MASTER_PORT through which the ranks meet; the collectives run on NCCL, each rank
+// on the GPU of its LOCAL_RANK.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "dist/group.h"
+
+namespace arl2::dist {
+
+struct TorchrunEnvironment {
+  int64_t rank = 0, world_size = 1, local_rank = 0;
+  std::string master_addr;
+  int64_t master_port = 0;
+};
+
+// Unset variables read as a world of one; a set one that is not a valid number is an error naming it.
+TorchrunEnvironment torchrun_environment();
+
+// A world of one (Group()) when WORLD_SIZE is 1 or unset. Otherwise an NCCL group, which needs a CUDA
+// build; on the CPU, make a Gloo group with torch.distributed and pass it to the Python Trainer.
+// `timeout` bounds the rendezvous and every collective.
+Group torchrun_group(
+    const TorchrunEnvironment& environment, std::chrono::milliseconds timeout = Group::kDefaultTimeout);
+
+} // namespace arl2::dist

@@ -1,0 +1,74 @@
+"""Data-parallel training on the real c10d Gloo backend: W processes, each with a torch.distributed Gloo group
+handed to arl2._C.Trainer, train the tiny stage-1 model for a few steps at batch_size 1, and must end with the
+trainable parameters (and report the losses) of one process with grad_accumulation W."""
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from safetensors.torch import save_file
+
+import arl2  # noqa: F401  (loads the op library)
+
+try:
+    from arl2 import _C
+except ImportError as e:
+    pytest.skip(f"arl2._C is not built: {e}", allow_module_level=True)
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIG = os.path.join(REPO, "configs", "tiny-train-stage1.yaml")
+STEPS = 3
+CLIPS = 6  # a share for every rank of a world of 2 or 3
+
+
+def overrides(data, out, grad_accumulation):
+    return [f"data.path={data}", f"train.out={out}", f"train.grad_accumulation={grad_accumulation}", "train.seed=3"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train_rank(rank, world, port, data, out):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        trainer = _C.Trainer(CONFIG, overrides(data, out, 1), process_group=dist.group.WORLD, timeout_s=60)
+        losses = [trainer.step()["loss"] for _ in range(STEPS)]
+        params = {name: p.detach().clone() for name, p in trainer.trainable().items()}
+        torch.save({"losses": losses, "params": params}, os.path.join(out, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    g = torch.Generator().manual_seed(11)
+    latents = torch.randn(CLIPS, 4, 16, 4, 4, generator=g)
+    text = torch.randn(CLIPS, 8, 32, generator=g)
+    save_file({"latents": latents, "text_embeddings": text}, str(folder / "clips.safetensors"))
+    return str(folder)
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_world_matches_one_process_on_the_combined_batch(world, clips, tmp_path):
+    mp.start_processes(train_rank, args=(world, free_port(), clips, str(tmp_path)), nprocs=world, start_method="spawn")
+
+    single = _C.Trainer(CONFIG, overrides(clips, str(tmp_path / "single"), world))
+    single_losses = [single.step()["loss"] for _ in range(STEPS)]
+    expected = single.trainable()
+    for rank in range(world):
+        result = torch.load(os.path.join(tmp_path, f"rank{rank}.pt"))
+        assert result["losses"] == pytest.approx(single_losses, rel=1e-5)
+        assert result["params"].keys() == expected.keys()
+        for name, p in expected.items():
+            torch.testing.assert_close(result["params"][name], p.detach(), rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_a_process_group_must_be_one(clips, tmp_path):
+    with pytest.raises(RuntimeError, match="process_group must be a torch.distributed ProcessGroup"):
+        _C.Trainer(CONFIG, overrides(clips, str(tmp_path), 1), process_group=object())
