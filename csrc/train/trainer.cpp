@@ -233,6 +233,7 @@ StepResult Trainer::step() {
   const auto& t = config_.train;
   StepResult result;
   at::Tensor layer_sum;
+  std::optional<MicroBatch> failing; // a distributed run's first micro-batch with a non-finite loss
   timer_.start();
   optimizer_->zero_grad();
   for (int64_t k = 0; k < t.grad_accumulation; ++k) {
@@ -240,10 +241,15 @@ StepResult Trainer::step() {
     timer_.mark(result.phases.data_ms);
     const auto micro = micro_loss(batch, &result.phases);
     const double loss = micro.loss.item<double>();
-    if (!std::isfinite(loss)) {
+    if (std::isfinite(loss)) {
+      (micro.loss / static_cast<double>(t.grad_accumulation)).backward();
+    } else if (!group_.is_distributed()) {
       fail_non_finite("the loss", loss, batch);
+    } else if (!failing) {
+      // The other ranks are on their way to the collectives below: this rank goes there too, and the mean
+      // loss it carries there stops every rank at once instead of leaving them waiting for the timeout.
+      failing = batch;
     }
-    (micro.loss / static_cast<double>(t.grad_accumulation)).backward();
     timer_.mark(result.phases.backward_ms);
     result.loss += loss / static_cast<double>(t.grad_accumulation);
     if (micro.layer_losses.defined()) {
@@ -253,7 +259,10 @@ StepResult Trainer::step() {
   }
   if (group_.is_distributed()) {
     std::vector<at::Tensor> grads;
-    for (const auto& p : trainable_tensors_) {
+    for (auto& p : trainable_tensors_) {
+      if (failing && !p.grad().defined()) { // no backward ran here: the others' buckets still hold this one
+        p.mutable_grad() = at::zeros_like(p);
+      }
       if (p.grad().defined()) {
         grads.push_back(p.grad());
       }
@@ -270,6 +279,9 @@ StepResult Trainer::step() {
     result.loss = losses[0].item<double>();
     if (layer_sum.defined()) {
       layer_sum = losses.slice(0, 1).contiguous();
+    }
+    if (!std::isfinite(result.loss)) {
+      fail_non_finite("the mean loss over the ranks", result.loss, failing);
     }
   }
   const double max_norm = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<double>::infinity();

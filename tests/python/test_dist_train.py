@@ -69,6 +69,32 @@ def test_world_matches_one_process_on_the_combined_batch(world, clips, tmp_path)
             torch.testing.assert_close(result["params"][name], p.detach(), rtol=1e-5, atol=1e-6, msg=name)
 
 
+def nan_on_rank_1(rank, world, port, data, out):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        trainer = _C.Trainer(CONFIG, overrides(data, out, 1), process_group=dist.group.WORLD, timeout_s=60)
+        if rank == 1:
+            with torch.no_grad():
+                next(iter(trainer.trainable().values())).fill_(float("nan"))
+        try:
+            trainer.step()
+            message = "no error"
+        except RuntimeError as e:
+            message = str(e)
+        with open(os.path.join(out, f"rank{rank}.txt"), "w") as f:
+            f.write(message)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_non_finite_loss_on_one_rank_stops_every_rank(clips, tmp_path):
+    # Not after the collective's timeout: at the step, with the message of a single process.
+    mp.start_processes(nan_on_rank_1, args=(2, free_port(), clips, str(tmp_path)), nprocs=2, start_method="spawn")
+    for rank in range(2):
+        message = (tmp_path / f"rank{rank}.txt").read_text()
+        assert "the mean loss over the ranks is nan at step 1; the run stops before the optimizer step" in message
+
+
 def test_a_process_group_must_be_one(clips, tmp_path):
     with pytest.raises(RuntimeError, match="process_group must be a torch.distributed ProcessGroup"):
         _C.Trainer(CONFIG, overrides(clips, str(tmp_path), 1), process_group=object())
