@@ -96,10 +96,7 @@ int run_bench_train(const BenchTrainArgs& args) {
   const at::Device device(config.train.device);
   inference::reset_peak_device_bytes(device);
   train::Trainer trainer(config, config::config_hash(config));
-  int64_t trainable = 0;
-  for (const auto& [name, p] : trainer.trainable()) {
-    trainable += p.numel();
-  }
+  const int64_t trainable = trainer.trainable_numel();
   std::fprintf(
       stderr,
       "stage %lld, %lld layers (%zu hybrid), %lld trainable parameters, %s on %s, %lld latent frames of %lld x %lld, "
@@ -196,10 +193,8 @@ Command add_bench_command(CLI::App& app) {
   bench->require_subcommand(1);
   auto* cmd = bench->add_subcommand("train", "Time training steps phase by phase, with random weights and clips");
   auto args = std::make_shared<BenchTrainArgs>();
-  cmd->add_option("--config", args->config_path, "A training config: model, hybrid, inference and train sections")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--set", args->overrides, "Override a config value (repeatable)");
+  add_config_options(
+      cmd, args->config_path, args->overrides, "A training config: model, hybrid, inference and train sections");
   cmd->add_option("--latent-frames", args->latent_frames, "Latent frames of the clip (default 21: 7 blocks of 3)");
   cmd->add_option("--warmup", args->warmup, "Untimed steps first (default 2)");
   cmd->add_option("--steps", args->steps, "Timed steps (default 5)");

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -16,5 +18,13 @@ Command add_train_command(CLI::App& app);
 Command add_rollout_command(CLI::App& app);
 Command add_export_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
+
+// The options of every command that runs from a config: the YAML file (`config_help` says which sections
+// it reads) and --set overrides of its values.
+inline void add_config_options(
+    CLI::App* cmd, std::string& config_path, std::vector<std::string>& overrides, const std::string& config_help) {
+  cmd->add_option("--config", config_path, config_help)->required()->check(CLI::ExistingFile);
+  cmd->add_option("--set", overrides, "Override a config value: --set section.key=value (repeatable)");
+}
 
 } // namespace arl2::cli

@@ -41,10 +41,7 @@ int run_export(const ExportArgs& args) {
 Command add_export_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("export", "Merge a training checkpoint and its base weights into one weights file");
   auto args = std::make_shared<ExportArgs>();
-  cmd->add_option("--config", args->config_path, "The run's config (its folder's config.yaml)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--set", args->overrides, "Override a config value (repeatable)");
+  add_config_options(cmd, args->config_path, args->overrides, "The run's config (its folder's config.yaml)");
   cmd->add_option("--checkpoint", args->checkpoint, "A checkpoint of the run")->required()->check(CLI::ExistingFile);
   cmd->add_option("--out", args->out, "The merged safetensors file (written atomically)")->required();
   cmd->add_flag("--ema", args->ema, "Export the EMA of the parameters rather than their last values");

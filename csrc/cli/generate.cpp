@@ -222,10 +222,8 @@ Command add_generate_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "generate", "Generate latents block by block from prompts' text embeddings (scripts/encode_prompts.py)");
   auto args = std::make_shared<GenerateArgs>();
-  cmd->add_option("--config", args->config_path, "YAML config: model, optional hybrid and inference sections")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--set", args->overrides, "Override a config value, e.g. --set inference.device=cpu (repeatable)");
+  add_config_options(
+      cmd, args->config_path, args->overrides, "YAML config: model, optional hybrid and inference sections");
   cmd->add_option("--prompts", args->prompts_path, "safetensors file with text_embeddings [N, L, text_dim]")
       ->required();
   cmd->add_option(

@@ -167,10 +167,8 @@ Command add_rollout_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "rollout", "Fill dataset shards with the teacher's own generations from prompt embeddings (data-free stage 2)");
   auto args = std::make_shared<RolloutArgs>();
-  cmd->add_option("--config", args->config_path, "YAML config: the teacher's model and inference sections")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--set", args->overrides, "Override a config value, e.g. --set inference.device=cpu (repeatable)");
+  add_config_options(
+      cmd, args->config_path, args->overrides, "YAML config: the teacher's model and inference sections");
   cmd->add_option(
          "--prompts", args->prompts_path, "safetensors file with text_embeddings [N, L, text_dim]: a clip each")
       ->required();

@@ -49,10 +49,7 @@ int run_train(const TrainArgs& args) {
   }
 
   train::Trainer trainer(rank_config, config::config_hash(config), std::move(group));
-  int64_t trainable = 0;
-  for (const auto& [name, p] : trainer.trainable()) {
-    trainable += p.numel();
-  }
+  const int64_t trainable = trainer.trainable_numel();
   if (!args.resume.empty()) {
     trainer.resume(args.resume);
   }
@@ -92,10 +89,8 @@ int run_train(const TrainArgs& args) {
 Command add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "Distil the configured hybrid from its teacher (stage 1 or 2)");
   auto args = std::make_shared<TrainArgs>();
-  cmd->add_option("--config", args->config_path, "YAML config: model, hybrid, train, data and inference sections")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--set", args->overrides, "Override a config value, e.g. --set train.steps=100 (repeatable)");
+  add_config_options(
+      cmd, args->config_path, args->overrides, "YAML config: model, hybrid, train, data and inference sections");
   cmd->add_option("--resume", args->resume, "A checkpoint of this run to continue from exactly")
       ->check(CLI::ExistingFile);
   cmd->add_option(

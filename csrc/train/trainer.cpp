@@ -324,6 +324,14 @@ void Trainer::fail_non_finite(const char* what, double value, const std::optiona
       last_checkpoint_.empty() ? std::string("none written yet") : last_checkpoint_);
 }
 
+int64_t Trainer::trainable_numel() const {
+  int64_t n = 0;
+  for (const auto& [name, p] : trainable_) {
+    n += p.numel();
+  }
+  return n;
+}
+
 void Trainer::set_phase_timing(bool on) {
   timer_.set_enabled(on, options_.device());
 }

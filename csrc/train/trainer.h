@@ -107,6 +107,8 @@ class Trainer {
   const std::vector<std::pair<std::string, at::Tensor>>& trainable() const {
     return trainable_;
   }
+  // Elements of the trainable parameters, all together.
+  int64_t trainable_numel() const;
   const Ema& ema() const {
     return *ema_;
   }
