@@ -6,7 +6,6 @@
 // Launched by torchrun (`torchrun --nproc-per-node N --no-python arl2 train ...`), it trains data-parallel
 // over an NCCL group from torchrun's variables (dist/torchrun_group.h), each rank on the GPU of its
 // LOCAL_RANK; rank 0 alone prints and writes the run folder.
-#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -14,9 +13,9 @@
 
 #include "commands.h"
 #include "config/config.h"
-#include "dist/torchrun_group.h"
 #include "generation_outputs.h"
 #include "parameter_report.h"
+#include "torchrun_launch.h"
 #include "train/trainer.h"
 #include "train/training_run.h"
 
@@ -32,15 +31,9 @@ struct TrainArgs {
 
 int run_train(const TrainArgs& args) {
   const auto config = config::load_config(args.config_path, args.overrides);
-  const auto environment = dist::torchrun_environment();
   // Each rank on its own GPU; the hash and config.yaml keep the config as written, the same on every rank.
-  auto rank_config = config;
-  if (environment.world_size > 1 && config.train.device == "cuda") {
-    rank_config.train.device = "cuda:" + std::to_string(environment.local_rank);
-  }
-  auto group =
-      dist::torchrun_group(environment, std::chrono::milliseconds(static_cast<int64_t>(args.dist_timeout_s * 1000)));
-  const bool speaks = group.rank() == 0; // for the whole run
+  auto launch = launch_rank(config, args.dist_timeout_s);
+  const bool speaks = launch.group.rank() == 0; // for the whole run
   const auto& t = config.train;
   auto as_built = config; // what the report counts: the student of this stage
   as_built.hybrid = train::student_hybrid_options(config);
@@ -48,7 +41,7 @@ int run_train(const TrainArgs& args) {
     std::fprintf(stderr, "%s", parameter_report(as_built).c_str());
   }
 
-  train::Trainer trainer(rank_config, config::config_hash(config), std::move(group));
+  train::Trainer trainer(launch.config, config::config_hash(config), std::move(launch.group));
   const int64_t trainable = trainer.trainable_numel();
   if (!args.resume.empty()) {
     trainer.resume(args.resume);
@@ -93,11 +86,7 @@ Command add_train_command(CLI::App& app) {
       cmd, args->config_path, args->overrides, "YAML config: model, hybrid, train, data and inference sections");
   cmd->add_option("--resume", args->resume, "A checkpoint of this run to continue from exactly")
       ->check(CLI::ExistingFile);
-  cmd->add_option(
-         "--dist-timeout",
-         args->dist_timeout_s,
-         "Seconds a rank waits for the others (rendezvous, each collective) before the run stops with an error")
-      ->check(CLI::PositiveNumber);
+  add_dist_timeout_option(cmd, args->dist_timeout_s);
   return [args] { return run_train(*args); };
 }
 

@@ -14,6 +14,7 @@ struct PhaseTimes {
   double teacher_forward_ms = 0; // the teacher's pass (stage 1: the recording pass)
   double student_forward_ms = 0; // the student's pass and the loss (stage 1: the hybrid layers' alignment)
   double backward_ms = 0;        // with activation checkpointing, the blocks' recompute too
+  double all_reduce_ms = 0;      // a data-parallel run's gradient and loss all-reduce (0 in a world of one)
   double optimizer_ms = 0;       // clipping, AdamW, EMA
 };
 

@@ -283,6 +283,7 @@ StepResult Trainer::step() {
     if (!std::isfinite(result.loss)) {
       fail_non_finite("the mean loss over the ranks", result.loss, failing);
     }
+    timer_.mark(result.phases.all_reduce_ms);
   }
   const double max_norm = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<double>::infinity();
   result.grad_norm = torch::nn::utils::clip_grad_norm_(trainable_tensors_, max_norm);
