@@ -50,11 +50,18 @@ step generate ./build/device/csrc/arl2 generate --config configs/tiny-hybrid50.y
   --set inference.dtype=bfloat16 --set inference.latent_height=4 --set inference.latent_width=6 \
   --set inference.frames_per_block=2 --prompts tests/data/tiny_prompts.safetensors --latent-frames 6 \
   --out "$OUT/generate_tiny"
+# The C++ NCCL group from torchrun's variables: 2 ranks of the tiny stage-2 step on their own GPUs must end
+# with the same parameters on both ranks and those of one GPU over the same global batch.
+gpus=$(nvidia-smi -L 2>/dev/null | grep -c "^GPU")
+if [ "$gpus" -ge 2 ]; then
+  step torchrun_nccl "$PYTHON" scripts/bench_scaling.py --arl2 ./build/device/csrc/arl2 \
+    --config configs/tiny-train-stage2.yaml --set train.device=cuda --latent-frames 4 --warmup 1 --steps 3 --gpus 2
+fi
 [ "${SKIP_BENCH:-0}" = 1 ] || step kernels_bench ./build/device/scripts/bench/gdn_kernels bench --json "$OUT/gdn_kernels.json"
 [ "${SKIP_BENCH:-0}" = 1 ] || step bench "$PYTHON" scripts/bench_gdn.py --json "$OUT/bench_gdn.json"
 
-for f in catch_cuda kernels pytest generate; do
-  echo "== $f (tail)"; tail -25 "$OUT/$f.log"
+for f in catch_cuda kernels pytest generate torchrun_nccl; do
+  [ -f "$OUT/$f.log" ] && { echo "== $f (tail)"; tail -25 "$OUT/$f.log"; }
 done
 [ -f "$OUT/kernels_bench.log" ] && { echo "== kernels_bench"; cat "$OUT/kernels_bench.log"; }
 [ -f "$OUT/bench.log" ] && { echo "== bench"; cat "$OUT/bench.log"; }

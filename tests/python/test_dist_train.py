@@ -1,6 +1,7 @@
-"""Data-parallel training on the real c10d Gloo backend: W processes, each with a torch.distributed Gloo group
-handed to arl2._C.Trainer, train the tiny stage-1 model for a few steps at batch_size 1, and must end with the
-trainable parameters (and report the losses) of one process with grad_accumulation W."""
+"""Data-parallel training on real c10d backends: W processes, each with a torch.distributed group handed to
+arl2._C.Trainer, train the tiny stage-1 model for a few steps at batch_size 1, and must end with the
+trainable parameters (and report the losses) of one process with grad_accumulation W. Gloo on the CPU
+everywhere; NCCL, one GPU a rank, where the machine has W GPUs (a world of one too: NCCL on a single GPU)."""
 import os
 import socket
 
@@ -23,8 +24,21 @@ STEPS = 3
 CLIPS = 6  # a share for every rank of a world of 2 or 3
 
 
-def overrides(data, out, grad_accumulation):
-    return [f"data.path={data}", f"train.out={out}", f"train.grad_accumulation={grad_accumulation}", "train.seed=3"]
+BACKENDS = {"gloo": "cpu", "nccl": "cuda"}
+
+
+def overrides(data, out, grad_accumulation, device="cpu"):
+    return [
+        f"data.path={data}",
+        f"train.out={out}",
+        f"train.grad_accumulation={grad_accumulation}",
+        "train.seed=3",
+        f"train.device={device}",
+    ]
+
+
+def rank_device(backend, rank):
+    return "cpu" if backend == "gloo" else f"cuda:{rank}"
 
 
 def free_port():
@@ -33,12 +47,19 @@ def free_port():
         return s.getsockname()[1]
 
 
-def train_rank(rank, world, port, data, out):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+def train_rank(rank, world, port, data, out, backend):
+    if backend == "nccl":
+        torch.cuda.set_device(rank)
+    dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
-        trainer = _C.Trainer(CONFIG, overrides(data, out, 1), process_group=dist.group.WORLD, timeout_s=60)
+        trainer = _C.Trainer(
+            CONFIG,
+            overrides(data, out, 1, rank_device(backend, rank)),
+            process_group=dist.group.WORLD,
+            timeout_s=60,
+        )
         losses = [trainer.step()["loss"] for _ in range(STEPS)]
-        params = {name: p.detach().clone() for name, p in trainer.trainable().items()}
+        params = {name: p.detach().cpu() for name, p in trainer.trainable().items()}
         torch.save({"losses": losses, "params": params}, os.path.join(out, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -54,11 +75,20 @@ def clips(tmp_path_factory):
     return str(folder)
 
 
-@pytest.mark.parametrize("world", [2, 3])
-def test_world_matches_one_process_on_the_combined_batch(world, clips, tmp_path):
-    mp.start_processes(train_rank, args=(world, free_port(), clips, str(tmp_path)), nprocs=world, start_method="spawn")
+def world_cases():
+    for backend, world in [("gloo", 2), ("gloo", 3), ("nccl", 1), ("nccl", 2)]:
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        needs = pytest.mark.skipif(backend == "nccl" and gpus < world, reason=f"NCCL needs {world} GPU(s)")
+        yield pytest.param(backend, world, marks=needs, id=f"{backend}-{world}")
 
-    single = _C.Trainer(CONFIG, overrides(clips, str(tmp_path / "single"), world))
+
+@pytest.mark.parametrize("backend, world", world_cases())
+def test_world_matches_one_process_on_the_combined_batch(backend, world, clips, tmp_path):
+    args = (world, free_port(), clips, str(tmp_path), backend)
+    mp.start_processes(train_rank, args=args, nprocs=world, start_method="spawn")
+
+    device = BACKENDS[backend]
+    single = _C.Trainer(CONFIG, overrides(clips, str(tmp_path / "single"), world, device))
     single_losses = [single.step()["loss"] for _ in range(STEPS)]
     expected = single.trainable()
     for rank in range(world):
@@ -66,7 +96,7 @@ def test_world_matches_one_process_on_the_combined_batch(world, clips, tmp_path)
         assert result["losses"] == pytest.approx(single_losses, rel=1e-5)
         assert result["params"].keys() == expected.keys()
         for name, p in expected.items():
-            torch.testing.assert_close(result["params"][name], p.detach(), rtol=1e-5, atol=1e-6, msg=name)
+            torch.testing.assert_close(result["params"][name], p.detach().cpu(), rtol=1e-5, atol=1e-6, msg=name)
 
 
 def nan_on_rank_1(rank, world, port, data, out):
