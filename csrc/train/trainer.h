@@ -115,6 +115,9 @@ class Trainer {
   const dist::Group& group() const {
     return group_;
   }
+  const config::Config& config() const {
+    return config_;
+  }
 
  private:
   struct MicroBatch {

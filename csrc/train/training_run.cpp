@@ -59,7 +59,11 @@ std::string checkpoint_path(const std::string& out, int64_t step) {
   return out + "/checkpoints/" + name;
 }
 
-void run_training(Trainer& trainer, const config::TrainConfig& train, std::FILE* progress) {
+void run_training(
+    Trainer& trainer,
+    const config::TrainConfig& train,
+    std::FILE* progress,
+    const std::function<void(const StepResult&)>& on_step) {
   // In a data-parallel run rank 0 alone writes the run folder and the progress lines.
   const bool writes = trainer.group().rank() == 0;
   const auto metrics_path = train.out + "/metrics.jsonl";
@@ -108,6 +112,9 @@ void run_training(Trainer& trainer, const config::TrainConfig& train, std::FILE*
         std::fprintf(progress, "checkpoint: %s\n", trainer.last_checkpoint().c_str());
         std::fflush(progress);
       }
+    }
+    if (on_step) {
+      on_step(result);
     }
   }
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "config/config.h"
@@ -23,7 +24,12 @@ std::string checkpoint_path(const std::string& out, int64_t step);
 
 // Runs `trainer` from where it stands to train.steps. A non-finite loss ends the run with the trainer's
 // error (step, layer diagnostics, last checkpoint). Progress lines go to `progress`. In a data-parallel run
-// only rank 0 writes the run folder and the progress lines.
-void run_training(Trainer& trainer, const config::TrainConfig& train, std::FILE* progress);
+// only rank 0 writes the run folder and the progress lines. `on_step`, when given, sees every step's result
+// once its checkpoint (if due) is written, on every rank; what it throws ends the run.
+void run_training(
+    Trainer& trainer,
+    const config::TrainConfig& train,
+    std::FILE* progress,
+    const std::function<void(const StepResult&)>& on_step = {});
 
 } // namespace arl2::train

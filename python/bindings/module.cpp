@@ -1,8 +1,9 @@
-// arl2._C: the framework seen from Python, kept thin: build a WanDiT from a preset or a dict of
-// config fields, convert it to a hybrid, load and save its weights, run it in each attention mode, and
+// arl2._C: the framework seen from Python, kept thin: load a YAML config, build a WanDiT from a preset or a
+// dict of config fields, convert it to a hybrid, load and save its weights, run it in each attention mode,
 // generate with it block by block (an iterator of finished blocks), and train (a Trainer from a config file,
-// data-parallel over a torch.distributed process group when given one). Tensors and process groups cross
-// through torch's own pybind11 casters (hence torch's bundled pybind11 headers).
+// step by step or as `arl2 train` runs with a callback per step, data-parallel over a torch.distributed
+// process group when given one). Tensors and process groups cross through torch's own pybind11 casters
+// (hence torch's bundled pybind11 headers). python/arl2/_C.pyi mirrors this file: change both together.
 #include <map>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 #include "model/wan_dit.h"
 #include "model/weights.h"
 #include "train/trainer.h"
+#include "train/training_run.h"
 
 namespace py = pybind11;
 
@@ -80,6 +82,37 @@ py::dict config_to_dict(const ModelConfig& c) {
   d["text_dim"] = c.text_dim;
   d["freq_dim"] = c.freq_dim;
   d["eps"] = c.eps;
+  return d;
+}
+
+// The keyword arguments of WanDiT.convert_to_hybrid that the config's hybrid section stands for.
+py::dict hybrid_to_dict(const model::HybridOptions& h) {
+  py::dict d;
+  d["layers"] = h.layers.empty() ? py::object(py::none()) : py::cast(h.layers);
+  d["ratio"] = h.ratio ? py::object(py::float_(*h.ratio)) : py::object(py::none());
+  for (const auto& name : model::layer_policy_names()) {
+    if (model::layer_policy(name) == h.policy) {
+      d["policy"] = name;
+    }
+  }
+  d["lora"] = h.lora;
+  d["lora_rank"] = h.lora_options.rank;
+  d["lora_alpha"] = h.lora_options.alpha;
+  return d;
+}
+
+// The keyword arguments of WanDiT.generate that the config's inference section stands for.
+py::dict generation_to_dict(const inference::GeneratorOptions& g) {
+  py::dict d;
+  d["frames_per_block"] = g.frames_per_block;
+  d["latent_height"] = g.latent_height;
+  d["latent_width"] = g.latent_width;
+  d["denoising_steps"] = g.schedule.denoising_steps;
+  d["shift"] = g.schedule.shift;
+  d["warp"] = g.schedule.warp;
+  d["context_timestep"] = g.context_timestep;
+  d["kv_window_frames"] = g.kv.window_frames;
+  d["kv_sink_frames"] = g.kv.sink_frames;
   return d;
 }
 
@@ -146,7 +179,7 @@ PYBIND11_MODULE(_C, m) {
   using namespace arl2;
   using model::WanDiT;
   using python::Caches;
-  m.doc() = "arl2's C++ framework: the Wan DiT (more of it as it grows)";
+  m.doc() = "arl2's C++ framework: configs, the Wan DiT and its hybrid, generation and training.";
 
   // c10::Error carries a C++ backtrace in what(); Python users get the message alone. Out-of-memory
   // keeps torch's own type, so callers catch torch.OutOfMemoryError here as around torch's ops.
@@ -163,6 +196,43 @@ PYBIND11_MODULE(_C, m) {
   });
 
   m.def("model_presets", &model::model_preset_names, "Names of the model presets.");
+
+  py::class_<config::Config>(
+      m, "Config", "A run's configuration, validated (csrc/config/config.h); from load_config or parse_config.")
+      .def_property_readonly(
+          "model",
+          [](const config::Config& c) { return python::config_to_dict(c.model); },
+          "The model section: WanDiT's config argument.")
+      .def_property_readonly(
+          "hybrid",
+          [](const config::Config& c) {
+            return c.hybrid ? py::object(python::hybrid_to_dict(*c.hybrid)) : py::object(py::none());
+          },
+          "The hybrid section as WanDiT.convert_to_hybrid's keyword arguments; None without one.")
+      .def_property_readonly(
+          "generation",
+          [](const config::Config& c) { return python::generation_to_dict(c.inference.generator); },
+          "The inference section's sampler and block layout as WanDiT.generate's keyword arguments.")
+      .def_property_readonly(
+          "yaml",
+          &config::dump_config,
+          "Every value, defaults included, as YAML that reads back to this config (a run folder's config.yaml).")
+      .def_property_readonly("hash", &config::config_hash, "Which configuration a checkpoint was written under.");
+
+  m.def(
+      "load_config",
+      &config::load_config,
+      py::arg("path"),
+      py::arg("overrides") = std::vector<std::string>{},
+      "Reads and validates a YAML config; overrides are 'key=value' strings as `arl2 train --set` takes them. An "
+      "unknown key or a wrong type raises, naming the key path and the line.");
+  m.def(
+      "parse_config",
+      &config::parse_config,
+      py::arg("yaml"),
+      py::arg("source") = "<string>",
+      py::arg("overrides") = std::vector<std::string>{},
+      "load_config from YAML text; source names it in errors.");
 
   py::class_<train::Trainer>(m, "Trainer", "The distillation trainer (csrc/train/trainer.h).")
       .def(
@@ -193,6 +263,27 @@ PYBIND11_MODULE(_C, m) {
             return python::step_to_dict(r);
           },
           "One optimizer step: a dict of step, loss, grad_norm, lr and (stage 1) layer_losses.")
+      .def(
+          "run",
+          [](train::Trainer& t, const std::optional<py::function>& callback) {
+            py::gil_scoped_release release;
+            train::run_training(t, t.config().train, stderr, [&](const train::StepResult& r) {
+              if (callback) {
+                py::gil_scoped_acquire acquire;
+                (*callback)(python::step_to_dict(r));
+              }
+            });
+          },
+          py::arg("callback") = py::none(),
+          "Steps to train.steps as `arl2 train` does (progress lines on stderr; metrics.jsonl and checkpoints "
+          "in train.out, written by rank 0), calling callback with step()'s dict after every step; an exception "
+          "it raises ends the run.")
+      .def_property_readonly("config", &train::Trainer::config, py::return_value_policy::copy)
+      .def_property_readonly(
+          "last_checkpoint",
+          &train::Trainer::last_checkpoint,
+          "The checkpoint last written or "
+          "resumed from, '' if none.")
       .def_property_readonly("steps_done", &train::Trainer::steps_done)
       .def(
           "trainable",
