@@ -20,19 +20,33 @@ if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then
 fi
 
 # Packaging: `pip install --no-build-isolation .` into a throw-away venv, then use the installed package
-# from outside the tree (the CMake build behind it mostly hits ccache).
+# from outside the tree; then `-e .`, which imports from python/. Both run the CMake build in build/py: the
+# first mostly hits ccache, the second relinks.
 venv=$(mktemp -d)
 trap 'rm -rf "$venv"' EXIT
 python3 -m venv --system-site-packages "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check --no-build-isolation .
-(cd "$venv" && "$venv/bin/python" - <<'PY'
+pip_install() { "$venv/bin/pip" install -q --disable-pip-version-check --no-build-isolation "$@"; }
+check_install() {
+  (cd "$venv" && "$venv/bin/python" - "$1" <<'PY'
+import sys
+from pathlib import Path
+
 import torch
 import arl2
+from arl2 import _C
 
 k = torch.nn.functional.normalize(torch.randn(1, 8, 2, 16), dim=-1)
 states, final = arl2.gdn_block_scan(k, torch.randn(1, 8, 2, 16), -torch.rand(1, 8, 2), torch.rand(1, 8, 2), 4)
 o = torch.ops.arl2.gdn_block_read(k, states, 4, 0.25)
-assert arl2.__file__.startswith(__import__("sys").prefix), arl2.__file__
-print(f"packaging: installed arl2 {arl2.__version__} works ({tuple(o.shape)})")
+assert Path(arl2.__file__).is_relative_to(sys.argv[1]), arl2.__file__
+assert Path(_C.__file__).parent == Path(arl2.__file__).parent, _C.__file__
+assert {"py.typed", "_C.pyi"} <= {p.name for p in Path(arl2.__file__).parent.iterdir()}
+assert _C.WanDiT("tiny").config["dim"] == 64
+print(f"packaging: arl2 {arl2.__version__} from {Path(arl2.__file__).parent} works ({tuple(o.shape)})")
 PY
-)
+  )
+}
+pip_install .
+check_install "$venv"
+pip_install -e .
+check_install "$PWD/python"
