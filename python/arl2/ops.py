@@ -210,12 +210,14 @@ def layer_norm_modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tenso
 
     ``x`` is ``[B, L, C]``, its ``L`` tokens in ``F`` equal runs (frames); ``shift`` and ``scale`` are
     ``[B, F, C]``, one row per frame (slices of one ``[B, F, 6, C]`` tensor are read in place on CUDA).
-    Every tensor has ``x``'s dtype; float32 math, one rounding. Differentiable in every tensor.
+    Every tensor has ``x``'s dtype (float32, bfloat16, float16; float64 on CPU); float32 math, one rounding.
+    Differentiable in every tensor.
     """
     return torch.ops.arl2.layer_norm_modulate.default(x, shift, scale, eps)
 
 
 def gated_residual(x: torch.Tensor, y: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     r"""Wan's gated residual, fused: ``x + y * gate`` with ``x, y [B, L, C]`` and ``gate [B, F, C]`` per
-    frame (as in :func:`layer_norm_modulate`). Differentiable in every tensor."""
+    frame (as in :func:`layer_norm_modulate`), all of one dtype (float32, bfloat16, float16; float64 on CPU);
+    float32 math, one rounding. Differentiable in every tensor."""
     return torch.ops.arl2.gated_residual.default(x, y, gate)

@@ -1,9 +1,11 @@
 """`import arl2` against its build record (build_info.json, written by CMake): a library built for another
 torch is refused before it loads, naming the folder and the command that rebuilds it (a CMake build, a pip
 install or an editable one); a missing library is named as well. The checks run on copies of the package
-imported under another name, so the real one stays loaded."""
+imported under another name, so the real one stays loaded. Also: every registered op has its function in
+arl2, documented with shapes and dtypes."""
 import importlib.util
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -62,3 +64,12 @@ def test_a_pip_install_for_another_torch_names_the_install_to_redo(tmp_path, mon
 def test_a_missing_library_is_named(tmp_path, monkeypatch):
     pkg = package_copy(tmp_path / "arl2", with_library=False)
     assert f"{pkg}/libarl2_ops.so is missing" in import_error(pkg, monkeypatch)
+
+
+def test_every_public_op_has_its_documented_function():
+    # The registered schemas (ops/registration.cpp) against arl2's functions (ops.py): a new op needs both.
+    ops = {n.split("::")[1] for n in torch._C._dispatch_get_all_op_names() if n.startswith("arl2::")}
+    assert {n for n in ops if not n.startswith("_")} == set(arl2.__all__)
+    for name in arl2.__all__:  # shapes and dtypes
+        doc = getattr(arl2, name).__doc__
+        assert re.search(r"\[(B|\.\.\.), ", doc) and "float32" in doc and "bfloat16" in doc, name
