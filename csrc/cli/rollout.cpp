@@ -41,12 +41,6 @@ struct RolloutArgs {
   uint64_t seed = 0;
 };
 
-std::string shard_path(const std::string& dir, int64_t shard) {
-  char name[48];
-  std::snprintf(name, sizeof(name), "shard_%05lld.safetensors", static_cast<long long>(shard));
-  return dir + "/" + name;
-}
-
 bool exists(const std::string& path) {
   return access(path.c_str(), F_OK) == 0;
 }
@@ -99,7 +93,7 @@ int run_rollout(const RolloutArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   int64_t generated = 0;
   for (int64_t s = 0; s < shards; ++s) {
-    const auto path = shard_path(args.out_dir, s);
+    const auto path = train::shard_path(args.out_dir, s);
     const int64_t first = s * args.clips_per_shard, end = std::min(clips, first + args.clips_per_shard);
     if (exists(path)) {
       const io::SafetensorsFile shard(path);

@@ -1,6 +1,7 @@
 #include "train/clip_dataset.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include <dirent.h>
 
@@ -95,7 +96,8 @@ void save_clip_shard(
     const std::string& path,
     const at::Tensor& latents,
     const at::Tensor& text_embeddings,
-    const std::map<std::string, std::string>& metadata) {
+    const std::map<std::string, std::string>& metadata,
+    const std::vector<std::pair<std::string, at::Tensor>>& extra) {
   TORCH_CHECK(
       latents.dim() == 5 && text_embeddings.dim() == 3 && latents.size(0) == text_embeddings.size(0),
       path,
@@ -107,7 +109,15 @@ void save_clip_shard(
       latents.sizes(),
       " and ",
       text_embeddings.sizes());
-  io::save_safetensors(path, {{kLatents, latents}, {kText, text_embeddings}}, metadata);
+  std::vector<std::pair<std::string, at::Tensor>> tensors = {{kLatents, latents}, {kText, text_embeddings}};
+  tensors.insert(tensors.end(), extra.begin(), extra.end());
+  io::save_safetensors(path, tensors, metadata);
+}
+
+std::string shard_path(const std::string& dir, int64_t shard) {
+  char name[48];
+  std::snprintf(name, sizeof(name), "shard_%05lld.safetensors", static_cast<long long>(shard));
+  return dir + "/" + name;
 }
 
 } // namespace arl2::train

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -49,11 +50,16 @@ class ClipDataset {
 };
 
 // Writes a shard that ClipDataset reads: `latents` [N, F, C, H, W] and `text_embeddings` [N, L, D], with
-// `metadata`, atomically (io::save_safetensors). Throws when the two disagree on N or have the wrong rank.
+// `metadata` and any `extra` tensors (which ClipDataset ignores), atomically (io::save_safetensors). Throws when
+// the two disagree on N or have the wrong rank.
 void save_clip_shard(
     const std::string& path,
     const at::Tensor& latents,
     const at::Tensor& text_embeddings,
-    const std::map<std::string, std::string>& metadata = {});
+    const std::map<std::string, std::string>& metadata = {},
+    const std::vector<std::pair<std::string, at::Tensor>>& extra = {});
+
+// `dir`/shard_<shard, five digits>.safetensors: the names the shard writers give, in clip order by name.
+std::string shard_path(const std::string& dir, int64_t shard);
 
 } // namespace arl2::train

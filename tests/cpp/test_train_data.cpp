@@ -35,6 +35,21 @@ TEST_CASE("clips are numbered across shards in name order", "[train][data]") {
   data.get(0).latents.add_(1); // a copy, not a view of the read-only mapping
 }
 
+TEST_CASE("a written shard carries extra tensors, which the dataset ignores", "[train][data]") {
+  TempDir dir;
+  const auto latents = torch::randn({2, 4, 3, 2, 2}), text = torch::randn({2, 5, 8});
+  const auto ids = torch::arange(10).reshape({2, 5});
+  const auto path = train::shard_path(dir.path, 3);
+  CHECK(path == dir.path + "/shard_00003.safetensors");
+  train::save_clip_shard(path, latents, text, {{"source", "test"}}, {{"token_ids", ids}});
+  const io::SafetensorsFile shard(path);
+  CHECK(torch::equal(shard.tensor("token_ids"), ids));
+  CHECK(shard.metadata().at("source") == "test");
+  const train::ClipDataset data(dir.path);
+  CHECK(torch::equal(data.get(1).latents, latents[1]));
+  CHECK(torch::equal(data.get(1).text_embeddings, text[1]));
+}
+
 TEST_CASE("shards that do not fit are named", "[train][data][errors]") {
   auto message = [](const std::string& folder) -> std::string {
     try {
