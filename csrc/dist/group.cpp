@@ -24,9 +24,7 @@ int64_t Group::size() const {
 }
 
 void Group::wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what) const {
-  try {
-    work->wait(timeout_);
-  } catch (const std::exception& e) {
+  const auto fail = [&](const char* cause) {
     TORCH_CHECK(
         false,
         "dist: ",
@@ -38,7 +36,14 @@ void Group::wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what) c
         " (timeout ",
         timeout_.count(),
         " ms; another rank may have stopped): ",
-        e.what());
+        cause);
+  };
+  try {
+    work->wait(timeout_);
+  } catch (const c10::Error& e) {
+    fail(e.what_without_backtrace()); // the backtrace is c10d's, not the caller's
+  } catch (const std::exception& e) {
+    fail(e.what());
   }
 }
 

@@ -35,10 +35,12 @@ TorchrunEnvironment torchrun_environment() {
   e.master_port = integer_variable("MASTER_PORT", 0);
   const char* addr = std::getenv("MASTER_ADDR");
   e.master_addr = addr ? addr : "";
+  const char* agent_store = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+  e.agent_hosts_store = agent_store != nullptr && std::string(agent_store) == "True";
   return e;
 }
 
-Group torchrun_group(const TorchrunEnvironment& e, std::chrono::milliseconds timeout) {
+Group torchrun_group(const TorchrunEnvironment& e, [[maybe_unused]] std::chrono::milliseconds timeout) {
   TORCH_CHECK(e.world_size >= 1, "dist: WORLD_SIZE must be at least 1, got ", e.world_size);
   TORCH_CHECK(e.rank < e.world_size, "dist: RANK ", e.rank, " is not below WORLD_SIZE ", e.world_size);
   if (e.world_size == 1) {
@@ -56,7 +58,7 @@ Group torchrun_group(const TorchrunEnvironment& e, std::chrono::milliseconds tim
   c10::cuda::set_device(static_cast<c10::DeviceIndex>(e.local_rank));
   c10d::TCPStoreOptions store_options;
   store_options.port = static_cast<std::uint16_t>(e.master_port);
-  store_options.isServer = e.rank == 0;
+  store_options.isServer = e.rank == 0 && !e.agent_hosts_store;
   store_options.numWorkers = static_cast<size_t>(e.world_size);
   store_options.timeout = timeout;
   auto store = c10::make_intrusive<c10d::TCPStore>(e.master_addr, store_options);

@@ -1,7 +1,8 @@
 // The process group of a job launched by torchrun (`torchrun --nproc-per-node N --no-python arl2 train ...`),
-// read from the variables torchrun sets: MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK. Rank 0 hosts
-// a TCPStore at MASTER_ADDR:MASTER_PORT through which the ranks meet; the collectives run on NCCL, each rank
-// on the GPU of its LOCAL_RANK.
+// read from the variables torchrun sets: MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK. The ranks
+// meet at a TCPStore at MASTER_ADDR:MASTER_PORT: torchrun's agent hosts it where it says so
+// (TORCHELASTIC_USE_AGENT_STORE=True), rank 0 otherwise. The collectives run on NCCL, each rank on the GPU of
+// its LOCAL_RANK.
 #pragma once
 
 #include <chrono>
@@ -16,6 +17,7 @@ struct TorchrunEnvironment {
   int64_t rank = 0, world_size = 1, local_rank = 0;
   std::string master_addr;
   int64_t master_port = 0;
+  bool agent_hosts_store = false;
 };
 
 // Unset variables read as a world of one; a set one that is not a valid number is an error naming it.

@@ -1,6 +1,7 @@
 // Tests of the YAML config (csrc/config): the presets in configs/ load, fields override a preset, and
 // every mistake is reported with its key path and line.
 #include <array>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,18 @@ TEST_CASE("the shipped configs load", "[config]") {
   }
 }
 
+TEST_CASE("every shipped config loads", "[config]") {
+  int64_t count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(ARL2_CONFIGS_DIR)) {
+    if (entry.path().extension() == ".yaml") {
+      INFO(entry.path().string());
+      CHECK_NOTHROW(config::load_config(entry.path().string()));
+      ++count;
+    }
+  }
+  CHECK(count >= 8);
+}
+
 TEST_CASE("config fields override the preset", "[config]") {
   const auto c = parse(R"(
 model:
@@ -73,8 +86,9 @@ TEST_CASE("config mistakes name the key path and the line", "[config][errors]") 
   CHECK(contains(
       error_in("model:\n  preset: tiny\nhybrid:\n  ratoi: 0.5\n"),
       "hybrid.ratoi: unknown key; known keys: layers, ratio, policy, lora, lora_rank, lora_alpha (line 4)"));
-  CHECK(
-      contains(error_in("modle:\n  preset: tiny\n"), "config.modle: unknown key; known keys: model, hybrid, inference, train, data (line 1)"));
+  CHECK(contains(
+      error_in("modle:\n  preset: tiny\n"),
+      "config.modle: unknown key; known keys: model, hybrid, inference, train, data (line 1)"));
   CHECK(
       contains(error_in("model:\n  num_layers: 2.5\n"), "model.num_layers: expected an integer, got \"2.5\" (line 2)"));
   CHECK(contains(error_in("model:\n  patch: [1, 2]\n"), "model.patch: expected 3 integers, got 2 (line 2)"));

@@ -4,6 +4,7 @@ trainable parameters (and report the losses) of one process with grad_accumulati
 everywhere; NCCL, one GPU a rank, where the machine has W GPUs (a world of one too: NCCL on a single GPU)."""
 import os
 import socket
+import time
 
 import pytest
 import torch
@@ -75,14 +76,15 @@ def clips(tmp_path_factory):
     return str(folder)
 
 
-def world_cases():
-    for backend, world in [("gloo", 2), ("gloo", 3), ("nccl", 1), ("nccl", 2)]:
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        needs = pytest.mark.skipif(backend == "nccl" and gpus < world, reason=f"NCCL needs {world} GPU(s)")
-        yield pytest.param(backend, world, marks=needs, id=f"{backend}-{world}")
+def world_case(backend, world):
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    needs = pytest.mark.skipif(backend == "nccl" and gpus < world, reason=f"NCCL needs {world} GPU(s)")
+    return pytest.param(backend, world, marks=needs, id=f"{backend}-{world}")
 
 
-@pytest.mark.parametrize("backend, world", world_cases())
+@pytest.mark.parametrize(
+    "backend, world", [world_case("gloo", 2), world_case("gloo", 3), world_case("nccl", 1), world_case("nccl", 2)]
+)
 def test_world_matches_one_process_on_the_combined_batch(backend, world, clips, tmp_path):
     args = (world, free_port(), clips, str(tmp_path), backend)
     mp.start_processes(train_rank, args=args, nprocs=world, start_method="spawn")
@@ -128,3 +130,73 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank(clips, tmp_path):
 def test_a_process_group_must_be_one(clips, tmp_path):
     with pytest.raises(RuntimeError, match="process_group must be a torch.distributed ProcessGroup"):
         _C.Trainer(CONFIG, overrides(clips, str(tmp_path), 1), process_group=object())
+
+
+def stop_rank_1(rank, world, port, data, out, how):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    trainer = _C.Trainer(CONFIG, overrides(data, out, 1), process_group=dist.group.WORLD, timeout_s=TIMEOUT_S)
+    trainer.step()
+    if rank == 1:
+        if how == "dies":
+            os._exit(1)
+        time.sleep(3 * TIMEOUT_S)  # hangs past the others' timeout
+        os._exit(0)
+    start = time.monotonic()
+    try:
+        trainer.step()
+        message = "no error"
+    except RuntimeError as e:
+        message = str(e)
+    with open(os.path.join(out, "rank0.txt"), "w") as f:
+        f.write(f"{time.monotonic() - start:.1f}\n{message}")
+    os._exit(0)  # no orderly shutdown with a peer gone
+
+
+TIMEOUT_S = 5
+
+
+@pytest.mark.parametrize("how", ["dies", "hangs"])
+def test_a_rank_that_dies_or_hangs_stops_the_others_within_the_timeout(how, clips, tmp_path):
+    ctx = mp.get_context("spawn")
+    port = free_port()
+    ranks = [ctx.Process(target=stop_rank_1, args=(r, 2, port, clips, str(tmp_path), how)) for r in range(2)]
+    for p in ranks:
+        p.start()
+    for p in ranks:
+        p.join(timeout=120)
+        assert p.exitcode is not None, "a rank still runs: the failure was not noticed"
+    seconds, message = (tmp_path / "rank0.txt").read_text().split("\n", 1)
+    assert "dist: all-reduce failed on rank 0 of 2" in message
+    assert float(seconds) < 4 * TIMEOUT_S
+
+
+def train_and_save(rank, world, port, data, out, resume_from, steps):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        trainer = _C.Trainer(CONFIG, overrides(data, out, 1), process_group=dist.group.WORLD, timeout_s=60)
+        if resume_from:
+            trainer.resume(resume_from)
+        else:
+            trainer.step()
+            trainer.save_checkpoint(os.path.join(out, "after_1.safetensors"))
+        for _ in range(steps):
+            trainer.step()
+        params = {name: p.detach().cpu() for name, p in trainer.trainable().items()}
+        torch.save(params, os.path.join(out, f"{'resumed' if resume_from else 'straight'}{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_restarted_world_resumes_exactly(clips, tmp_path):
+    # One run of 1 + 2 steps; a second run of the same world size resumes its checkpoint after step 1 and
+    # takes the same 2 steps: bit for bit the same parameters on every rank.
+    out = str(tmp_path)
+    mp.start_processes(train_and_save, args=(2, free_port(), clips, out, None, 2), nprocs=2, start_method="spawn")
+    checkpoint = os.path.join(out, "after_1.safetensors")
+    mp.start_processes(train_and_save, args=(2, free_port(), clips, out, checkpoint, 2), nprocs=2,
+                       start_method="spawn")
+    for rank in range(2):
+        straight = torch.load(os.path.join(out, f"straight{rank}.pt"))
+        resumed = torch.load(os.path.join(out, f"resumed{rank}.pt"))
+        for name, p in straight.items():
+            assert torch.equal(resumed[name], p), name
