@@ -57,6 +57,34 @@ def test_rms_norm_matches_naive(device, shape, dtype):
     assert rel_err(y, ref) < TOL[dtype]
 
 
+def one_element_in(t):
+    """t's values, contiguous, starting one element into their storage: no 16-byte alignment."""
+    storage = torch.empty(t.numel() + 1, dtype=t.dtype, device=t.device)
+    shifted = storage[1:].view(t.shape)
+    shifted.copy_(t)
+    return shifted
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_unaligned_rows_match_naive(device, dtype):
+    # The CUDA kernels move 16-byte packs only where every pointer allows; these take the element path.
+    b, f, t, c = 2, 2, 3, 1536
+    x = (2 * torch.randn(b, f * t, c, dtype=torch.float64) + 3).to(dtype)
+    y = torch.randn(b, f * t, c, dtype=torch.float64).to(dtype)
+    w = (1 + 0.1 * torch.randn(c, dtype=torch.float64)).to(dtype)
+    e = modulation(b, f, c, dtype, "cpu")
+    shift, scale, gate = (per_frame(e[:, :, k].double(), t) for k in range(3))
+    # The per-frame operands one element into a modulation tensor too.
+    m = one_element_in(e.to(device).reshape(-1)).view(e.shape)
+    xs, ys, ws = (one_element_in(v.to(device)) for v in (x, y, w))
+    assert xs.is_contiguous() and xs.data_ptr() % 16 != 0
+    xd = x.double()
+    assert rel_err(arl2.rms_norm(xs, ws, 1e-6), naive_rms_norm(xd, w.double(), 1e-6)) < TOL[dtype]
+    ref = naive_layer_norm(xd, 1e-6) * (1 + scale) + shift
+    assert rel_err(arl2.layer_norm_modulate(xs, m[:, :, 0], m[:, :, 1], 1e-6), ref) < TOL[dtype]
+    assert rel_err(arl2.gated_residual(xs, ys, m[:, :, 2]), xd + y.double() * gate) < TOL[dtype]
+
+
 @pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
 @pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
 def test_layer_norm_modulate_matches_naive(device, shape, dtype):
