@@ -1,7 +1,9 @@
-// `arl2 export`: a training checkpoint (only the new parameters, plus a reference to the base weights)
-// made into one weights file that needs no base: the base weights, converted as the run did, the trained
-// or EMA parameters, the FFN adapters merged into the FFN weights (train/trained_hybrid.h). `arl2 generate`
-// loads it as inference.hybrid_checkpoint under the run's hybrid section, with no inference.checkpoint.
+// `arl2 export`: a training checkpoint made into one weights file that needs nothing else. Of a hybrid
+// (stage 1 or 2: only the new parameters, plus a reference to the base weights): the base weights, converted
+// as the run did, the trained or EMA parameters, the FFN adapters merged into the FFN weights
+// (train/trained_hybrid.h); `arl2 generate` loads it as inference.hybrid_checkpoint under the run's hybrid
+// section, with no inference.checkpoint. Of a teacher (stage 0, the whole model): the plain model
+// (train/trained_teacher.h), which inference.checkpoint loads as a teacher.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -10,6 +12,7 @@
 #include "commands.h"
 #include "config/config.h"
 #include "train/trained_hybrid.h"
+#include "train/trained_teacher.h"
 
 namespace arl2::cli {
 namespace {
@@ -24,14 +27,20 @@ struct ExportArgs {
 
 int run_export(const ExportArgs& args) {
   const auto config = config::load_config(args.config_path, args.overrides);
-  std::fprintf(
-      stderr,
-      "exporting the %s parameters of %s onto %s\n",
-      args.ema ? "EMA" : "trained",
-      args.checkpoint.c_str(),
-      config.inference.checkpoint.empty() ? "the base weights it names" : config.inference.checkpoint.c_str());
-  train::export_merged(
-      config, args.checkpoint, args.ema ? train::TrainedWeights::kEma : train::TrainedWeights::kRaw, args.out);
+  const auto weights = args.ema ? train::TrainedWeights::kEma : train::TrainedWeights::kRaw;
+  const char* which = args.ema ? "EMA" : "trained";
+  if (config.train.stage == 0) {
+    std::fprintf(stderr, "exporting the %s teacher of %s\n", which, args.checkpoint.c_str());
+    train::export_teacher(config, args.checkpoint, weights, args.out);
+  } else {
+    std::fprintf(
+        stderr,
+        "exporting the %s parameters of %s onto %s\n",
+        which,
+        args.checkpoint.c_str(),
+        config.inference.checkpoint.empty() ? "the base weights it names" : config.inference.checkpoint.c_str());
+    train::export_merged(config, args.checkpoint, weights, args.out);
+  }
   std::printf("wrote %s\n", args.out.c_str());
   return 0;
 }
@@ -39,7 +48,9 @@ int run_export(const ExportArgs& args) {
 } // namespace
 
 Command add_export_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("export", "Merge a training checkpoint and its base weights into one weights file");
+  auto* cmd = app.add_subcommand(
+      "export",
+      "Make a training checkpoint one weights file: a hybrid merged with its base weights, or a teacher (stage 0)");
   auto args = std::make_shared<ExportArgs>();
   add_config_options(cmd, args->config_path, args->overrides, "The run's config (its folder's config.yaml)");
   cmd->add_option("--checkpoint", args->checkpoint, "A checkpoint of the run")->required()->check(CLI::ExistingFile);

@@ -1,7 +1,7 @@
-// `arl2 train`: distils the configured hybrid from its teacher (train/trainer.h), stage 1 or 2 as the
-// config's train section says. Before the first step it prints the parameters and the trainable share and
-// writes the effective config to <train.out>/config.yaml; then train/training_run.h's loop logs and
-// checkpoints. --resume continues a run from one of its checkpoints exactly.
+// `arl2 train`: trains the teacher (stage 0) or distils the configured hybrid from it (stage 1 or 2), as the
+// config's train section says (train/trainer.h). Before the first step it prints the parameters and the trainable share
+// and writes the effective config to <train.out>/config.yaml; then train/training_run.h's loop logs and checkpoints.
+// --resume continues a run from one of its checkpoints exactly.
 //
 // Launched by torchrun (`torchrun --nproc-per-node N --no-python arl2 train ...`), it trains data-parallel
 // over an NCCL group from torchrun's variables (dist/torchrun_group.h), each rank on the GPU of its
@@ -35,8 +35,10 @@ int run_train(const TrainArgs& args) {
   auto launch = launch_rank(config, args.dist_timeout_s);
   const bool speaks = launch.group.rank() == 0; // for the whole run
   const auto& t = config.train;
-  auto as_built = config; // what the report counts: the student of this stage
-  as_built.hybrid = train::student_hybrid_options(config);
+  auto as_built = config; // what the report counts: the model this stage trains
+  if (t.stage > 0) {
+    as_built.hybrid = train::student_hybrid_options(config);
+  }
   if (speaks) {
     std::fprintf(stderr, "%s", parameter_report(as_built).c_str());
   }
@@ -80,7 +82,8 @@ int run_train(const TrainArgs& args) {
 } // namespace
 
 Command add_train_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("train", "Distil the configured hybrid from its teacher (stage 1 or 2)");
+  auto* cmd =
+      app.add_subcommand("train", "Train the teacher (stage 0) or distil the configured hybrid from it (stage 1 or 2)");
   auto args = std::make_shared<TrainArgs>();
   add_config_options(
       cmd, args->config_path, args->overrides, "YAML config: model, hybrid, train, data and inference sections");

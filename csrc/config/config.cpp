@@ -37,6 +37,10 @@ Config read_config(const YAML::Node& root) {
   if (config.hybrid) {
     model::hybrid_layer_indices(*config.hybrid, config.model.num_layers);
   }
+  TORCH_CHECK(
+      !(config.train.stage == 0 && config.hybrid),
+      "train.stage: 0 trains the plain model (the teacher), but the config has a hybrid section: remove it, or set "
+      "train.stage to 1 or 2 to distil the hybrid");
   return config;
 }
 

@@ -9,15 +9,16 @@
 //   inference:         # optional: how `arl2 generate` runs (defaults: Self Forcing's sampler, bf16 on CUDA)
 //     frames_per_block: 3
 //     device: cuda
-//   train:             # optional: how `arl2 train` distils the hybrid (stage 1 or 2, optimizer, run folder)
-//     stage: 1
+//   train:             # optional: how `arl2 train` trains (stage 0: the teacher itself; 1 or 2: the hybrid
+//     stage: 1         # distilled from it), the optimizer, the run folder
 //   data:              # optional: the clips it trains on
 //     path: clips/
 //
 // Training reuses the inference section for what both share: the teacher's weights (checkpoint), the
-// block size and the sampler whose step list stage 2 draws its timesteps from.
+// block size and the sampler whose step list the training input draws its timesteps from.
 //
-// Unknown sections or keys and values of the wrong type are errors naming the key path and the line.
+// Unknown sections or keys and values of the wrong type are errors naming the key path and the line, and so
+// is a hybrid section under train.stage 0 (which trains the plain model).
 #pragma once
 
 #include <cstdint>
@@ -40,7 +41,9 @@ struct InferenceConfig {
 };
 
 struct TrainConfig {
-  int64_t stage = 1; // 1: layer alignment (the memory paths); 2: distillation (adds LoRA when hybrid.lora)
+  // 0: teacher training (every parameter of the plain model, flow matching against the clips);
+  // 1: layer alignment (the memory paths); 2: distillation (adds LoRA when hybrid.lora)
+  int64_t stage = 1;
   int64_t steps = 3000;
   double lr = 1e-4;
   int64_t warmup_steps = 100;
@@ -56,10 +59,13 @@ struct TrainConfig {
   int64_t checkpoint_every = 500; // and at the last step
   int64_t log_every = 10;
   bool activation_checkpointing = false; // recompute each DiT block of the student in the backward
-  std::string dtype = "bfloat16";        // the frozen base's; trainable parameters stay float32
+  // The frozen base's; trainable parameters stay float32 (in stage 0 all of them, under bfloat16 autocast).
+  std::string dtype = "bfloat16";
   std::string device = "cuda";
   std::string out = "runs/train"; // the run folder: config, metrics, checkpoints
-  std::string init_from;          // a checkpoint of an earlier stage whose trainable parameters start this one
+  // A checkpoint of an earlier stage whose trainable parameters start this one; in stage 0, a stage-0
+  // checkpoint or a model's weights file (Wan names).
+  std::string init_from;
 };
 
 struct DataConfig {

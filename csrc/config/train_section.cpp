@@ -26,8 +26,10 @@ TrainConfig read_train_section(const YamlMap& s) {
       *field = s.integer(key);
     }
   }
-  if (s.has("stage") && c.stage != 1 && c.stage != 2) {
-    s.fail("stage", "expected 1 (layer alignment) or 2 (distillation), got " + std::to_string(c.stage));
+  if (s.has("stage") && (c.stage < 0 || c.stage > 2)) {
+    s.fail(
+        "stage",
+        "expected 0 (teacher training), 1 (layer alignment) or 2 (distillation), got " + std::to_string(c.stage));
   }
   for (const char* key : {"grad_accumulation", "batch_size", "checkpoint_every", "log_every"}) {
     if (s.has(key) && s.integer(key) <= 0) {

@@ -13,7 +13,7 @@ void check_positive(const char* field, int64_t value) {
 } // namespace
 
 std::vector<std::string> model_preset_names() {
-  return {"wan2.1-t2v-1.3b", "tiny"};
+  return {"wan2.1-t2v-1.3b", "tiny", "toy"};
 }
 
 ModelConfig model_preset(std::string_view name) {
@@ -29,6 +29,20 @@ ModelConfig model_preset(std::string_view name) {
     c.text_len = 8;
     c.text_dim = 32;
     c.freq_dim = 32;
+    return c;
+  }
+  if (name == "toy") {
+    ModelConfig c;
+    c.dim = 128;
+    c.ffn_dim = 512;
+    c.num_heads = 4;
+    c.num_layers = 4;
+    c.patch = {1, 4, 4};
+    c.in_dim = 3;
+    c.out_dim = 3;
+    c.text_len = 16;
+    c.text_dim = 32;
+    c.freq_dim = 64;
     return c;
   }
   std::string known;

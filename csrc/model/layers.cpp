@@ -30,7 +30,8 @@ RMSNorm::RMSNorm(int64_t dim, double eps, const at::TensorOptions& options) : ep
 }
 
 at::Tensor RMSNorm::forward(const at::Tensor& x) const {
-  return rms_norm(x, weight, eps_);
+  // A float32 weight under autocast (stage 0 in bfloat16) meets x in bfloat16; the fused op takes one dtype.
+  return rms_norm(x, weight.to(x.scalar_type()), eps_);
 }
 
 LayerNorm::LayerNorm(int64_t dim, double eps, const at::TensorOptions& options) : dim_(dim), eps_(eps) {

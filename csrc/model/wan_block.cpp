@@ -24,8 +24,9 @@ at::Tensor WanBlock::forward(
     const at::Tensor& x, const at::Tensor& e0, const at::Tensor& context, const AttentionContext& ctx) const {
   // Six [B, F, C] slices of one tensor, read in place by the fused ops: shift, scale, gate of
   // self-attention, then of the FFN. Wan's norm1 and norm2 are the unweighted norms inside
-  // layer_norm_modulate.
-  const auto e = modulation.unsqueeze(1) + e0;
+  // layer_norm_modulate. In x's dtype: under autocast with float32 weights (stage 0 in bfloat16) the sum is
+  // float32 while x is not, and the fused ops take one dtype.
+  const auto e = (modulation.unsqueeze(1) + e0).to(x.scalar_type());
   const auto mod = [&](int64_t i) { return e.select(2, i); };
   const auto attn_in = layer_norm_modulate(x, mod(0), mod(1), eps_);
   auto h = gated_residual(x, self_attn_->forward(attn_in, ctx), mod(2));

@@ -171,7 +171,7 @@ at::Tensor WanDiT::head(const at::Tensor& x, const at::Tensor& e, const std::arr
   const auto& c = config_;
   const int64_t B = x.size(0);
   // Wan's head.norm (unweighted) and modulation by shift and scale, slices [B, F, C] of mod.
-  const auto mod = head_modulation_.unsqueeze(1) + e.unsqueeze(2);
+  const auto mod = (head_modulation_.unsqueeze(1) + e.unsqueeze(2)).to(x.scalar_type()); // as in WanBlock
   const auto y = head_linear_->forward(layer_norm_modulate(x, mod.select(2, 0), mod.select(2, 1), c.eps));
   // Each token's outputs are ordered (pt, ph, pw, channel); put them back in place.
   return y.view({B, grid[0], grid[1], grid[2], c.patch[0], c.patch[1], c.patch[2], c.out_dim})

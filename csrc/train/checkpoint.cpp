@@ -50,6 +50,10 @@ std::string metadata_string(const io::SafetensorsFile& file, const std::string& 
 
 } // namespace
 
+std::string checkpoint_prefix(TrainedWeights weights) {
+  return weights == TrainedWeights::kEma ? kEma : kParam;
+}
+
 bool is_training_checkpoint(const io::SafetensorsFile& file) {
   return file.metadata().count("step") && file.metadata().count("config_hash");
 }
@@ -57,6 +61,7 @@ bool is_training_checkpoint(const io::SafetensorsFile& file) {
 CheckpointState read_checkpoint_state(const io::SafetensorsFile& file) {
   CheckpointState state;
   state.step = metadata_int(file, "step");
+  state.stage = metadata_int(file, "stage");
   state.data = {metadata_int(file, "data_epoch"), metadata_int(file, "data_index")};
   state.config_hash = metadata_string(file, "config_hash");
   state.base_weights = metadata_string(file, "base_weights");
@@ -116,6 +121,7 @@ void save_checkpoint(
       path,
       tensors,
       {{"step", std::to_string(state.step)},
+       {"stage", std::to_string(state.stage)},
        {"data_epoch", std::to_string(state.data.epoch)},
        {"data_index", std::to_string(state.data.index)},
        {"config_hash", state.config_hash},

@@ -1,8 +1,9 @@
 // Training checkpoints: everything a run needs to continue exactly where it stopped, in one safetensors
 // file written atomically (temporary file, fsync, rename): the trainable parameters, AdamW's moments and
-// step counts, the EMA, the RNG state, the step, the data position, the config's hash and the base
-// weights it was trained from. Frozen base parameters are not in it: a hybrid checkpoint refers to its
-// base by path and fingerprint (io/file_fingerprint.h), and every load checks the fingerprint.
+// step counts, the EMA, the RNG state, the step, the data position, the stage, the config's hash and the
+// base weights it was trained from. Frozen base parameters are not in it: a hybrid checkpoint refers to its
+// base by path and fingerprint (io/file_fingerprint.h), and every load checks the fingerprint. A stage-0
+// checkpoint trains every parameter, so it holds the whole model and names no base.
 #pragma once
 
 #include <cstdint>
@@ -24,9 +25,16 @@ struct CheckpointState {
   int64_t step = 0; // optimizer steps done
   SamplerPosition data;
   std::string config_hash;
-  std::string base_weights;     // the base model's weights file, "" for random weights
-  std::string base_fingerprint; // train/teacher.h's base_fingerprint of those weights
+  std::string base_weights;     // the base model's weights file, "" for random weights and in stage 0
+  std::string base_fingerprint; // train/teacher.h's base_fingerprint of those weights, "" in stage 0
+  int64_t stage = 1;            // train.stage of the run that wrote it
 };
+
+// Which of a checkpoint's parameter sets to use: the trained values or their EMA.
+enum class TrainedWeights { kRaw, kEma };
+
+// The prefix of that set's tensor names in a checkpoint: "param." or "ema.".
+std::string checkpoint_prefix(TrainedWeights weights);
 
 // The state in a checkpoint's metadata. Throws naming the file when it is not a training checkpoint.
 CheckpointState read_checkpoint_state(const io::SafetensorsFile& file);

@@ -1,4 +1,4 @@
-// make_teacher and base_fingerprint (see teacher.h).
+// make_teacher, make_teacher_to_train and base_fingerprint (see teacher.h).
 #include "train/teacher.h"
 
 #include <torch/utils.h>
@@ -25,6 +25,11 @@ std::shared_ptr<model::WanDiT> make_teacher(
     p.requires_grad_(false);
   }
   return teacher;
+}
+
+std::shared_ptr<model::WanDiT> make_teacher_to_train(const config::Config& config, const at::TensorOptions& options) {
+  torch::manual_seed(config.train.seed);
+  return std::make_shared<model::WanDiT>(config.model, options);
 }
 
 std::string base_fingerprint(

@@ -43,15 +43,27 @@ TeacherForcingInput make_teacher_forcing_input(
 
   const at::Tensor clean = latents.permute({0, 2, 1, 3, 4}).contiguous();
   const at::Tensor eps = at::randn(latents.sizes(), generator, latents.options().device(at::kCPU)).to(latents.device());
-  const at::Tensor noisy = ((1 - s) * latents.to(at::kDouble) + s * eps.to(at::kDouble))
-                               .to(latents.scalar_type())
-                               .permute({0, 2, 1, 3, 4})
-                               .contiguous();
+  const at::Tensor x0 = latents.to(at::kDouble), noise = eps.to(at::kDouble);
+  const auto in_model_layout = [&](const at::Tensor& x) {
+    return x.to(latents.scalar_type()).permute({0, 2, 1, 3, 4}).contiguous();
+  };
   return {
-      noisy,
+      in_model_layout((1 - s) * x0 + s * noise),
       noisy_t.to(latents.device()),
       clean,
-      at::full({B, F}, context_timestep, at::TensorOptions().dtype(at::kFloat).device(latents.device()))};
+      at::full({B, F}, context_timestep, at::TensorOptions().dtype(at::kFloat).device(latents.device())),
+      in_model_layout(noise - x0)};
+}
+
+at::Tensor flow_matching_loss(const at::Tensor& prediction, const at::Tensor& flow) {
+  TORCH_CHECK(
+      prediction.sizes() == flow.sizes(),
+      "flow matching: the prediction ",
+      prediction.sizes(),
+      " and the flow ",
+      flow.sizes(),
+      " differ in shape");
+  return (prediction.to(at::kFloat) - flow.to(at::kFloat)).square().mean();
 }
 
 at::Tensor distillation_loss(const at::Tensor& student_prediction, const at::Tensor& teacher_prediction) {

@@ -1,7 +1,8 @@
-// Stage 2's input (DESIGN section 7): a clip of clean latents becomes the teacher-forcing pair [clean |
+// The training input (DESIGN section 7): a clip of clean latents becomes the teacher-forcing pair [clean |
 // noisy]. Each block of each clip gets a timestep drawn from the model's step list (warped as the
 // sampler runs it) and is noised to it with fresh noise; the clean half runs at the context timestep,
-// as the clean pass that writes the caches does in generation.
+// as the clean pass that writes the caches does in generation. Stages 1 and 2 feed it to teacher and
+// student; stage 0 trains the model to predict the noisy half's flow.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,7 @@ struct TeacherForcingInput {
   at::Tensor noisy_t; // [B, F], one timestep per block
   at::Tensor clean;   // [B, C, F, H, W]
   at::Tensor clean_t; // [B, F], the context timestep
+  at::Tensor flow;    // [B, C, F, H, W], eps - x0 of the noisy half: what a perfect model predicts for it
 };
 
 // latents [B, F, C, H, W] (the dataset's layout) in the dtype the model runs in; F a multiple of
@@ -28,6 +30,10 @@ TeacherForcingInput make_teacher_forcing_input(
     int64_t frames_per_block,
     double context_timestep,
     at::Generator generator);
+
+// Stage 0's loss: the MSE between the prediction for the noisy half and its flow (TeacherForcingInput::flow),
+// in float32.
+at::Tensor flow_matching_loss(const at::Tensor& prediction, const at::Tensor& flow);
 
 // Stage 2's loss: the MSE between the student's and the teacher's predictions on the noisy half, in
 // float32.

@@ -16,11 +16,6 @@
 namespace arl2::train {
 namespace {
 
-// A checkpoint's tensor names: param.<name> and ema.<name> (checkpoint.cpp).
-std::string prefix_of(TrainedWeights weights) {
-  return weights == TrainedWeights::kEma ? "ema." : "param.";
-}
-
 // Folds each hybrid layer's FFN adapters into the linear's weight and zeroes them.
 void merge_ffn_lora(model::WanDiT& hybrid) {
   c10::NoGradGuard no_grad;
@@ -50,12 +45,17 @@ std::shared_ptr<model::WanDiT> load_trained_hybrid(
     const at::TensorOptions& options) {
   const io::SafetensorsFile file(checkpoint);
   const auto state = read_checkpoint_state(file);
+  TORCH_CHECK(
+      state.stage != 0,
+      checkpoint,
+      ": a stage-0 checkpoint holds a whole model, not a hybrid's parameters; export it with the teacher's "
+      "config (train.stage: 0) and load the file as inference.checkpoint");
   const auto base = config.inference.checkpoint.empty() ? state.base_weights : config.inference.checkpoint;
   check_base_weights(checkpoint, state, base, base_fingerprint(config, base, options));
   auto model = make_teacher(config, base, options);
   model::convert_to_hybrid(*model, hybrid);
 
-  const auto prefix = prefix_of(weights);
+  const auto prefix = checkpoint_prefix(weights);
   std::set<std::string> expected;
   c10::NoGradGuard no_grad;
   for (const auto& group : model::group_parameters(*model)) {

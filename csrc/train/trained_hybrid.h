@@ -11,11 +11,9 @@
 #include "config/config.h"
 #include "model/conversion.h"
 #include "model/wan_dit.h"
+#include "train/checkpoint.h"
 
 namespace arl2::train {
-
-// Which of a checkpoint's parameter sets to use: the trained values or their EMA.
-enum class TrainedWeights { kRaw, kEma };
 
 // The base of `config` (make_teacher: inference.checkpoint or, when that is empty, the base path the
 // checkpoint recorded; random weights from train.seed when both are empty) in `options`, converted by

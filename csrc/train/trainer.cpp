@@ -15,6 +15,7 @@
 
 #include "io/safetensors.h"
 #include "model/autocast_scope.h"
+#include "model/weights.h"
 #include "train/checkpoint.h"
 #include "train/layer_alignment.h"
 #include "train/optimizer.h"
@@ -38,7 +39,7 @@ void check_clips(const ClipDataset& data, const config::Config& config) {
       clip[0],
       " latent frames must be two or more whole blocks of inference.frames_per_block (",
       frames_per_block,
-      "): the memory learns from the blocks before each block");
+      "): training learns each block from the blocks before it");
   TORCH_CHECK(
       clip[2] % m.patch[1] == 0 && clip[3] % m.patch[2] == 0,
       "data.path: the clips' ",
@@ -95,7 +96,6 @@ Trainer::Trainer(const config::Config& config, std::string config_hash, dist::Gr
       group_(std::move(group)),
       rng_(at::make_generator<at::CPUGeneratorImpl>(config.train.seed)) {
   const auto& t = config_.train;
-  const auto hybrid = student_hybrid_options(config_);
   const at::Device device(t.device);
   TORCH_CHECK(
       !device.is_cuda() || torch::cuda::is_available(),
@@ -115,30 +115,17 @@ Trainer::Trainer(const config::Config& config, std::string config_hash, dist::Gr
   check_clips(*dataset_, config_);
   sampler_ = std::make_unique<ShardedSampler>(dataset_->size(), t.seed, group_.rank(), group_.size());
 
-  // The teacher, frozen; the student on its tensors. The seed fixes the random teacher (if any) and the
-  // hybrid layers' initialisation.
-  const auto dtype = dtype_named(t.dtype);
-  options_ = at::TensorOptions().dtype(dtype).device(device);
-  teacher_ = make_teacher(config_, config_.inference.checkpoint, options_);
-  base_fingerprint_ = base_fingerprint(config_, config_.inference.checkpoint, options_);
-  student_ = model::make_hybrid_student(*teacher_, hybrid);
-  student_->set_activation_checkpointing(t.activation_checkpointing);
-  hybrid_layer_indices_ = model::hybrid_layer_indices(hybrid, config_.model.num_layers);
-  hybrids_ = model::hybrid_layers(*student_);
-
   // Trainable parameters in float32 (or float64) whatever the base's dtype; autocast bridges the two.
+  const auto dtype = dtype_named(t.dtype);
   autocast_ = dtype == at::kBFloat16;
-  for (const auto& group : model::group_parameters(*student_)) {
-    if (group.name == "base") {
-      continue;
-    }
-    for (const auto& [name, p] : group.parameters) {
-      if (autocast_) {
-        p.set_data(p.detach().to(at::kFloat));
-      }
-      trainable_.emplace_back(name, p);
-      trainable_tensors_.push_back(p);
-    }
+  if (t.stage == 0) {
+    build_teacher_training(device);
+  } else {
+    build_distillation(device);
+  }
+  student_->set_activation_checkpointing(t.activation_checkpointing);
+  for (const auto& [name, p] : trainable_) {
+    trainable_tensors_.push_back(p);
   }
   if (!t.init_from.empty()) {
     init_from(t.init_from);
@@ -148,9 +135,60 @@ Trainer::Trainer(const config::Config& config, std::string config_hash, dist::Gr
   ema_ = std::make_unique<Ema>(trainable_, t.ema_decay, t.ema_start_step);
 }
 
+void Trainer::build_teacher_training(const at::Device& device) {
+  TORCH_CHECK(
+      config_.inference.checkpoint.empty(),
+      "inference.checkpoint: stage 0 trains the teacher itself and loads none; start it from weights with "
+      "train.init_from");
+  // The whole model trains: in bfloat16 its weights, and the inputs with them, stay float32 under autocast.
+  options_ = at::TensorOptions().dtype(autocast_ ? at::kFloat : dtype_named(config_.train.dtype)).device(device);
+  student_ = make_teacher_to_train(config_, options_);
+  for (const auto& p : student_->named_parameters()) {
+    trainable_.emplace_back(p.key(), p.value());
+  }
+}
+
+void Trainer::build_distillation(const at::Device& device) {
+  // The teacher, frozen; the student on its tensors. The seed fixes the random teacher (if any) and the
+  // hybrid layers' initialisation.
+  const auto hybrid = student_hybrid_options(config_);
+  options_ = at::TensorOptions().dtype(dtype_named(config_.train.dtype)).device(device);
+  teacher_ = make_teacher(config_, config_.inference.checkpoint, options_);
+  base_fingerprint_ = base_fingerprint(config_, config_.inference.checkpoint, options_);
+  student_ = model::make_hybrid_student(*teacher_, hybrid);
+  hybrid_layer_indices_ = model::hybrid_layer_indices(hybrid, config_.model.num_layers);
+  hybrids_ = model::hybrid_layers(*student_);
+  for (const auto& group : model::group_parameters(*student_)) {
+    if (group.name == "base") {
+      continue;
+    }
+    for (const auto& [name, p] : group.parameters) {
+      if (autocast_) {
+        p.set_data(p.detach().to(at::kFloat));
+      }
+      trainable_.emplace_back(name, p);
+    }
+  }
+}
+
 void Trainer::init_from(const std::string& path) {
   const io::SafetensorsFile file(path);
-  check_base_weights(path, read_checkpoint_state(file), config_.inference.checkpoint, base_fingerprint_);
+  const bool teacher_training = config_.train.stage == 0;
+  if (teacher_training && !is_training_checkpoint(file)) {
+    model::load_weights(*student_, path);
+    return;
+  }
+  const auto state = read_checkpoint_state(file);
+  TORCH_CHECK(
+      (state.stage == 0) == teacher_training,
+      "train.init_from: '",
+      path,
+      "' is a stage-",
+      state.stage,
+      " checkpoint, ",
+      teacher_training ? "a hybrid's parameters; stage 0 starts from a stage-0 checkpoint or a model's weights file"
+                       : "a whole model; export it (arl2 export) and name the file in inference.checkpoint");
+  check_base_weights(path, state, config_.inference.checkpoint, base_fingerprint_);
   const std::string prefix = "param.";
   std::map<std::string, at::Tensor> by_name(trainable_.begin(), trainable_.end());
   c10::NoGradGuard no_grad;
@@ -206,6 +244,14 @@ Trainer::MicroLoss Trainer::micro_loss(const MicroBatch& batch, PhaseTimes* phas
   model::AutocastScope autocast(options_.device().type(), {autocast_, at::kBFloat16});
   const auto& in = batch.input;
   const int64_t frames_per_block = config_.inference.generator.frames_per_block;
+  const auto student_pass = [&] {
+    return student_->forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block);
+  };
+  if (config_.train.stage == 0) {
+    auto loss = flow_matching_loss(student_pass(), in.flow);
+    timer_.mark(times.student_forward_ms);
+    return {loss, {}};
+  }
   const auto teacher_pass = [&] {
     return teacher_->forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block);
   };
@@ -222,9 +268,7 @@ Trainer::MicroLoss Trainer::micro_loss(const MicroBatch& batch, PhaseTimes* phas
     target = teacher_pass();
   }
   timer_.mark(times.teacher_forward_ms);
-  const auto prediction =
-      student_->forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block);
-  auto loss = distillation_loss(prediction, target);
+  auto loss = distillation_loss(student_pass(), target);
   timer_.mark(times.student_forward_ms);
   return {loss, {}};
 }
@@ -319,8 +363,10 @@ void Trainer::fail_non_finite(const char* what, double value, const std::optiona
       number(value),
       " at step ",
       step_ + 1,
-      "; the run stops before the optimizer step. Hybrid layers on the failing micro-batch:",
-      layers.empty() ? std::string(" not recorded") : describe(layers),
+      "; the run stops before the optimizer step.",
+      hybrids_.empty() ? std::string()
+      : layers.empty() ? std::string(" Hybrid layers on the failing micro-batch: not recorded")
+                       : " Hybrid layers on the failing micro-batch:" + describe(layers),
       "\nlast good checkpoint: ",
       last_checkpoint_.empty() ? std::string("none written yet") : last_checkpoint_);
 }
@@ -356,6 +402,7 @@ std::vector<LayerDiagnostics> Trainer::diagnostics() const {
 void Trainer::save_checkpoint(const std::string& path) {
   CheckpointState state;
   state.step = step_;
+  state.stage = config_.train.stage;
   state.data = sampler_->position();
   state.config_hash = config_hash_;
   state.base_weights = config_.inference.checkpoint;

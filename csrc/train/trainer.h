@@ -1,6 +1,9 @@
-// The distillation trainer (DESIGN section 7): a frozen teacher and its hybrid student, which shares every
-// base tensor with it (one copy of the base model), trained one optimizer step at a time.
+// The trainer (DESIGN sections 7 and 9), one optimizer step at a time. Stages 1 and 2 distil: a frozen
+// teacher and its hybrid student, which shares every base tensor with it (one copy of the base model).
 //
+//   stage 0 (teacher training): the plain model, from Wan's initialisation or train.init_from, predicts the
+//     flow (noise - x0) of the noisy half of the teacher-forcing input from the clips; MSE on the noisy
+//     half; trainable: every parameter (there is no frozen teacher: the model trained is the teacher);
 //   stage 1 (layer alignment): each hybrid layer, fed the teacher's recorded self-attention input, learns
 //     to match the teacher layer's output; trainable: the memory paths (a/b/gate projections, A_log,
 //     dt_bias, phi maps);
@@ -11,7 +14,7 @@
 // norm, sets the scheduled learning rate, steps AdamW and updates the EMA. In bfloat16 the base stays in
 // bfloat16 and the trainable parameters in float32, under autocast. Checkpoints (checkpoint.h) resume a run
 // bitwise; `train.init_from` starts a stage from an earlier stage's trainable parameters with a fresh
-// optimizer.
+// optimizer (stage 0: from a stage-0 checkpoint or a model's weights file).
 //
 // Data-parallel (DESIGN section 8): with a dist::Group of W ranks the trainable parameters start from rank
 // 0's, each rank reads its own share of the clips, the gradients are averaged over the ranks before clipping
@@ -29,6 +32,7 @@
 
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
 #include <torch/optim/adamw.h>
 
 #include "config/config.h"
@@ -59,15 +63,16 @@ struct LayerDiagnostics {
   model::HybridDiagnostics values;
 };
 
-// The hybrid options the student is built with: the config's, with LoRA only in stage 2 (stage 1's loss
-// does not reach the adapters). Throws when the config has no hybrid section.
+// The hybrid options the student of stage 1 or 2 is built with: the config's, with LoRA only in stage 2
+// (stage 1's loss does not reach the adapters). Throws when the config has no hybrid section.
 model::HybridOptions student_hybrid_options(const config::Config& config);
 
 class Trainer {
  public:
   // Builds teacher, student, optimizer, schedule, EMA and sampler from `config` (validated here, each
   // error naming its key); `config_hash` goes into checkpoints and must match on resume. Without
-  // inference.checkpoint the teacher's weights are drawn from train.seed (model::draw_random_weights).
+  // inference.checkpoint the teacher's weights are drawn from train.seed (model::draw_random_weights);
+  // stage 0 builds only the model it trains and refuses an inference.checkpoint.
   // On the CPU it makes the process flush denormal floats to zero. `group` is the data-parallel world (a
   // world of one by default).
   Trainer(const config::Config& config, std::string config_hash, dist::Group group = {});
@@ -97,9 +102,12 @@ class Trainer {
     return last_checkpoint_;
   }
 
+  // The frozen teacher of stages 1 and 2.
   const model::WanDiT& teacher() const {
+    TORCH_CHECK(teacher_, "stage 0 trains the teacher itself (student()) and has no frozen one");
     return *teacher_;
   }
+  // The model that trains: the hybrid student, or in stage 0 the plain model.
   model::WanDiT& student() {
     return *student_;
   }
@@ -129,6 +137,9 @@ class Trainer {
     at::Tensor layer_losses; // stage 1 only: [layers], detached
   };
 
+  // The models and trainable parameters of stage 0, and of stages 1 and 2; each sets options_.
+  void build_teacher_training(const at::Device& device);
+  void build_distillation(const at::Device& device);
   MicroBatch next_micro_batch();
   // `phases`, when given, receives the teacher's and the student's time.
   MicroLoss micro_loss(const MicroBatch& batch, PhaseTimes* phases = nullptr);
@@ -139,10 +150,10 @@ class Trainer {
   config::Config config_;
   std::string config_hash_;
   dist::Group group_;
-  std::string base_fingerprint_; // of the teacher's weights, recorded in checkpoints
-  at::TensorOptions options_;    // the base's dtype and device
+  std::string base_fingerprint_; // of the teacher's weights, recorded in checkpoints; "" in stage 0
+  at::TensorOptions options_;    // the base's dtype and device (stage 0: the master weights')
   bool autocast_ = false;
-  std::shared_ptr<model::WanDiT> teacher_, student_;
+  std::shared_ptr<model::WanDiT> teacher_, student_; // no teacher_ in stage 0
   std::vector<int64_t> hybrid_layer_indices_;
   std::vector<std::pair<int64_t, std::shared_ptr<model::HybridAttention>>> hybrids_;
   std::vector<std::pair<std::string, at::Tensor>> trainable_;

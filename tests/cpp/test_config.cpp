@@ -104,7 +104,7 @@ TEST_CASE("config mistakes name the key path and the line", "[config][errors]") 
   CHECK(contains(error_in("model: tiny\n"), "model: expected a mapping of keys to values, got \"tiny\" (line 1)"));
   CHECK(contains(
       error_in("model:\n  preset: huge\n"),
-      "model.preset: expected one of wan2.1-t2v-1.3b, tiny, got \"huge\" (line 2)"));
+      "model.preset: expected one of wan2.1-t2v-1.3b, tiny, toy, got \"huge\" (line 2)"));
   CHECK(contains(
       error_in("model:\n  preset: tiny\n  num_heads: 3\n"),
       "test.yaml: model.dim (64) must be divisible by model.num_heads (3)"));

@@ -176,7 +176,7 @@ TEST_CASE("the train and data sections", "[config][train]") {
   };
   CHECK(contains(
       error_in("train:\n  stage: 3\n"),
-      "train.stage: expected 1 (layer alignment) or 2 (distillation), got 3 (line 2)"));
+      "train.stage: expected 0 (teacher training), 1 (layer alignment) or 2 (distillation), got 3 (line 2)"));
   CHECK(contains(error_in("train:\n  steps: 10\n  lr: abc\n"), "train.lr: expected a number, got \"abc\" (line 3)"));
   CHECK(
       contains(error_in("train:\n  batch_size: 0\n"), "train.batch_size: expected a positive integer, got 0 (line 2)"));
