@@ -12,8 +12,6 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
@@ -23,7 +21,7 @@
 #include "inference/generator.h"
 #include "io/directories.h"
 #include "io/file_fingerprint.h"
-#include "io/safetensors.h"
+#include "resumable_shards.h"
 #include "train/clip_dataset.h"
 #include "train/teacher.h"
 
@@ -40,10 +38,6 @@ struct RolloutArgs {
   int64_t batch = 1;
   uint64_t seed = 0;
 };
-
-bool exists(const std::string& path) {
-  return access(path.c_str(), F_OK) == 0;
-}
 
 int run_rollout(const RolloutArgs& args) {
   const auto config = config::load_config(args.config_path, args.overrides);
@@ -95,24 +89,7 @@ int run_rollout(const RolloutArgs& args) {
   for (int64_t s = 0; s < shards; ++s) {
     const auto path = train::shard_path(args.out_dir, s);
     const int64_t first = s * args.clips_per_shard, end = std::min(clips, first + args.clips_per_shard);
-    if (exists(path)) {
-      const io::SafetensorsFile shard(path);
-      const auto it = shard.metadata().find("rollout");
-      TORCH_CHECK(
-          it != shard.metadata().end() && it->second == request,
-          "--out: '",
-          path,
-          "' is from another rollout (",
-          it == shard.metadata().end() ? std::string("no rollout metadata") : it->second,
-          "); this one is ",
-          request,
-          ". Use another folder or remove it");
-      std::fprintf(
-          stderr,
-          "shard %lld/%lld: kept %s\n",
-          static_cast<long long>(s + 1),
-          static_cast<long long>(shards),
-          path.c_str());
+    if (keep_existing_shard(path, "rollout", request, s, shards)) {
       continue;
     }
     std::vector<at::Tensor> latents;

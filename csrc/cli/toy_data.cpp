@@ -12,8 +12,6 @@
 #include <memory>
 #include <string>
 
-#include <unistd.h>
-
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
@@ -21,7 +19,7 @@
 #include "generation_outputs.h"
 #include "io/directories.h"
 #include "io/png.h"
-#include "io/safetensors.h"
+#include "resumable_shards.h"
 #include "toy/clips.h"
 #include "toy/prompt.h"
 #include "train/clip_dataset.h"
@@ -92,24 +90,7 @@ int run_toy_data(const ToyDataArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   for (int64_t s = 0; s < shards; ++s) {
     const auto path = train::shard_path(args.out_dir, s);
-    if (access(path.c_str(), F_OK) == 0) {
-      const io::SafetensorsFile shard(path);
-      const auto it = shard.metadata().find("toy");
-      TORCH_CHECK(
-          it != shard.metadata().end() && it->second == request,
-          "--out: '",
-          path,
-          "' is not from this request (",
-          it == shard.metadata().end() ? std::string("no toy metadata") : it->second,
-          "); this one is ",
-          request,
-          ". Use another folder or remove it");
-      std::fprintf(
-          stderr,
-          "shard %lld/%lld: kept %s\n",
-          static_cast<long long>(s + 1),
-          static_cast<long long>(shards),
-          path.c_str());
+    if (keep_existing_shard(path, "toy", request, s, shards)) {
       continue;
     }
     const int64_t first = s * args.shard_size, count = std::min(args.shard_size, args.clips - first);

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "catch.h"
+#include "error_of.h"
 #include "model/config.h"
 #include "model/wan_dit.h"
 #include "model/weights.h"
@@ -18,16 +19,6 @@ namespace arl2::test {
 
 inline bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
 }
 
 // Random values of the scale a trained model has for every parameter of `m`, so every path shows in

@@ -10,18 +10,10 @@
 #include "catch.h"
 #include "dist/group.h"
 #include "dist/torchrun_group.h"
+#include "error_of.h"
 
 namespace arl2::test {
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
 
 TEST_CASE("a world of one leaves every tensor as it is", "[train][dist]") {
   const dist::Group group;

@@ -19,6 +19,7 @@
 #include <torch/torch.h>
 
 #include "catch.h"
+#include "error_of.h"
 #include "io/safetensors.h"
 #include "io/state_dict.h"
 #include "temp_dir.h"
@@ -54,16 +55,6 @@ std::string raw_file(const std::string& header, size_t data_size) {
 std::string open_error(const std::string& path) {
   try {
     SafetensorsFile f(path);
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
   } catch (const c10::Error& e) {
     return e.what_without_backtrace();
   }

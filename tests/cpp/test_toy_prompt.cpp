@@ -8,22 +8,13 @@
 #include <torch/torch.h>
 
 #include "catch.h"
+#include "error_of.h"
 #include "toy/clips.h"
 #include "toy/prompt.h"
 #include "toy/text.h"
 
 namespace arl2::test {
 namespace {
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
 
 TEST_CASE("prompts read back as their scenes", "[toy]") {
   for (int64_t clip = 0; clip < 300; ++clip) {
