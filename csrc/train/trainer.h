@@ -73,8 +73,8 @@ class Trainer {
   // error naming its key); `config_hash` goes into checkpoints and must match on resume. Without
   // inference.checkpoint the teacher's weights are drawn from train.seed (model::draw_random_weights);
   // stage 0 builds only the model it trains and refuses an inference.checkpoint.
-  // On the CPU it makes the process flush denormal floats to zero. `group` is the data-parallel world (a
-  // world of one by default).
+  // On the CPU it makes the process (every intra-op thread) flush denormal floats to zero. `group` is the
+  // data-parallel world (a world of one by default).
   Trainer(const config::Config& config, std::string config_hash, dist::Group group = {});
 
   // One optimizer step. Throws, before touching the parameters, when the loss is NaN or infinite: the
