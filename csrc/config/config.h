@@ -51,6 +51,9 @@ struct TrainConfig {
   double weight_decay = 0.01;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   double grad_clip = 1.0; // max global grad norm; 0: no clipping
+  // Stage 2: the weight of stage 1's per-layer alignment loss (each hybrid layer against the teacher's
+  // softmax attention, on the teacher's input) added to the distillation loss; 0: none.
+  double layer_loss_weight = 0;
   int64_t grad_accumulation = 1;
   int64_t batch_size = 1; // clips per micro-batch
   double ema_decay = 0.999;

@@ -108,6 +108,7 @@ void train_section(YAML::Emitter& out, const TrainConfig& t) {
   put_number(out, "beta2", t.beta2);
   put_number(out, "eps", t.eps);
   put_number(out, "grad_clip", t.grad_clip);
+  put_number(out, "layer_loss_weight", t.layer_loss_weight);
   put(out, "grad_accumulation", t.grad_accumulation);
   put(out, "batch_size", t.batch_size);
   put_number(out, "ema_decay", t.ema_decay);

@@ -10,7 +10,7 @@ TrainConfig read_train_section(const YamlMap& s) {
       {"stage",     "steps",          "lr",   "warmup_steps",     "min_lr_ratio",      "weight_decay",
        "beta1",     "beta2",          "eps",  "grad_clip",        "grad_accumulation", "batch_size",
        "ema_decay", "ema_start_step", "seed", "checkpoint_every", "log_every",         "activation_checkpointing",
-       "dtype",     "device",         "out",  "init_from"});
+       "dtype",     "device",         "out",  "init_from",        "layer_loss_weight"});
   TrainConfig c;
   const std::pair<const char*, int64_t*> integers[] = {
       {"stage", &c.stage},
@@ -44,7 +44,8 @@ TrainConfig read_train_section(const YamlMap& s) {
       {"beta2", &c.beta2},
       {"eps", &c.eps},
       {"grad_clip", &c.grad_clip},
-      {"ema_decay", &c.ema_decay}};
+      {"ema_decay", &c.ema_decay},
+      {"layer_loss_weight", &c.layer_loss_weight}};
   for (const auto& [key, field] : numbers) {
     if (s.has(key)) {
       *field = s.number(key);
@@ -52,6 +53,17 @@ TrainConfig read_train_section(const YamlMap& s) {
   }
   if (s.has("grad_clip") && !(c.grad_clip >= 0)) {
     s.fail("grad_clip", "expected a norm >= 0 (0: no clipping), got " + std::to_string(c.grad_clip));
+  }
+  if (s.has("layer_loss_weight") && !(c.layer_loss_weight >= 0)) {
+    s.fail(
+        "layer_loss_weight",
+        "expected a weight >= 0 (0: no per-layer terms), got " + std::to_string(c.layer_loss_weight));
+  }
+  if (s.has("layer_loss_weight") && c.layer_loss_weight > 0 && c.stage != 2) {
+    s.fail(
+        "layer_loss_weight",
+        "per-layer terms are a stage-2 option (stage 1's loss is the per-layer alignment itself), but train.stage is " +
+            std::to_string(c.stage));
   }
   if (s.has("seed")) {
     const int64_t seed = s.integer("seed");

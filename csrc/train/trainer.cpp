@@ -271,12 +271,24 @@ Trainer::MicroLoss Trainer::micro_loss(const MicroBatch& batch, PhaseTimes* phas
     return {loss.total, loss.per_layer};
   }
   at::Tensor target;
+  const double layer_weight = config_.train.layer_loss_weight;
+  std::vector<LayerRecord> records;
   {
     c10::NoGradGuard no_grad;
-    target = teacher_pass();
+    if (layer_weight > 0) {
+      records = record_self_attention(*teacher_, hybrid_layer_indices_, [&] { target = teacher_pass(); });
+    } else {
+      target = teacher_pass();
+    }
   }
   timer_.mark(times.teacher_forward_ms);
   auto loss = distillation_loss(student_pass(), target);
+  if (layer_weight > 0) {
+    auto layers = layer_alignment_loss(hybrids_, records);
+    loss = loss + layer_weight * layers.total;
+    timer_.mark(times.student_forward_ms);
+    return {loss, layers.per_layer};
+  }
   timer_.mark(times.student_forward_ms);
   return {loss, {}};
 }

@@ -2,6 +2,7 @@
 // frozen base stays bitwise as it was, a resumed run continues bitwise, a stage-1 checkpoint starts stage
 // 2, a non-finite loss stops the run with the step, the layers' diagnostics and the last checkpoint named,
 // and the train and data sections read and report mistakes like the others.
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -157,6 +158,20 @@ TEST_CASE("bfloat16 runs the base in bfloat16 and trains float32 parameters", "[
   }
 }
 
+TEST_CASE("stage 2's per-layer terms add stage 1's alignment loss, weighted", "[train][trainer]") {
+  TempDir data;
+  write_clips(data, 1);
+  const double weight = 0.5;
+  train::Trainer plain(tiny_config(2, data.path), "hash");
+  train::Trainer with_layers(tiny_config(2, data.path, "  layer_loss_weight: 0.5\n"), "hash");
+  const auto a = plain.step(), b = with_layers.step();
+  CHECK(a.layer_losses.empty());
+  REQUIRE(b.layer_losses.size() == 1); // the one hybrid layer of the tiny config
+  // Same seed, same first micro-batch: the distillation terms are equal, the difference is the layer term.
+  CHECK(std::abs((b.loss - a.loss) - weight * b.layer_losses[0]) <= 1e-5 * weight * b.layer_losses[0]);
+  CHECK(b.layer_losses[0] > 0);
+}
+
 TEST_CASE("the train and data sections", "[config][train]") {
   const auto c = tiny_config(2, "clips", "  grad_clip: 0\n  activation_checkpointing: true\n  beta2: 0.95\n");
   CHECK(c.train.stage == 2);
@@ -186,6 +201,13 @@ TEST_CASE("the train and data sections", "[config][train]") {
   CHECK(
       contains(error_in("train:\n  learning_rate: 1\n"), "train.learning_rate: unknown key; known keys: stage, steps"));
   CHECK(contains(error_in("data:\n  shards: [a]\n"), "data.shards: unknown key; known keys: path (line 2)"));
+  CHECK(contains(
+      error_in("train:\n  stage: 1\n  layer_loss_weight: 0.1\n"),
+      "train.layer_loss_weight: per-layer terms are a stage-2 option (stage 1's loss is the per-layer alignment "
+      "itself), but train.stage is 1 (line 3)"));
+  CHECK(contains(
+      error_in("train:\n  stage: 2\n  layer_loss_weight: -1\n"),
+      "train.layer_loss_weight: expected a weight >= 0 (0: no per-layer terms), got -1"));
   CHECK(contains(
       error_of([] { config::parse_config("train:\n  stage: 1\n", "test.yaml", {"train.seed=-1"}); }),
       "train.seed: expected a non-negative integer, got -1 (set on the command line)"));
