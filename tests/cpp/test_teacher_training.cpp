@@ -18,6 +18,7 @@
 #include "train/trained_hybrid.h"
 #include "train/trained_teacher.h"
 #include "train/trainer.h"
+#include "train_test_util.h"
 
 namespace arl2::test {
 namespace {
@@ -41,22 +42,6 @@ std::string toy_yaml(const std::string& data, const std::string& extra_train = "
 
 config::Config toy_config(const std::string& data, const std::string& extra_train = "") {
   return config::parse_config(toy_yaml(data, extra_train), "toy.yaml");
-}
-
-std::vector<double> losses(train::Trainer& trainer, int steps) {
-  std::vector<double> out;
-  for (int i = 0; i < steps; ++i) {
-    out.push_back(trainer.step().loss);
-  }
-  return out;
-}
-
-double mean(const std::vector<double>& v, size_t from, size_t n) {
-  double s = 0;
-  for (size_t i = from; i < from + n; ++i) {
-    s += v[i];
-  }
-  return s / static_cast<double>(n);
 }
 
 // The model's prediction for the noisy half of one fixed teacher-forcing input.

@@ -18,22 +18,6 @@
 namespace arl2::test {
 namespace {
 
-std::vector<double> losses(train::Trainer& trainer, int steps) {
-  std::vector<double> out;
-  for (int i = 0; i < steps; ++i) {
-    out.push_back(trainer.step().loss);
-  }
-  return out;
-}
-
-double mean(const std::vector<double>& v, size_t from, size_t n) {
-  double s = 0;
-  for (size_t i = from; i < from + n; ++i) {
-    s += v[i];
-  }
-  return s / static_cast<double>(n);
-}
-
 TEST_CASE("the loss falls over 50 steps in each stage", "[train][trainer]") {
   TempDir data;
   write_clips(data, 1);

@@ -1,14 +1,17 @@
-// Helpers of the training tests (test_trainer.cpp, test_base_weights.cpp, test_export.cpp): random clips
-// and the tiny model's training config.
+// Helpers of the training tests (test_trainer.cpp, test_teacher_training.cpp, test_base_weights.cpp,
+// test_export.cpp): random clips, the tiny model's training config, and the losses of some steps.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
 #include "config/config.h"
 #include "io/safetensors.h"
 #include "temp_dir.h"
+#include "train/trainer.h"
 
 namespace arl2::test {
 
@@ -33,6 +36,24 @@ inline std::string tiny_yaml(int stage, const std::string& data, const std::stri
 
 inline config::Config tiny_config(int stage, const std::string& data, const std::string& extra_train = "") {
   return config::parse_config(tiny_yaml(stage, data, extra_train), "test.yaml");
+}
+
+// The losses of `steps` steps of `trainer`.
+inline std::vector<double> losses(train::Trainer& trainer, int steps) {
+  std::vector<double> out;
+  for (int i = 0; i < steps; ++i) {
+    out.push_back(trainer.step().loss);
+  }
+  return out;
+}
+
+// The mean of v[from, from + n).
+inline double mean(const std::vector<double>& v, size_t from, size_t n) {
+  double s = 0;
+  for (size_t i = from; i < from + n; ++i) {
+    s += v[i];
+  }
+  return s / static_cast<double>(n);
 }
 
 } // namespace arl2::test
