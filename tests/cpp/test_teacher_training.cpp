@@ -104,25 +104,7 @@ TEST_CASE("a resumed stage-0 run continues bitwise", "[train][teacher][checkpoin
   write_toy_clips(data, 3);
   const auto config =
       toy_config(data.path, "  batch_size: 2\n  grad_accumulation: 2\n  activation_checkpointing: true\n");
-  train::Trainer straight(config, "hash");
-  losses(straight, 5);
-
-  const auto path = out.file("step_2.safetensors");
-  {
-    train::Trainer first(config, "hash");
-    losses(first, 2);
-    first.save_checkpoint(path);
-  }
-  train::Trainer resumed(config, "hash");
-  resumed.resume(path);
-  CHECK(resumed.steps_done() == 2);
-  losses(resumed, 3);
-  REQUIRE(resumed.trainable().size() == straight.trainable().size());
-  for (size_t i = 0; i < straight.trainable().size(); ++i) {
-    INFO(straight.trainable()[i].first);
-    CHECK(torch::equal(resumed.trainable()[i].second, straight.trainable()[i].second));
-    CHECK(torch::equal(resumed.ema().shadow()[i].second, straight.ema().shadow()[i].second));
-  }
+  check_resume_is_bitwise(config, out.file("step_2.safetensors"));
 }
 
 TEST_CASE("bfloat16 trains float32 weights under autocast in stage 0", "[train][teacher]") {

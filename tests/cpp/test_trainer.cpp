@@ -54,24 +54,8 @@ TEST_CASE("a resumed trainer continues bitwise", "[train][trainer][checkpoint]")
   TempDir data, out;
   write_clips(data, 3);
   const auto config = tiny_config(2, data.path, "  grad_accumulation: 2\n  activation_checkpointing: true\n");
-  train::Trainer straight(config, "hash");
-  losses(straight, 5);
-
   const auto path = out.file("step_2.safetensors");
-  {
-    train::Trainer first(config, "hash");
-    losses(first, 2);
-    first.save_checkpoint(path);
-  }
-  train::Trainer resumed(config, "hash");
-  resumed.resume(path);
-  CHECK(resumed.steps_done() == 2);
-  losses(resumed, 3);
-  for (size_t i = 0; i < straight.trainable().size(); ++i) {
-    INFO(straight.trainable()[i].first);
-    CHECK(torch::equal(resumed.trainable()[i].second, straight.trainable()[i].second));
-    CHECK(torch::equal(resumed.ema().shadow()[i].second, straight.ema().shadow()[i].second));
-  }
+  check_resume_is_bitwise(config, path);
   train::Trainer other_config(config, "another hash");
   CHECK(contains(error_of([&] { other_config.resume(path); }), "under config hash hash, this run's is another hash"));
 }

@@ -1,5 +1,6 @@
 // Helpers of the training tests (test_trainer.cpp, test_teacher_training.cpp, test_base_weights.cpp,
-// test_export.cpp): random clips, the tiny model's training config, and the losses of some steps.
+// test_export.cpp): random clips, the tiny model's training config, the losses of some steps, and the
+// resume check.
 #pragma once
 
 #include <cstddef>
@@ -8,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include "catch.h"
 #include "config/config.h"
 #include "io/safetensors.h"
 #include "temp_dir.h"
@@ -54,6 +56,28 @@ inline double mean(const std::vector<double>& v, size_t from, size_t n) {
     s += v[i];
   }
   return s / static_cast<double>(n);
+}
+
+// N = 5 steps in one run equal 2 steps, a checkpoint at `checkpoint`, a resume and 3 more, bit for bit
+// in the trainable parameters and their EMA.
+inline void check_resume_is_bitwise(const config::Config& config, const std::string& checkpoint) {
+  train::Trainer straight(config, "hash");
+  losses(straight, 5);
+  {
+    train::Trainer first(config, "hash");
+    losses(first, 2);
+    first.save_checkpoint(checkpoint);
+  }
+  train::Trainer resumed(config, "hash");
+  resumed.resume(checkpoint);
+  CHECK(resumed.steps_done() == 2);
+  losses(resumed, 3);
+  REQUIRE(resumed.trainable().size() == straight.trainable().size());
+  for (size_t i = 0; i < straight.trainable().size(); ++i) {
+    INFO(straight.trainable()[i].first);
+    CHECK(torch::equal(resumed.trainable()[i].second, straight.trainable()[i].second));
+    CHECK(torch::equal(resumed.ema().shadow()[i].second, straight.ema().shadow()[i].second));
+  }
 }
 
 } // namespace arl2::test
