@@ -29,10 +29,8 @@
 #include "io/safetensors.h"
 #include "model/conversion.h"
 #include "model/wan_dit.h"
-#include "model/weights.h"
-#include "train/checkpoint.h"
+#include "model_loading.h"
 #include "train/teacher.h"
-#include "train/trained_hybrid.h"
 
 namespace arl2::cli {
 namespace {
@@ -63,31 +61,6 @@ std::string config_hash(const std::string& path, const std::vector<std::string>&
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
   return hex;
-}
-
-// The configured model (converted when the config has a hybrid section) on `options`' device. A training
-// checkpoint as inference.hybrid_checkpoint brings its trained parameters onto its base weights.
-std::shared_ptr<model::WanDiT> build_model(
-    const config::Config& config,
-    const at::TensorOptions& options,
-    train::TrainedWeights trained = train::TrainedWeights::kRaw) {
-  const auto& hybrid_checkpoint = config.inference.hybrid_checkpoint;
-  const bool real = !options.device().is_meta();
-  if (real && config.hybrid && !hybrid_checkpoint.empty() &&
-      train::is_training_checkpoint(io::SafetensorsFile(hybrid_checkpoint))) {
-    return train::load_trained_hybrid(config, *config.hybrid, hybrid_checkpoint, trained, options);
-  }
-  auto dit = std::make_shared<model::WanDiT>(config.model, options);
-  if (real && !config.inference.checkpoint.empty()) {
-    model::load_weights(*dit, config.inference.checkpoint);
-  }
-  if (config.hybrid) {
-    model::convert_to_hybrid(*dit, *config.hybrid);
-  }
-  if (real && !hybrid_checkpoint.empty()) {
-    model::load_weights(*dit, hybrid_checkpoint);
-  }
-  return dit;
 }
 
 int64_t parameter_count(const model::WanDiT& dit) {
