@@ -32,6 +32,10 @@ class FlowMatchSchedule {
   const std::vector<double>& step_timesteps() const {
     return step_timesteps_;
   }
+  // Every timestep of the shifted table, from 1000 sigma'(1) down: the levels a model is trained at from scratch.
+  const std::vector<double>& table_timesteps() const {
+    return table_timesteps_;
+  }
   // sigma of timestep t: the entry of the table whose timestep is nearest to t. So t = 0, the clean
   // context's timestep, gets the table's smallest sigma (0.005 at shift 5), not 0.
   double sigma(double t) const;

@@ -10,6 +10,7 @@ namespace arl2::train {
 TeacherForcingInput make_teacher_forcing_input(
     const at::Tensor& latents,
     const inference::FlowMatchSchedule& schedule,
+    const std::vector<double>& timesteps,
     int64_t frames_per_block,
     double context_timestep,
     at::Generator generator) {
@@ -22,17 +23,17 @@ TeacherForcingInput make_teacher_forcing_input(
       " latent frames must be a whole number of blocks of model.frames_per_block (",
       frames_per_block,
       ")");
+  TORCH_CHECK(!timesteps.empty(), "teacher forcing: no timesteps to draw from");
   const int64_t blocks = F / frames_per_block;
-  const auto& steps = schedule.step_timesteps();
 
   // timestep and sigma of every frame, drawn per (clip, block) on the host: a few dozen numbers
   const at::Tensor picks =
-      at::randint(static_cast<int64_t>(steps.size()), {B, blocks}, generator, at::TensorOptions().dtype(at::kLong));
+      at::randint(static_cast<int64_t>(timesteps.size()), {B, blocks}, generator, at::TensorOptions().dtype(at::kLong));
   std::vector<double> t(B * F), sigma(B * F);
   const auto pick = picks.accessor<int64_t, 2>();
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t f = 0; f < F; ++f) {
-      const double step = steps[pick[b][f / frames_per_block]];
+      const double step = timesteps[pick[b][f / frames_per_block]];
       t[b * F + f] = step;
       sigma[b * F + f] = schedule.sigma(step);
     }

@@ -1,11 +1,14 @@
 // The training input (DESIGN section 7): a clip of clean latents becomes the teacher-forcing pair [clean |
-// noisy]. Each block of each clip gets a timestep drawn from the model's step list (warped as the
-// sampler runs it) and is noised to it with fresh noise; the clean half runs at the context timestep,
-// as the clean pass that writes the caches does in generation. Stages 1 and 2 feed it to teacher and
-// student; stage 0 trains the model to predict the noisy half's flow.
+// noisy]. Each block of each clip gets a timestep drawn uniformly from a list of noise levels and is noised
+// to it with fresh noise; the clean half runs at the context timestep, as the clean pass that writes the
+// caches does in generation. Stages 1 and 2 feed it to teacher and student at the sampler's steps (warped as
+// the sampler runs them: FlowMatchSchedule::step_timesteps), where the hybrid must match the teacher; stage 0
+// trains the model to predict the noisy half's flow at every level of the table (table_timesteps), as a
+// flow-matching model is trained, so that any step list can sample it.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
@@ -23,10 +26,12 @@ struct TeacherForcingInput {
 };
 
 // latents [B, F, C, H, W] (the dataset's layout) in the dtype the model runs in; F a multiple of
-// frames_per_block. Draws the timesteps and the noise with `generator` (CPU), so a run is reproducible.
+// frames_per_block; `timesteps` the levels to draw from, on `schedule`'s scale. Draws the timesteps and the
+// noise with `generator` (CPU), so a run is reproducible.
 TeacherForcingInput make_teacher_forcing_input(
     const at::Tensor& latents,
     const inference::FlowMatchSchedule& schedule,
+    const std::vector<double>& timesteps,
     int64_t frames_per_block,
     double context_timestep,
     at::Generator generator);

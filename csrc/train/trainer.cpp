@@ -223,6 +223,10 @@ void Trainer::init_from(const std::string& path) {
   }
 }
 
+const std::vector<double>& Trainer::noise_levels() const {
+  return config_.train.stage == 0 ? flow_->table_timesteps() : flow_->step_timesteps();
+}
+
 Trainer::MicroBatch Trainer::next_micro_batch() {
   std::vector<at::Tensor> latents, text;
   for (int64_t b = 0; b < config_.train.batch_size; ++b) {
@@ -238,9 +242,11 @@ Trainer::MicroBatch Trainer::next_micro_batch() {
   // all ranks (and in checkpoints), and the world draws what one process would over its micro-batches.
   for (int64_t r = 0; r < group_.size(); ++r) {
     if (r == group_.rank()) {
-      batch.input = make_teacher_forcing_input(clips, *flow_, g.frames_per_block, g.context_timestep, rng_);
+      batch.input =
+          make_teacher_forcing_input(clips, *flow_, noise_levels(), g.frames_per_block, g.context_timestep, rng_);
     } else {
-      make_teacher_forcing_input(at::zeros_like(clips), *flow_, g.frames_per_block, g.context_timestep, rng_);
+      make_teacher_forcing_input(
+          at::zeros_like(clips), *flow_, noise_levels(), g.frames_per_block, g.context_timestep, rng_);
     }
   }
   return batch;

@@ -141,6 +141,9 @@ class Trainer {
   void build_teacher_training(const at::Device& device);
   void build_distillation(const at::Device& device);
   MicroBatch next_micro_batch();
+  // The noise levels of the noisy half (teacher_forcing_input.h): the whole table in stage 0, the sampler's steps
+  // after it.
+  const std::vector<double>& noise_levels() const;
   // `phases`, when given, receives the teacher's and the student's time.
   MicroLoss micro_loss(const MicroBatch& batch, PhaseTimes* phases = nullptr);
   void init_from(const std::string& path);

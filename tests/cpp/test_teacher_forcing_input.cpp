@@ -1,5 +1,6 @@
-// Stage 2's input: per-block timesteps from the warped step list, noise at exactly that level, the clean
-// half at the context timestep, reproducible from the generator; and the distillation loss.
+// The teacher-forcing input: per-block timesteps from the warped step list (stages 1 and 2) or the table (stage 0),
+// noise at exactly that level, the clean half at the context timestep, reproducible from the generator; and the
+// distillation loss.
 #include <cmath>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -17,7 +18,7 @@ TEST_CASE("each block is noised to a timestep of the step list", "[train][stage2
   const inference::FlowMatchSchedule schedule{inference::FlowMatchOptions{}};
   const auto latents = torch::randn({3, 6, 4, 2, 2}, torch::kFloat64); // [B, F, C, H, W], blocks of 2
   auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
-  const auto in = train::make_teacher_forcing_input(latents, schedule, 2, 0.0, gen);
+  const auto in = train::make_teacher_forcing_input(latents, schedule, schedule.step_timesteps(), 2, 0.0, gen);
   CHECK(in.noisy.sizes() == torch::IntArrayRef({3, 4, 6, 2, 2}));
   CHECK(torch::equal(in.clean, latents.permute({0, 2, 1, 3, 4})));
   CHECK(torch::equal(in.clean_t, torch::zeros({3, 6})));
@@ -37,10 +38,25 @@ TEST_CASE("each block is noised to a timestep of the step list", "[train][stage2
   CHECK(std::abs(eps.std().item<double>() - 1.0) < 0.2);
 
   auto again = at::make_generator<at::CPUGeneratorImpl>(5);
-  CHECK(torch::equal(train::make_teacher_forcing_input(latents, schedule, 2, 0.0, again).noisy, in.noisy));
+  CHECK(torch::equal(
+      train::make_teacher_forcing_input(latents, schedule, schedule.step_timesteps(), 2, 0.0, again).noisy, in.noisy));
   CHECK(contains(
-      error_of([&] { train::make_teacher_forcing_input(latents, schedule, 4, 0.0, gen); }),
+      error_of([&] { train::make_teacher_forcing_input(latents, schedule, schedule.step_timesteps(), 4, 0.0, gen); }),
       "the clip's 6 latent frames must be a whole number of blocks of model.frames_per_block (4)"));
+}
+
+TEST_CASE("stage 0's levels, the table, cover the whole range of noise", "[train][stage0]") {
+  const inference::FlowMatchSchedule schedule{inference::FlowMatchOptions{}};
+  const auto latents = torch::zeros({64, 8, 1, 1, 1}, torch::kFloat64); // 256 blocks of 2 frames
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  const auto in = train::make_teacher_forcing_input(latents, schedule, schedule.table_timesteps(), 2, 0.0, gen);
+  const auto t = std::get<0>(at::_unique(in.noisy_t.flatten()));
+  CHECK(t.numel() > 150); // 256 draws from 1000 levels
+  CHECK(t.min().item<double>() < 200);
+  CHECK(t.max().item<double>() > 950);
+  CHECK(contains(
+      error_of([&] { train::make_teacher_forcing_input(latents, schedule, {}, 2, 0.0, gen); }),
+      "no timesteps to draw from"));
 }
 
 TEST_CASE("the distillation loss is the MSE to the detached teacher", "[train][stage2]") {
