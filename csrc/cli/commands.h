@@ -19,6 +19,7 @@ Command add_rollout_command(CLI::App& app);
 Command add_export_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
 Command add_toy_data_command(CLI::App& app);
+Command add_eval_command(CLI::App& app);
 
 // The options of every command that runs from a config: the YAML file (`config_help` says which sections
 // it reads) and --set overrides of its values.

@@ -1,5 +1,5 @@
 // The `arl2` command: one executable, one subcommand per job (`arl2 info`, `arl2 generate`, `arl2 train`,
-// `arl2 rollout`, `arl2 export`, `arl2 bench train`, `arl2 toy-data`).
+// `arl2 rollout`, `arl2 export`, `arl2 bench train`, `arl2 toy-data`, `arl2 eval`).
 #include <cstdio>
 #include <exception>
 
@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   const arl2::cli::Command export_ = arl2::cli::add_export_command(app);
   const arl2::cli::Command bench = arl2::cli::add_bench_command(app);
   const arl2::cli::Command toy_data = arl2::cli::add_toy_data_command(app);
+  const arl2::cli::Command eval = arl2::cli::add_eval_command(app);
   CLI11_PARSE(app, argc, argv);
   try {
     if (app.got_subcommand("info")) {
@@ -39,6 +40,9 @@ int main(int argc, char** argv) {
     }
     if (app.got_subcommand("toy-data")) {
       return toy_data();
+    }
+    if (app.got_subcommand("eval")) {
+      return eval();
     }
   } catch (const c10::Error& e) {
     // Its what() carries a C++ backtrace; users get the message.

@@ -1,0 +1,55 @@
+// What `arl2 eval` found, one row per model: the truth and the copy-last-frame baseline for reference, the
+// teacher, then each --model. eval.json holds every per-frame array; the summary table one number per column.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eval/eval_options.h"
+#include "eval/teacher_forcing_gap.h"
+#include "toy/clip_metrics.h"
+
+namespace arl2::eval {
+
+// Which model a row measured: enough to tell two evaluations' models apart.
+struct ModelSource {
+  std::string config_path;
+  std::string config_hash; // config::config_hash of the config as it ran, overrides applied
+  std::string checkpoint;  // inference.checkpoint; empty: random weights
+  std::string checkpoint_fingerprint;
+  std::string hybrid_checkpoint;
+  std::string hybrid_checkpoint_fingerprint;
+  int64_t hybrid_layers = 0;
+  std::vector<int64_t> denoising_steps;
+  std::string device, dtype;
+};
+
+struct EvalRow {
+  std::string name;
+  std::optional<ModelSource> source;                   // absent for the truth and the baseline
+  std::optional<std::vector<double>> continuation_mse; // per predicted frame
+  std::optional<TeacherForcingGap> teacher_forcing;    // against the teacher: the --model rows only
+  std::optional<toy::ClipMetrics> rollout;             // per frame, up to the longest length
+  double seconds = 0;                                  // wall clock of the row's work
+};
+
+struct EvalReport {
+  EvalOptions options;
+  std::vector<std::string> overrides; // --set, applied to every config
+  int64_t frames_per_block = 0;
+  int64_t frame_size = 0;
+  std::vector<EvalRow> rows;
+};
+
+// eval.json's text: the options, and per row its source and, per metric, the per-frame arrays and their means
+// (continuation over the predicted frames, rollouts over the first L frames for each of --lengths). Frames
+// without a value (NaN) are null.
+std::string eval_json(const EvalReport& report);
+
+// One line per row: continuation MSE, the teacher-forcing gap and the rollout metrics at the longest length,
+// each the mean over frames; "-" where a row has no such number.
+std::string summary_table(const EvalReport& report);
+
+} // namespace arl2::eval
