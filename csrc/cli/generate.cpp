@@ -125,11 +125,14 @@ int run_generate(const GenerateArgs& args) {
 
   std::vector<at::Tensor> blocks;
   std::vector<double> block_ms;
+  std::vector<int64_t> block_cache_bytes, block_memory_bytes;
   double total_ms = 0;
   while (!run.done()) {
     auto block = run.next();
     blocks.push_back(block.latents.to(at::kCPU, at::kFloat));
     block_ms.push_back(block.ms);
+    block_cache_bytes.push_back(run.cache_bytes_in_use());
+    block_memory_bytes.push_back(inference::used_memory_bytes(device).value_or(-1));
     total_ms += block.ms;
     std::printf(
         "block %lld/%lld: %.1f ms\n",
@@ -148,8 +151,21 @@ int run_generate(const GenerateArgs& args) {
       at::cat(blocks, 2),
       {{"prompts", prompt_list}, {"config_hash", hash}, {"seed", std::to_string(args.seed)}});
 
+  // RGB in [-1, 1]: the toy domain's models work in pixel space, with no VAE to decode their output
+  const bool pixel_space = config.model.out_dim == 3;
+  if (pixel_space) {
+    for (const auto& path : write_video_sheets(args.out_dir, at::cat(blocks, 2))) {
+      std::printf("video: %s\n", path.c_str());
+    }
+  }
+
   nlohmann::json metrics;
   metrics["block_ms"] = block_ms;
+  // after each block: the caches' bytes holding committed frames, and the memory in use (on the CPU the
+  // process's resident set)
+  metrics["block_cache_bytes"] = block_cache_bytes;
+  metrics["block_memory_bytes"] = block_memory_bytes;
+  metrics["memory_kind"] = device.is_cpu() ? "resident set of the process" : "allocated on the device";
   metrics["total_ms"] = total_ms;
   metrics["peak_device_bytes"] = peak ? nlohmann::json(*peak) : nlohmann::json(nullptr);
   metrics["estimate"] = {

@@ -1,6 +1,7 @@
 // write_latents and write_file_atomically (see generation_outputs.h).
 #include "generation_outputs.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -9,6 +10,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include "io/png.h"
 #include "io/safetensors.h"
 
 namespace arl2::cli {
@@ -19,6 +21,30 @@ std::string write_latents(
   const auto frames_major = latents.permute({0, 2, 1, 3, 4}).to(at::kCPU, at::kFloat).contiguous();
   io::save_safetensors(path, {{"latents", frames_major}}, metadata);
   return path;
+}
+
+at::Tensor contact_sheet(const at::Tensor& frames, int64_t per_row, int64_t scale) {
+  TORCH_CHECK(
+      frames.dim() == 4 && frames.size(1) == 3, "contact_sheet: expected frames [F, 3, H, W], got ", frames.sizes());
+  const int64_t F = frames.size(0), rows = (F + per_row - 1) / per_row;
+  const auto padded =
+      at::constant_pad_nd(frames.to(at::kCPU, at::kFloat), {0, 1, 0, 1, 0, 0, 0, rows * per_row - F}, 0.0);
+  const auto rgb = padded.add(1).mul_(127.5).round_().clamp_(0, 255).to(at::kByte);
+  const int64_t H = rgb.size(2), W = rgb.size(3);
+  // [rows * per_row, 3, H, W] -> [rows, H, per_row, W, 3] -> [rows * H, per_row * W, 3]
+  const auto sheet = rgb.view({rows, per_row, 3, H, W}).permute({0, 3, 1, 4, 2}).reshape({rows * H, per_row * W, 3});
+  return sheet.repeat_interleave(scale, 0).repeat_interleave(scale, 1).contiguous();
+}
+
+std::vector<std::string> write_video_sheets(const std::string& dir, const at::Tensor& pixels) {
+  constexpr int64_t kFramesPerRow = 16, kMinFramePixels = 64;
+  const int64_t scale = std::max<int64_t>(1, kMinFramePixels / pixels.size(-1));
+  std::vector<std::string> paths;
+  for (int64_t b = 0; b < pixels.size(0); ++b) {
+    paths.push_back(dir + "/video_" + std::to_string(b) + ".png");
+    write_file_atomically(paths.back(), io::encode_png(contact_sheet(pixels[b].transpose(0, 1), kFramesPerRow, scale)));
+  }
+  return paths;
 }
 
 void write_file_atomically(const std::string& path, const std::string& text) {

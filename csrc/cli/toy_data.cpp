@@ -47,16 +47,6 @@ std::string joined(const std::vector<std::string>& lines, const char* separator)
   return all;
 }
 
-// The clip's frames side by side, each followed by a mid-grey column, as uint8 [S * k, F * (S + 1) * k, 3].
-at::Tensor film_strip(const at::Tensor& pixels) {
-  const int64_t scale = std::max<int64_t>(1, kPreviewHeight / pixels.size(-1));
-  const auto framed = at::constant_pad_nd(pixels, {0, 1}, 0.0);
-  const auto rgb = framed.add(1).mul_(127.5).round_().clamp_(0, 255).to(at::kByte);
-  // [F, 3, S, S + 1] -> [S, F, S + 1, 3] -> [S, F * (S + 1), 3]
-  const auto strip = rgb.permute({2, 0, 3, 1}).reshape({rgb.size(2), -1, 3});
-  return strip.repeat_interleave(scale, 0).repeat_interleave(scale, 1).contiguous();
-}
-
 void write_previews(const ToyDataArgs& args) {
   const auto dir = args.out_dir + "/preview";
   io::make_directories(dir, "--out");
@@ -64,7 +54,9 @@ void write_previews(const ToyDataArgs& args) {
   for (int64_t i = 0; i < args.preview; ++i) {
     char name[32];
     std::snprintf(name, sizeof(name), "/clip_%05lld.png", static_cast<long long>(i));
-    write_file_atomically(dir + name, io::encode_png(film_strip(clips.pixels[i])));
+    const auto& frames = clips.pixels[i]; // [F, 3, S, S]
+    const int64_t scale = std::max<int64_t>(1, kPreviewHeight / frames.size(-1));
+    write_file_atomically(dir + name, io::encode_png(contact_sheet(frames, frames.size(0), scale)));
     std::fprintf(stderr, "preview: %s%s  %s\n", dir.c_str(), name, clips.prompts[static_cast<size_t>(i)].c_str());
   }
 }

@@ -1,6 +1,10 @@
 // Device memory and synchronisation (see device_memory.h).
 #include "inference/device_memory.h"
 
+#include <fstream>
+
+#include <unistd.h>
+
 #include <ATen/Context.h>
 #include <ATen/DeviceAccelerator.h>
 #include <c10/core/CachingDeviceAllocator.h>
@@ -45,6 +49,19 @@ std::optional<int64_t> peak_device_bytes(const c10::Device& device) {
     return std::nullopt;
   }
   return at::getDeviceAllocator(device.type())->getDeviceStats(index_of(device)).allocated_bytes[kAllPools].peak;
+}
+
+std::optional<int64_t> used_memory_bytes(const c10::Device& device) {
+  if (is_accelerator(device)) {
+    return at::getDeviceAllocator(device.type())->getDeviceStats(index_of(device)).allocated_bytes[kAllPools].current;
+  }
+  // statm: total program size, then resident pages
+  std::ifstream statm("/proc/self/statm");
+  int64_t size_pages = 0, resident_pages = 0;
+  if (!(statm >> size_pages >> resident_pages)) {
+    return std::nullopt;
+  }
+  return resident_pages * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
 }
 
 void synchronize_device(const c10::Device& device) {

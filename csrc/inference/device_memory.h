@@ -1,7 +1,7 @@
 // What generation needs to know about the device it runs on: free memory before it starts (to refuse a
-// run that cannot fit), the peak it allocated (for the metrics), and a way to wait for queued work (for
-// wall-clock timings). Goes through torch's accelerator API, so it needs no CUDA headers; on the CPU
-// the memory figures are unknown.
+// run that cannot fit), the peak it allocated and what it holds after each block (for the metrics), and a way
+// to wait for queued work (for wall-clock timings). Goes through torch's accelerator API, so it needs no CUDA
+// headers; on the CPU the allocator keeps no figures, and the process's resident memory stands in for them.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,10 @@ void reset_peak_device_bytes(const c10::Device& device);
 
 // The most bytes allocated at once since the last reset; nullopt on the CPU.
 std::optional<int64_t> peak_device_bytes(const c10::Device& device);
+
+// Bytes in use now: allocated on an accelerator; on the CPU the process's resident set (Linux; nullopt
+// elsewhere).
+std::optional<int64_t> used_memory_bytes(const c10::Device& device);
 
 // Returns once every kernel queued on the device has finished; a no-op on the CPU.
 void synchronize_device(const c10::Device& device);

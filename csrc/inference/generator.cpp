@@ -151,6 +151,14 @@ int64_t GenerationRun::cache_bytes() const {
   return bytes;
 }
 
+int64_t GenerationRun::cache_bytes_in_use() const {
+  int64_t bytes = 0;
+  for (const auto& cache : caches_) {
+    bytes += cache.bytes_in_use();
+  }
+  return bytes;
+}
+
 ARGenerator::ARGenerator(std::shared_ptr<const model::WanDiT> model, GeneratorOptions options)
     : model_(std::move(model)), options_(std::move(options)), schedule_(options_.schedule) {
   TORCH_CHECK(model_ != nullptr, "ARGenerator: no model given");

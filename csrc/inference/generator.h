@@ -61,8 +61,10 @@ class GenerationRun {
   const std::vector<model::LayerCache>& caches() const {
     return caches_;
   }
-  // Bytes held by every layer's cache.
+  // Bytes held by every layer's cache, and of those the bytes that hold committed frames (a KV cache is
+  // allocated for the whole video up front).
   int64_t cache_bytes() const;
+  int64_t cache_bytes_in_use() const;
 
  private:
   friend class ARGenerator;

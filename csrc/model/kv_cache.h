@@ -68,6 +68,10 @@ class KVCache {
   int64_t bytes() const {
     return static_cast<int64_t>(k_.nbytes() + v_.nbytes());
   }
+  // Of those, the bytes holding committed tokens: what a cache that grew with the video would hold.
+  int64_t bytes_in_use() const {
+    return bytes() / capacity() * length_;
+  }
 
  private:
   KVCache(at::Tensor k, at::Tensor v, int64_t tokens_per_frame, int64_t sink_tokens, bool rolling);

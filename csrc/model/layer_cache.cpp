@@ -29,4 +29,8 @@ int64_t LayerCache::bytes() const {
   return std::visit([](const auto& c) { return c.bytes(); }, cache_);
 }
 
+int64_t LayerCache::bytes_in_use() const {
+  return std::visit([](const auto& c) { return c.bytes_in_use(); }, cache_);
+}
+
 } // namespace arl2::model

@@ -32,6 +32,7 @@ class LayerCache {
   int64_t frames_committed() const;
   int64_t tokens_per_frame() const;
   int64_t bytes() const;
+  int64_t bytes_in_use() const;
 
  private:
   std::variant<KVCache, RecurrentState> cache_;

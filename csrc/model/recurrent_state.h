@@ -40,6 +40,10 @@ class RecurrentState {
   int64_t bytes() const {
     return static_cast<int64_t>(state_.nbytes());
   }
+  // The state is in use, whole, from the start.
+  int64_t bytes_in_use() const {
+    return bytes();
+  }
 
  private:
   at::Tensor state_;
