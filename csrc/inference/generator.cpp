@@ -11,6 +11,7 @@
 #include <c10/util/Exception.h>
 
 #include "inference/device_memory.h"
+#include "model/cpu_denormals.h"
 
 namespace arl2::inference {
 namespace {
@@ -180,6 +181,9 @@ GenerationRun ARGenerator::start(const at::Tensor& text, int64_t latent_frames, 
   check_request(text, latent_frames);
   const int64_t fpb = options_.frames_per_block;
   const auto device = model_->parameters().front().device();
+  if (device.is_cpu()) {
+    model::flush_cpu_denormals(); // the recurrent states decay towards zero through them
+  }
   const bool rolling = options_.kv.window_frames > 0;
   const model::KVCacheSpec spec{rolling ? options_.kv.window_frames : latent_frames, options_.kv.sink_frames, rolling};
   auto caches = model_->make_caches(text.size(0), options_.latent_height, options_.latent_width, spec);

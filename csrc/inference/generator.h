@@ -106,7 +106,8 @@ class ARGenerator {
 
   // Checks the request and allocates the caches on the model's device; runs no model pass, so a bad
   // request fails before any work. latent_frames must be a whole number of blocks. Noise comes from a
-  // generator of the model's device seeded with `seed`.
+  // generator of the model's device seeded with `seed`. On the CPU it makes the process flush denormal floats
+  // (model/cpu_denormals.h).
   GenerationRun start(const at::Tensor& text, int64_t latent_frames, uint64_t seed, bool timed = false) const;
 
   // The whole video [B, C, latent_frames, H, W]; `on_block`, when given, receives each block as soon as

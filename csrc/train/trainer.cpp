@@ -16,6 +16,7 @@
 
 #include "io/safetensors.h"
 #include "model/autocast_scope.h"
+#include "model/cpu_denormals.h"
 #include "model/weights.h"
 #include "train/checkpoint.h"
 #include "train/layer_alignment.h"
@@ -61,13 +62,6 @@ void check_clips(const ClipDataset& data, const config::Config& config) {
       ")");
 }
 
-// The setting (x86's FTZ/DAZ, as torch.set_flush_denormal) belongs to each thread: set it on this one and on
-// every intra-op worker, one index of the parallel loop each.
-void flush_denormals_on_every_thread() {
-  at::globalContext().setFlushDenormal(true);
-  at::parallel_for(0, at::get_num_threads(), 1, [](int64_t, int64_t) { at::globalContext().setFlushDenormal(true); });
-}
-
 // "nan" whatever its sign bit (streams print "-nan" for some).
 std::string number(double x) {
   if (std::isnan(x)) {
@@ -111,9 +105,7 @@ Trainer::Trainer(const config::Config& config, std::string config_hash, dist::Gr
       t.device,
       " but no CUDA device is available (set train.device: cpu)");
   if (device.is_cpu()) {
-    // Losses and moments that shrink towards zero, and softmax over widely spread logits, pass through
-    // denormal floats, which make CPU steps ~10-30x slower; nothing in training needs them.
-    flush_denormals_on_every_thread();
+    model::flush_cpu_denormals();
   }
   TORCH_CHECK(!config_.data.path.empty(), "data.path: not set; it names a folder of safetensors shards of clips");
   schedule_ = {t.lr, t.warmup_steps, t.steps, t.min_lr_ratio};
