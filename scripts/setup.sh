@@ -2,12 +2,12 @@
 # Installs everything the build and the tests need on a fresh Debian 12 machine; a no-op when it is
 # all there. Debian packages: compilers and libraries; Python packages: torch==2.11.0, safetensors
 # (scripts/convert_checkpoint.py), transformers and diffusers (scripts/encode_prompts.py,
-# scripts/decode_latents.py) and test tools.
+# scripts/decode_latents.py), pillow and matplotlib (the main job's GIFs and plots) and test tools.
 set -euo pipefail
 
 DEBIAN_PACKAGES=(cmake ninja-build g++ ccache catch2 libcli11-dev libyaml-cpp-dev libfmt-dev pybind11-dev nlohmann-json3-dev)
 PYTHON_PACKAGES=(torch==2.11.0 numpy pytest expecttest setuptools wheel safetensors transformers==5.24.0
-  diffusers==0.42.1 pillow)
+  diffusers==0.42.1 pillow matplotlib)
 PYTHON=${PYTHON:-python3}
 
 missing=()
@@ -25,7 +25,8 @@ if ! "$PYTHON" - <<'PY' 2>/dev/null
 import importlib.metadata as md
 import sys
 want = {"torch": "2.11.0", "numpy": None, "pytest": None, "expecttest": None, "wheel": None, "safetensors": None,
-        "transformers": "5.24.0", "diffusers": "0.42.1", "pillow": None}
+        "transformers": "5.24.0", "diffusers": "0.42.1", "pillow": None,
+        "matplotlib": None}
 for name, version in want.items():
     have = md.version(name)
     if version is not None and have.split("+")[0] != version:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: set-up, build (the CUDA kernels too where nvcc exists, so a kernel that does not
-# compile fails here), Catch2 through ctest, then pytest. Exits non-zero on any failure.
+# compile fails here), Catch2 through ctest, the main job shortened, then pytest. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,16 @@ JOBS=${JOBS:-$(nproc)}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DARL2_CUDA=AUTO -DARL2_BUILD_TESTS=ON
 cmake --build "$BUILD_DIR" -j "$JOBS"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+
+# The main job, shortened (4 training steps a stage, 32 frames, one eval clip) on the build above: every step
+# and every output of `bash scripts/run.sh` (GIFs, plot, summary) must work.
+BUILD_DIR="$BUILD_DIR" RUN_DIR=runs/main-check FRAMES=32 EVAL_CLIPS=1 \
+  bash scripts/run.sh --set train.steps=4 --set train.warmup_steps=1 >"$BUILD_DIR/main_job_check.log" 2>&1 ||
+  { tail -40 "$BUILD_DIR/main_job_check.log"; exit 1; }
+for f in videos/prompt_0.gif blocks.png summary.json eval/eval.json teacher/video_0.png hybrid75/video_0.png; do
+  [ -s "runs/main-check/$f" ] || { echo "main job check: runs/main-check/$f is missing"; exit 1; }
+done
+echo "main job check: passed ($(tail -1 "$BUILD_DIR/main_job_check.log"))"
 
 # pytest's exit code 5 means every test was deselected or skipped: not a failure here.
 rc=0

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""The main job's report: the teacher's and the hybrid's long toy videos side by side, and how time and memory
+grow with the video.
+
+Reads what the main job (scripts/run.sh) left in RUN: `arl2 generate` folders for each model (latents.safetensors,
+metrics.json) and, when present, `arl2 eval`'s eval.json. Writes into RUN:
+  videos/prompt_<i>.gif   each prompt's videos side by side, left to right in the order of --models (Pillow);
+                          without Pillow the contact sheets that `arl2 generate` wrote (video_<i>.png) stand in
+  blocks.png              time per block and memory after each block against the frame index (matplotlib)
+  summary.json            the figures of the table below
+and prints a summary table.
+
+    python3 scripts/toy_report.py --run runs/main --models teacher hybrid75
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+
+GIF_SCALE = 4  # 32 x 32 frames are too small to watch
+GIF_FRAME_MS = 80
+
+
+def load_generation(folder):
+    with open(os.path.join(folder, "metrics.json")) as f:
+        metrics = json.load(f)
+    from safetensors.torch import load_file
+
+    latents = load_file(os.path.join(folder, "latents.safetensors"))["latents"]  # [B, F, 3, H, W] in [-1, 1]
+    return metrics, latents
+
+
+def write_gifs(out_dir, videos):
+    """One GIF per prompt, the models' videos side by side with a 2-pixel gap; returns the paths or why not."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return "Pillow is not installed: the contact sheets (video_<i>.png) of each model's folder show the videos"
+    import torch
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    batch, frames = videos[0].shape[:2]
+    for b in range(batch):
+        gap = torch.full((frames, 3, videos[0].shape[3], 2), 1.0)  # white
+        row = torch.cat([x for v in videos for x in (v[b], gap)][:-1], dim=3)  # [F, 3, H, W']
+        pixels = ((row.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        images = [
+            Image.fromarray(p).resize((p.shape[1] * GIF_SCALE, p.shape[0] * GIF_SCALE), Image.NEAREST)
+            for p in pixels
+        ]
+        path = os.path.join(out_dir, f"prompt_{b}.gif")
+        tmp = path + ".tmp"
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=GIF_FRAME_MS, loop=0)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+def block_frames(metrics):
+    """Pixel frame index at the end of each block."""
+    per_block = metrics["config"]["frames_per_block"]
+    return [per_block * (i + 1) for i in range(len(metrics["block_ms"]))]
+
+
+def plot_blocks(path, runs):
+    """Time per block and memory after each block against the frame index; returns why not, or None."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed: no plot (the figures are in summary.json)"
+    fig, (ax_time, ax_cache, ax_mem) = plt.subplots(1, 3, figsize=(15, 4))
+    for name, metrics in runs.items():
+        x = block_frames(metrics)
+        ax_time.plot(x, metrics["block_ms"], label=name)
+        ax_cache.plot(x, [b / 2**20 for b in metrics["block_cache_bytes"]], label=name)
+        ax_mem.plot(x, [b / 2**20 for b in metrics["block_memory_bytes"]], label=name)
+    kind = next(iter(runs.values()))["memory_kind"]
+    for ax, title in (
+        (ax_time, "time per block (ms)"),
+        (ax_cache, "caches holding the past (MiB)"),
+        (ax_mem, f"memory in use (MiB; {kind})"),
+    ):
+        ax.set_title(title)
+        ax.set_xlabel("frame")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    ax_cache.set_ylim(bottom=0)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=100)
+    os.replace(tmp, path)
+    return None
+
+
+def summarise(metrics):
+    ms = metrics["block_ms"]
+    tenth = max(1, len(ms) // 10)
+    return {
+        "frames": block_frames(metrics)[-1],
+        "blocks": len(ms),
+        "hybrid_layers": metrics["config"]["hybrid_layers"],
+        "num_layers": metrics["config"]["num_layers"],
+        "total_s": metrics["total_ms"] / 1000,
+        "first_blocks_ms": statistics.median(ms[:tenth]),
+        "last_blocks_ms": statistics.median(ms[-tenth:]),
+        "cache_mib_first": metrics["block_cache_bytes"][0] / 2**20,
+        "cache_mib_last": metrics["block_cache_bytes"][-1] / 2**20,
+        "memory_mib_last": metrics["block_memory_bytes"][-1] / 2**20,
+    }
+
+
+def print_table(rows):
+    head = ("model", "hybrid layers", "frames", "total s", "ms/block first", "ms/block last", "cache MiB first",
+            "cache MiB last")
+    lines = [head] + [
+        (name, f"{r['hybrid_layers']}/{r['num_layers']}", str(r["frames"]), f"{r['total_s']:.1f}",
+         f"{r['first_blocks_ms']:.0f}", f"{r['last_blocks_ms']:.0f}", f"{r['cache_mib_first']:.2f}",
+         f"{r['cache_mib_last']:.2f}")
+        for name, r in rows.items()
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    for line in lines:
+        print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths))))
+    print("(ms/block first and last: medians over the first and the last tenth of the blocks)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="the main job's folder (runs/main)")
+    parser.add_argument("--models", nargs="+", required=True, help="generate folders in RUN, in display order")
+    args = parser.parse_args()
+
+    runs, videos = {}, []
+    for name in args.models:
+        folder = os.path.join(args.run, name)
+        if not os.path.isfile(os.path.join(folder, "metrics.json")):
+            sys.exit(f"toy_report: --models {name}: no {folder}/metrics.json (run `arl2 generate --out {folder}`)")
+        runs[name], latents = load_generation(folder)
+        videos.append(latents)
+    if len({v.shape for v in videos}) != 1:
+        sys.exit("toy_report: the models' videos differ in shape: " + ", ".join(str(tuple(v.shape)) for v in videos))
+
+    gifs = write_gifs(os.path.join(args.run, "videos"), videos)
+    plot_path = os.path.join(args.run, "blocks.png")
+    plot_missing = plot_blocks(plot_path, runs)
+    rows = {name: summarise(m) for name, m in runs.items()}
+    summary = {"generation": rows}
+    eval_path = os.path.join(args.run, "eval", "eval.json")
+    if os.path.isfile(eval_path):
+        with open(eval_path) as f:
+            summary["eval"] = json.load(f).get("summary")
+    tmp = os.path.join(args.run, "summary.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(summary, f, indent=2)
+    os.replace(tmp, os.path.join(args.run, "summary.json"))
+
+    print_table(rows)
+    print("videos: " + (", ".join(gifs) if isinstance(gifs, list) else gifs))
+    print("plot:   " + (plot_missing or plot_path))
+    print("summary: " + os.path.join(args.run, "summary.json"))
+
+
+if __name__ == "__main__":
+    main()
