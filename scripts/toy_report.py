@@ -7,6 +7,7 @@ metrics.json) and, when present, `arl2 eval`'s eval.json. Writes into RUN:
   videos/prompt_<i>.gif   each prompt's videos side by side, left to right in the order of --models (Pillow);
                           without Pillow the contact sheets that `arl2 generate` wrote (video_<i>.png) stand in
   blocks.png              time per block and memory after each block against the frame index (matplotlib)
+  eval.png                `arl2 eval`'s per-frame metrics against the frame index, a line per model (matplotlib)
   summary.json            the figures of the table below
 and prints a summary table.
 
@@ -97,6 +98,78 @@ def plot_blocks(path, runs):
     return None
 
 
+ROLLOUT_METRICS = ("colour_recall", "spurious_colours", "count_error", "centroid_accel", "frame_change")
+
+
+def plot_eval(path, report):
+    """Continuation error, the teacher-forcing gap and the rollout metrics against the frame index."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed: no plot (the figures are in eval/eval.json)"
+    models = report["models"]
+    panels = [("continuation MSE vs truth", "continuation"), ("teacher-forcing MSE vs teacher", "teacher_forcing")]
+    panels += [(f"rollout: {m}", m) for m in ROLLOUT_METRICS]
+    fig, grid = plt.subplots(2, 4, figsize=(16, 7))
+    axes = grid.flatten()
+    axes[-1].axis("off")
+    colour = {name: f"C{i}" for i, name in enumerate(models)}  # one colour per model in every panel
+    for ax, (title, key) in zip(axes, panels):
+        for name, row in models.items():
+            if key in ("continuation", "teacher_forcing"):
+                if key not in row:
+                    continue
+                first = row[key].get("first_frame", 0)
+                y = row[key]["mse_per_frame"]
+                x = range(first, first + len(y))
+            elif "rollout" in row:
+                y = row["rollout"]["per_frame"][key]
+                x = range(len(y))
+            else:
+                continue
+            ax.plot(list(x), [float("nan") if v is None else v for v in y], label=name, color=colour[name], linewidth=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("frame")
+        ax.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], color=colour[name], label=name) for name in models]
+    axes[-1].legend(handles=handles, loc="center")
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=90)
+    os.replace(tmp, path)
+    return None
+
+
+def eval_summary(report):
+    """Per model: the continuation and teacher-forcing means and the rollout means at the longest length."""
+    longest = str(max(report["lengths"]))
+    rows = {}
+    for name, row in report["models"].items():
+        rows[name] = {
+            "continuation_mse": row.get("continuation", {}).get("mean"),
+            "teacher_forcing_mse": row.get("teacher_forcing", {}).get("mean"),
+            **{k: v for k, v in row.get("rollout", {}).get("means", {}).get(longest, {}).items()},
+        }
+    return longest, rows
+
+
+def print_eval_table(longest, rows):
+    head = ("model", "cont. MSE", "TF MSE") + ROLLOUT_METRICS
+    fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+    lines = [head] + [
+        (name, fmt(r["continuation_mse"]), fmt(r["teacher_forcing_mse"])) + tuple(fmt(r.get(m)) for m in ROLLOUT_METRICS)
+        for name, r in rows.items()
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    for line in lines:
+        print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths))))
+    print(f"(cont.: MSE against the true continuation of the scene; TF: against the teacher under teacher forcing;")
+    print(f" the rest: means over rollouts of {longest} frames from the prompt alone; truth: the true clips measured alike)")
+
+
 def summarise(metrics):
     ms = metrics["block_ms"]
     tenth = max(1, len(ms) // 10)
@@ -151,17 +224,27 @@ def main():
     rows = {name: summarise(m) for name, m in runs.items()}
     summary = {"generation": rows}
     eval_path = os.path.join(args.run, "eval", "eval.json")
+    eval_rows, eval_plot = None, None
     if os.path.isfile(eval_path):
         with open(eval_path) as f:
-            summary["eval"] = json.load(f).get("summary")
+            report = json.load(f)
+        longest, eval_rows = eval_summary(report)
+        summary["eval"] = {"rollout_frames": int(longest), "models": eval_rows}
+        eval_plot = plot_eval(os.path.join(args.run, "eval.png"), report) or os.path.join(args.run, "eval.png")
     tmp = os.path.join(args.run, "summary.json.tmp")
     with open(tmp, "w") as f:
         json.dump(summary, f, indent=2)
     os.replace(tmp, os.path.join(args.run, "summary.json"))
 
     print_table(rows)
+    if eval_rows:
+        print()
+        print_eval_table(summary["eval"]["rollout_frames"], eval_rows)
+    print()
     print("videos: " + (", ".join(gifs) if isinstance(gifs, list) else gifs))
     print("plot:   " + (plot_missing or plot_path))
+    if eval_plot:
+        print("eval:   " + eval_plot)
     print("summary: " + os.path.join(args.run, "summary.json"))
 
 
