@@ -12,7 +12,8 @@
 #                     the teacher under teacher forcing, sprite colour, count and motion over long rollouts
 #   6. the report     GIFs side by side, a plot of time and memory per block, summary.json and a table
 # On a GPU (nvidia-smi sees one and the build has CUDA) everything runs there; else on the CPU, in about
-# 10 minutes on 2 cores. Results land in $RUN_DIR (default runs/main); a second run starts afresh.
+# 10 minutes on 2 cores. Results land in $RUN_DIR (default runs/main), with the clips in data/toy and the training
+# runs in runs/toy-stage{1,2}, where the toy configs expect them; a second run starts them all afresh.
 # FRAMES (default 320) sets the video's length; extra arguments go to both training stages
 # (e.g. --set train.steps=20 for a quick check).
 set -euo pipefail
@@ -23,6 +24,7 @@ BUILD_DIR=${BUILD_DIR:-build/run}
 RUN_DIR=${RUN_DIR:-runs/main}
 FRAMES=${FRAMES:-320}
 EVAL_CLIPS=${EVAL_CLIPS:-4}
+EVAL_LENGTHS=${EVAL_LENGTHS:-16,64} # rollouts of 4 clips at 320 frames would double the job's time on a CPU
 # a build folder already configured (the tests' build, say) is built as it is
 [ -f "$BUILD_DIR/CMakeCache.txt" ] || cmake -S . -B "$BUILD_DIR" -G Ninja -DARL2_CUDA=AUTO -DARL2_BUILD_TESTS=OFF >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target arl2
@@ -36,13 +38,13 @@ fi
 TRAIN_ON=(--set train.device=$device)
 INFER_ON=(--set inference.device=$device)
 echo "== the main job on $device; results in $RUN_DIR"
-rm -rf "$RUN_DIR" runs/toy-stage1 runs/toy-stage2
+rm -rf "$RUN_DIR" runs/toy-stage1 runs/toy-stage2 data/toy
 mkdir -p "$RUN_DIR"
 t0=$SECONDS
 stamp() { echo "   ($((SECONDS - t0)) s so far)"; }
 
 echo "== 1/6 toy-data: 1024 training clips of 16 frames (seed 1, not the teacher's), and held-out prompts"
-"$ARL2" toy-data --out data/toy --clips 1024 --seed 1 >"$RUN_DIR/toy_data.log" 2>&1
+"$ARL2" toy-data --out data/toy --clips 1024 --seed 1 >"$RUN_DIR/toy_data.log" 2>&1 || { cat "$RUN_DIR/toy_data.log"; exit 1; }
 "$ARL2" toy-data --out "$RUN_DIR/prompts" --clips 2 --seed 1000 --preview 2 2>&1 | grep preview | sed 's/^/   /'
 PROMPTS="$RUN_DIR/prompts/shard_00000.safetensors"
 
@@ -67,7 +69,7 @@ stamp
 
 echo "== 5/6 eval: both against the toy domain's truth"
 "$ARL2" eval --teacher configs/toy-generate.yaml --model hybrid75=configs/toy-hybrid75.yaml "${INFER_ON[@]}" \
-  --clips "$EVAL_CLIPS" --lengths "16,$FRAMES" --out "$RUN_DIR/eval"
+  --clips "$EVAL_CLIPS" --lengths "$EVAL_LENGTHS" --out "$RUN_DIR/eval"
 stamp
 
 echo "== 6/6 report"

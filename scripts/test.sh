@@ -14,7 +14,7 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
 
 # The main job, shortened (4 training steps a stage, 32 frames, one eval clip) on the build above: every step
 # and every output of `bash scripts/run.sh` (GIFs, plot, summary) must work.
-BUILD_DIR="$BUILD_DIR" RUN_DIR=runs/main-check FRAMES=32 EVAL_CLIPS=1 \
+BUILD_DIR="$BUILD_DIR" RUN_DIR=runs/main-check FRAMES=32 EVAL_CLIPS=1 EVAL_LENGTHS=16 \
   bash scripts/run.sh --set train.steps=4 --set train.warmup_steps=1 >"$BUILD_DIR/main_job_check.log" 2>&1 ||
   { tail -40 "$BUILD_DIR/main_job_check.log"; exit 1; }
 for f in videos/prompt_0.gif blocks.png summary.json eval/eval.json teacher/video_0.png hybrid75/video_0.png; do
