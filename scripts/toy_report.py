@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The main job's report: the teacher's and the hybrid's long toy videos side by side, and how time and memory
-grow with the video.
+"""The main job's report: the long toy videos of the teacher and of each hybrid side by side, and how time and
+memory grow with the video.
 
 Reads what the main job (scripts/run.sh) left in RUN: `arl2 generate` folders for each model (latents.safetensors,
 metrics.json) and, when present, `arl2 eval`'s eval.json. Writes into RUN:
@@ -8,10 +8,12 @@ metrics.json) and, when present, `arl2 eval`'s eval.json. Writes into RUN:
                           without Pillow the contact sheets that `arl2 generate` wrote (video_<i>.png) stand in
   blocks.png              time per block and memory after each block against the frame index (matplotlib)
   eval.png                `arl2 eval`'s per-frame metrics against the frame index, a line per model (matplotlib)
-  summary.json            the figures of the table below
-and prints a summary table.
+  summary.json            the figures of the tables below
+and prints the tables. Any number of models; each keeps one colour in both plots. Without Pillow or matplotlib
+the GIFs or plots are left out and said so, and the rest is written all the same.
 
     python3 scripts/toy_report.py --run runs/main --models teacher hybrid75
+    python3 scripts/toy_report.py --run runs/main --models teacher hybrid50 hybrid75 hybrid100
 """
 import argparse
 import json
@@ -23,13 +25,38 @@ GIF_SCALE = 4  # 32 x 32 frames are too small to watch
 GIF_FRAME_MS = 80
 
 
+def read_tensor(path, name):
+    """One tensor of a safetensors file, through the safetensors package or, without it, its plain format."""
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        pass
+    else:
+        return load_file(path)[name]
+    import struct
+
+    import torch
+
+    dtypes = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16}
+    with open(path, "rb") as f:
+        (header_len,) = struct.unpack("<Q", f.read(8))
+        info = json.loads(f.read(header_len))[name]
+        begin, end = info["data_offsets"]
+        f.seek(8 + header_len + begin)
+        data = bytearray(f.read(end - begin))
+    return torch.frombuffer(data, dtype=dtypes[info["dtype"]]).reshape(info["shape"])
+
+
 def load_generation(folder):
     with open(os.path.join(folder, "metrics.json")) as f:
         metrics = json.load(f)
-    from safetensors.torch import load_file
-
-    latents = load_file(os.path.join(folder, "latents.safetensors"))["latents"]  # [B, F, 3, H, W] in [-1, 1]
+    latents = read_tensor(os.path.join(folder, "latents.safetensors"), "latents")  # [B, F, 3, H, W] in [-1, 1]
     return metrics, latents
+
+
+def colours_for(names):
+    """One matplotlib colour per name, in order (C0, C1, ...): the same model keeps its colour in every plot."""
+    return {name: f"C{i % 10}" for i, name in enumerate(names)}
 
 
 def write_gifs(out_dir, videos):
@@ -65,7 +92,7 @@ def block_frames(metrics):
     return [per_block * (i + 1) for i in range(len(metrics["block_ms"]))]
 
 
-def plot_blocks(path, runs):
+def plot_blocks(path, runs, colour):
     """Time per block and memory after each block against the frame index; returns why not, or None."""
     try:
         import matplotlib
@@ -77,9 +104,9 @@ def plot_blocks(path, runs):
     fig, (ax_time, ax_cache, ax_mem) = plt.subplots(1, 3, figsize=(15, 4))
     for name, metrics in runs.items():
         x = block_frames(metrics)
-        ax_time.plot(x, metrics["block_ms"], label=name)
-        ax_cache.plot(x, [b / 2**20 for b in metrics["block_cache_bytes"]], label=name)
-        ax_mem.plot(x, [b / 2**20 for b in metrics["block_memory_bytes"]], label=name)
+        ax_time.plot(x, metrics["block_ms"], label=name, color=colour[name])
+        ax_cache.plot(x, [b / 2**20 for b in metrics["block_cache_bytes"]], label=name, color=colour[name])
+        ax_mem.plot(x, [b / 2**20 for b in metrics["block_memory_bytes"]], label=name, color=colour[name])
     kind = next(iter(runs.values()))["memory_kind"]
     for ax, title in (
         (ax_time, "time per block (ms)"),
@@ -101,7 +128,7 @@ def plot_blocks(path, runs):
 ROLLOUT_METRICS = ("colour_recall", "spurious_colours", "count_error", "centroid_accel", "frame_change")
 
 
-def plot_eval(path, report):
+def plot_eval(path, report, colour):
     """Continuation error, the teacher-forcing gap and the rollout metrics against the frame index."""
     try:
         import matplotlib
@@ -116,7 +143,6 @@ def plot_eval(path, report):
     fig, grid = plt.subplots(2, 4, figsize=(16, 7))
     axes = grid.flatten()
     axes[-1].axis("off")
-    colour = {name: f"C{i}" for i, name in enumerate(models)}  # one colour per model in every panel
     for ax, (title, key) in zip(axes, panels):
         for name, row in models.items():
             if key in ("continuation", "teacher_forcing"):
@@ -220,7 +246,8 @@ def main():
 
     gifs = write_gifs(os.path.join(args.run, "videos"), videos)
     plot_path = os.path.join(args.run, "blocks.png")
-    plot_missing = plot_blocks(plot_path, runs)
+    colour = colours_for(args.models)
+    plot_missing = plot_blocks(plot_path, runs, colour)
     rows = {name: summarise(m) for name, m in runs.items()}
     summary = {"generation": rows}
     eval_path = os.path.join(args.run, "eval", "eval.json")
@@ -230,7 +257,9 @@ def main():
             report = json.load(f)
         longest, eval_rows = eval_summary(report)
         summary["eval"] = {"rollout_frames": int(longest), "models": eval_rows}
-        eval_plot = plot_eval(os.path.join(args.run, "eval.png"), report) or os.path.join(args.run, "eval.png")
+        # the models of --models keep their colours; the eval's own rows (truth, baselines) take the next ones
+        colour = colours_for(list(args.models) + [n for n in report["models"] if n not in args.models])
+        eval_plot = plot_eval(os.path.join(args.run, "eval.png"), report, colour) or os.path.join(args.run, "eval.png")
     tmp = os.path.join(args.run, "summary.json.tmp")
     with open(tmp, "w") as f:
         json.dump(summary, f, indent=2)
@@ -241,7 +270,10 @@ def main():
         print()
         print_eval_table(summary["eval"]["rollout_frames"], eval_rows)
     print()
-    print("videos: " + (", ".join(gifs) if isinstance(gifs, list) else gifs))
+    if isinstance(gifs, list):
+        print(f"videos: {', '.join(gifs)} (left to right: {', '.join(args.models)})")
+    else:
+        print("videos: " + gifs)
     print("plot:   " + (plot_missing or plot_path))
     if eval_plot:
         print("eval:   " + eval_plot)
