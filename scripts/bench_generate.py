@@ -81,6 +81,7 @@ def build_model(name, args):
     dit = _C.WanDiT(args.preset, dtype=args.dtype, device=args.device)
     ratio = MODELS[name]
     hybrid = [] if ratio is None else dit.convert_to_hybrid(ratio=ratio, **HYBRID_OPTIONS)
+    dit.merge_ffn_lora()  # as an exported hybrid runs: the FFN adapters in the weights
     return dit, len(hybrid)
 
 

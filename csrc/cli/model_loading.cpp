@@ -13,7 +13,9 @@ std::shared_ptr<model::WanDiT> build_model(
   const bool real = !options.device().is_meta();
   if (real && config.hybrid && !hybrid_checkpoint.empty() &&
       train::is_training_checkpoint(io::SafetensorsFile(hybrid_checkpoint))) {
-    return train::load_trained_hybrid(config, *config.hybrid, hybrid_checkpoint, trained, options);
+    auto hybrid = train::load_trained_hybrid(config, *config.hybrid, hybrid_checkpoint, trained, options);
+    model::merge_ffn_lora(*hybrid);
+    return hybrid;
   }
   auto dit = std::make_shared<model::WanDiT>(config.model, options);
   if (real && !config.inference.checkpoint.empty()) {
@@ -21,6 +23,7 @@ std::shared_ptr<model::WanDiT> build_model(
   }
   if (config.hybrid) {
     model::convert_to_hybrid(*dit, *config.hybrid);
+    model::merge_ffn_lora(*dit);
   }
   if (real && !hybrid_checkpoint.empty()) {
     model::load_weights(*dit, hybrid_checkpoint);

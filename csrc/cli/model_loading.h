@@ -1,6 +1,7 @@
 // The model an inference config describes, as `arl2 generate` and `arl2 eval` build it: the teacher from
 // inference.checkpoint, converted when the config has a hybrid section, with the hybrid's trained weights from
-// inference.hybrid_checkpoint (a weights file as `arl2 export` writes, or a training checkpoint over its base).
+// inference.hybrid_checkpoint (a weights file as `arl2 export` writes, or a training checkpoint over its base), the
+// FFN adapters merged as in an exported file (model::merge_ffn_lora).
 #pragma once
 
 #include <memory>

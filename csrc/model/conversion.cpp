@@ -98,6 +98,14 @@ void add_hybrid_lora(WanDiT& model, const LoraOptions& lora) {
   }
 }
 
+void merge_ffn_lora(WanDiT& model) {
+  for (const auto& [index, layer] : hybrid_layers(model)) {
+    const auto& ffn = model.blocks()[index]->ffn();
+    ffn->fc_in->merge_lora();
+    ffn->fc_out->merge_lora();
+  }
+}
+
 std::shared_ptr<WanDiT> make_hybrid_student(const WanDiT& teacher, const HybridOptions& options) {
   const auto teacher_params = teacher.named_parameters();
   const auto& any = teacher_params.front().value();

@@ -51,6 +51,11 @@ std::vector<int64_t> convert_to_hybrid(WanDiT& model, const HybridOptions& optio
 // layer that has none yet.
 void add_hybrid_lora(WanDiT& model, const LoraOptions& lora);
 
+// Folds the FFN adapters of every hybrid layer into their linears' weights and removes them: the model as
+// `arl2 export` writes it and as generation runs it, with the memory path's adapters kept (they feed the
+// memory path only, so no shared weight can hold them).
+void merge_ffn_lora(WanDiT& model);
+
 // A hybrid of `teacher` that copies nothing: a model of the same config whose every base parameter is
 // the teacher's tensor (same storage), converted as `options` says. The teacher stays as it was, so
 // both can run side by side (stage 2); the student's frozen tensors are the teacher's.

@@ -7,14 +7,16 @@
 #include <torch/nn/module.h>
 
 #include "model/attention_parts.h"
+#include "model/layer_cache.h"
 
 namespace arl2::model {
 
 class CrossAttention : public torch::nn::Module {
  public:
   CrossAttention(int64_t dim, int64_t num_heads, double eps, const at::TensorOptions& options);
-  // x [B, L, C], context [B, Lt, C] -> [B, L, C]
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& context) const;
+  // x [B, L, C], context [B, Lt, C] -> [B, L, C]. With a cache (generation), the context's keys and values
+  // are computed by the first call and read from the cache by the others.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& context, LayerCache* cache = nullptr) const;
 
   AttentionProjections parts;
 

@@ -14,10 +14,12 @@
 namespace arl2::model {
 namespace {
 
-// fla's l2norm (the authors' choice), in at least float32: x / sqrt(|x|^2 + 1e-6).
+// fla's l2norm (the authors' choice), x / sqrt(|x|^2 + 1e-6) over the last dim D, as one arl2::rms_norm
+// (float32 statistics, one rounding): rms_norm with eps 1e-6 / D and weight 1 / sqrt(D) is that exactly. The
+// weight is rounded to x's dtype: for bfloat16 and D = 128, 1.1e-4 relative, below an element's own rounding.
 at::Tensor l2_normalize(const at::Tensor& x) {
-  const auto xf = x.scalar_type() == at::kDouble ? x : x.to(at::kFloat);
-  return (xf * at::rsqrt(xf.square().sum(-1, /*keepdim=*/true) + 1e-6)).to(x.scalar_type());
+  const double dim = static_cast<double>(x.size(-1));
+  return rms_norm(x, at::full({x.size(-1)}, 1.0 / std::sqrt(dim), x.options()), 1e-6 / dim);
 }
 
 // gdn_block_scan keeps its state in float32, or float64 for float64 inputs.
@@ -113,9 +115,9 @@ HybridAttention::MemoryInputs HybridAttention::memory_inputs(
     return {q, k, v_proj.view(q.sizes())};
   }
   return {
-      parts.norm_q->forward(q_proj + lora_q_->delta(x)).view(q.sizes()),
-      parts.norm_k->forward(k_proj + lora_k_->delta(x)).view(q.sizes()),
-      (v_proj + lora_v_->delta(x)).view(q.sizes())};
+      parts.norm_q->forward(lora_q_->add_delta(q_proj, x)).view(q.sizes()),
+      parts.norm_k->forward(lora_k_->add_delta(k_proj, x)).view(q.sizes()),
+      lora_v_->add_delta(v_proj, x).view(q.sizes())};
 }
 
 HybridAttention::MemoryWrite HybridAttention::memory_write(

@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <utility>
 #include <variant>
+
+#include <ATen/core/Tensor.h>
 
 #include "model/kv_cache.h"
 #include "model/recurrent_state.h"
@@ -29,6 +32,15 @@ class LayerCache {
     return std::get_if<RecurrentState>(&cache_);
   }
 
+  // The layer's cross-attention keys and values of the prompt [B, Lt, H, D]: one video has one prompt, so
+  // they are computed once and read by every later pass. Not counted in bytes(): they do not grow.
+  const std::optional<std::pair<at::Tensor, at::Tensor>>& text_kv() const {
+    return text_kv_;
+  }
+  void set_text_kv(at::Tensor k, at::Tensor v) {
+    text_kv_.emplace(std::move(k), std::move(v));
+  }
+
   int64_t frames_committed() const;
   int64_t tokens_per_frame() const;
   int64_t bytes() const;
@@ -36,6 +48,7 @@ class LayerCache {
 
  private:
   std::variant<KVCache, RecurrentState> cache_;
+  std::optional<std::pair<at::Tensor, at::Tensor>> text_kv_;
 };
 
 } // namespace arl2::model

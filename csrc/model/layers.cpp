@@ -2,6 +2,7 @@
 #include "model/layers.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <c10/util/Exception.h>
 
 #include "arl2/ops.h"
@@ -17,7 +18,18 @@ Linear::Linear(int64_t in_features, int64_t out_features, const at::TensorOption
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
   const auto y = at::linear(x, weight, bias);
-  return lora_ ? y + lora_->delta(x) : y;
+  return lora_ ? lora_->add_delta(y, x) : y;
+}
+
+void Linear::merge_lora() {
+  if (!lora_) {
+    return;
+  }
+  c10::NoGradGuard no_grad;
+  weight.copy_(weight.to(at::kDouble) + lora_->weight_delta());
+  parameters_.erase("lora_A");
+  parameters_.erase("lora_B");
+  lora_.reset();
 }
 
 void Linear::add_lora(const LoraOptions& lora) {

@@ -20,6 +20,9 @@ class Linear : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x) const;
   // Adds a LoRA adapter (parameters lora_A, lora_B next to weight and bias, whose names stay Wan's).
   void add_lora(const LoraOptions& lora);
+  // Folds the adapter into `weight` (summed in float64) and removes it with its parameters: the same
+  // function at the cost of one GEMM. Nothing without an adapter.
+  void merge_lora();
   const std::optional<LoraWeights>& lora() const {
     return lora_;
   }

@@ -10,8 +10,13 @@
 
 namespace arl2::model {
 
-at::Tensor LoraWeights::delta(const at::Tensor& x) const {
-  return at::matmul(at::matmul(x, A), B) * scale;
+at::Tensor LoraWeights::add_delta(const at::Tensor& y, const at::Tensor& x) const {
+  const auto xa = at::mm(x.reshape({-1, x.size(-1)}), A);
+  return at::addmm(y.reshape({-1, y.size(-1)}), xa, B, /*beta=*/1, /*alpha=*/scale).view(y.sizes());
+}
+
+at::Tensor LoraWeights::weight_delta() const {
+  return at::mm(A.to(at::kDouble), B.to(at::kDouble)).t() * scale;
 }
 
 LoraWeights add_lora(

@@ -21,8 +21,11 @@ struct LoraWeights {
   at::Tensor A, B; // [in, rank], [rank, out]
   double scale = 0.0;
 
-  // x [..., in] -> [..., out]
-  at::Tensor delta(const at::Tensor& x) const;
+  // y + delta(x) for x [..., in] and y [..., out]: x A in one GEMM, then y + (x A) B scale in a second
+  // whose epilogue adds y (one rounding, no [..., out] temporaries).
+  at::Tensor add_delta(const at::Tensor& y, const at::Tensor& x) const;
+  // (A B)^T scale [out, in], in float64: what the adapter adds to a linear's weight.
+  at::Tensor weight_delta() const;
 };
 
 // Registers `<prefix>_A` and `<prefix>_B` on `owner`, in `options`, and returns them.

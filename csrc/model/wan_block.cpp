@@ -30,7 +30,7 @@ at::Tensor WanBlock::forward(
   const auto mod = [&](int64_t i) { return e.select(2, i); };
   const auto attn_in = layer_norm_modulate(x, mod(0), mod(1), eps_);
   auto h = gated_residual(x, self_attn_->forward(attn_in, ctx), mod(2));
-  h = h + cross_attn_->forward(norm3_->forward(h), context);
+  h = h + cross_attn_->forward(norm3_->forward(h), context, ctx.cache);
   return gated_residual(h, ffn_->forward(layer_norm_modulate(h, mod(3), mod(4), eps_)), mod(5));
 }
 

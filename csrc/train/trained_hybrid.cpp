@@ -8,35 +8,13 @@
 #include <c10/util/Exception.h>
 
 #include "io/safetensors.h"
+#include "model/conversion.h"
 #include "model/weights.h"
 #include "train/checkpoint.h"
 #include "train/teacher.h"
 #include "train/trainer.h"
 
 namespace arl2::train {
-namespace {
-
-// Folds each hybrid layer's FFN adapters into the linear's weight and zeroes them.
-void merge_ffn_lora(model::WanDiT& hybrid) {
-  c10::NoGradGuard no_grad;
-  for (const auto& [index, layer] : model::hybrid_layers(hybrid)) {
-    const auto& ffn = hybrid.blocks()[index]->ffn();
-    for (const auto& linear : {ffn->fc_in, ffn->fc_out}) {
-      const auto& lora = linear->lora();
-      if (!lora) {
-        continue;
-      }
-      // delta(x) = (x A) B scale = x (scale (A B)^T)^T: the same form as x W^T.
-      const auto delta = at::matmul(lora->A.to(at::kDouble), lora->B.to(at::kDouble)).t() * lora->scale;
-      linear->weight.copy_(linear->weight.to(at::kDouble) + delta);
-      lora->A.zero_();
-      lora->B.zero_();
-    }
-  }
-}
-
-} // namespace
-
 std::shared_ptr<model::WanDiT> load_trained_hybrid(
     const config::Config& config,
     const model::HybridOptions& hybrid,
@@ -96,7 +74,7 @@ void export_merged(
   const auto dtype = config.train.dtype == "float64" ? at::kDouble : at::kFloat;
   const auto hybrid = load_trained_hybrid(
       config, student_hybrid_options(config), checkpoint, weights, at::TensorOptions().dtype(dtype).device(at::kCPU));
-  merge_ffn_lora(*hybrid);
+  model::merge_ffn_lora(*hybrid);
   model::save_weights(*hybrid, out);
 }
 

@@ -407,6 +407,11 @@ PYBIND11_MODULE(_C, m) {
           "Converts layers in place (a list, or a ratio with a policy); freezes every base parameter. "
           "Returns the converted layers.")
       .def(
+          "merge_ffn_lora",
+          [](WanDiT& w) { model::merge_ffn_lora(w); },
+          "Folds the hybrid layers' FFN adapters into their weights and removes them, as `arl2 export` and "
+          "`arl2 generate` do; the memory path's adapters stay.")
+      .def(
           "parameter_groups",
           [](const WanDiT& w) {
             std::map<std::string, std::vector<std::string>> groups;

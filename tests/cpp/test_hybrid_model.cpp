@@ -1,7 +1,7 @@
 // Tests of the hybrid layer and the conversion (csrc/model/hybrid_attention.h, conversion.h): layer
 // selection, names, shapes and initialisation of the new parameters, shared and frozen teacher
 // tensors, what a fresh conversion preserves, agreement of the three modes at 50% and 100% hybrid,
-// gradients, diagnostics, weights round trip, the 1.3B preset's trainable share, and errors.
+// gradients, diagnostics, weights round trip, merging the FFN adapters, the 1.3B preset's trainable share, and errors.
 #include <map>
 #include <string>
 #include <vector>
@@ -353,6 +353,27 @@ TEST_CASE("hybrid weights round-trip through safetensors under their names", "[h
   // A plain model does not take a hybrid's file: the new tensors are named.
   WanDiT plain(model::model_preset("tiny"));
   CHECK(contains(error_of([&] { model::load_weights(plain, path); }), "blocks.0.self_attn.A_log"));
+}
+
+TEST_CASE("merging the FFN adapters keeps the function and removes them; the memory path's stay", "[hybrid]") {
+  const auto m = random_tiny(torch::kFloat64);
+  model::convert_to_hybrid(*m, ratio(0.5, true));
+  randomize_hybrid(*m); // B != 0: the adapters change the output
+  const auto c = make_clip(torch::kFloat64);
+  const auto before = m->forward_teacher_forcing(c.noisy, c.noisy_t, c.clean, c.clean_t, c.context, 2);
+  const auto generated = generate(*m, c, 2);
+  model::merge_ffn_lora(*m);
+  const double err = rel_err(m->forward_teacher_forcing(c.noisy, c.noisy_t, c.clean, c.clean_t, c.context, 2), before);
+  INFO("relative error after the merge " << err);
+  CHECK(err < 1e-13);
+  CHECK(rel_err(generate(*m, c, 2), generated) < 1e-13);
+  const auto params = m->named_parameters();
+  CHECK(params.find("blocks.0.ffn.0.lora_A") == nullptr);
+  CHECK(params.find("blocks.0.ffn.2.lora_B") == nullptr);
+  CHECK(params.find("blocks.0.self_attn.lora_q_A") != nullptr);
+  CHECK(!m->blocks()[0]->ffn()->fc_in->lora());
+  model::merge_ffn_lora(*m); // nothing left to merge
+  CHECK(rel_err(m->forward_teacher_forcing(c.noisy, c.noisy_t, c.clean, c.clean_t, c.context, 2), before) < 1e-13);
 }
 
 TEST_CASE("the 1.3B preset at 75% with LoRA trains about 2% of its parameters", "[hybrid]") {

@@ -97,8 +97,11 @@ def test_world_matches_one_process_on_the_combined_batch(backend, world, clips, 
         result = torch.load(os.path.join(tmp_path, f"rank{rank}.pt"))
         assert result["losses"] == pytest.approx(single_losses, rel=1e-5)
         assert result["params"].keys() == expected.keys()
+        # A world of 3 sums the ranks' gradients in another order than accumulation does, and Adam divides
+        # each update by the gradient's running RMS: an element whose gradient is mostly rounding noise moves
+        # by far more than the rounding (phi_q's, up to 1.6e-6 after these 3 steps; a world of 2 is exact).
         for name, p in expected.items():
-            torch.testing.assert_close(result["params"][name], p.detach().cpu(), rtol=1e-5, atol=1e-6, msg=name)
+            torch.testing.assert_close(result["params"][name], p.detach().cpu(), rtol=1e-5, atol=5e-6, msg=name)
 
 
 def nan_on_rank_1(rank, world, port, data, out):
