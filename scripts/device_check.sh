@@ -3,7 +3,9 @@
 # (scripts/bench/gdn_kernels.cu), the whole pytest suite (CPU and CUDA cases) and a tiny `arl2 generate` on
 # the GPU, run the benchmarks, and leave logs and JSON under $OUT. Prints a summary table last.
 #   device run: bash scripts/device_check.sh      (carry .whl to compare against fla's Triton kernel;
-#   SKIP_BENCH=1 to check correctness only)
+#   SKIP_BENCH=1 to check correctness only; BENCH_GENERATE="--models hybrid100 --frames 921" also runs
+#   scripts/bench_generate.py with those arguments, and PROFILE_GENERATE=hybrid100 scripts/profile_generate.py
+#   on that model, after the checks)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-build/device-out}
@@ -59,12 +61,20 @@ if [ "$gpus" -ge 2 ]; then
 fi
 [ "${SKIP_BENCH:-0}" = 1 ] || step kernels_bench ./build/device/scripts/bench/gdn_kernels bench --json "$OUT/gdn_kernels.json"
 [ "${SKIP_BENCH:-0}" = 1 ] || step bench "$PYTHON" scripts/bench_gdn.py --json "$OUT/bench_gdn.json"
+# shellcheck disable=SC2086  # the arguments are a list of words
+[ -z "${BENCH_GENERATE:-}" ] ||
+  step bench_generate "$PYTHON" scripts/bench_generate.py --json "$OUT/bench_generate.json" $BENCH_GENERATE
+[ -z "${PROFILE_GENERATE:-}" ] ||
+  step profile_generate "$PYTHON" scripts/profile_generate.py --model "$PROFILE_GENERATE" --blocks 2 \
+    --json "$OUT/profile_generate.json"
 
 for f in catch_cuda kernels pytest generate torchrun_nccl; do
   [ -f "$OUT/$f.log" ] && { echo "== $f (tail)"; tail -25 "$OUT/$f.log"; }
 done
 [ -f "$OUT/kernels_bench.log" ] && { echo "== kernels_bench"; cat "$OUT/kernels_bench.log"; }
-[ -f "$OUT/bench.log" ] && { echo "== bench"; cat "$OUT/bench.log"; }
+for f in bench bench_generate profile_generate; do
+  [ -f "$OUT/$f.log" ] && { echo "== $f"; tail -60 "$OUT/$f.log"; }
+done
 echo "== summary"; cat "$OUT/summary.txt"
 # Few files to fetch back: the logs as one archive, the JSON files as they are.
 tar -czf "$OUT/logs.tar.gz" -C "$OUT" $(cd "$OUT" && ls ./*.log ./*.txt) && (cd "$OUT" && rm -f ./*.log ./*.txt)

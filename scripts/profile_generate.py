@@ -4,6 +4,7 @@ operators ranked by their own device time (the kernels each ATen or arl2 op laun
 rows are not listed again) and writes the table, with the totals, as JSON.
 
     python3 scripts/profile_generate.py --model hybrid100 --blocks 2 --json profile.json
+    python3 scripts/profile_generate.py --model hybrid100 --by-shape     # one row per op and input shapes
     python3 scripts/profile_generate.py --preset tiny --device cpu --latent-height 4 --latent-width 6
 """
 import argparse
@@ -34,18 +35,21 @@ def profile_blocks(args):
     text = prompt_embedding(dit.config, args.seed).to(device=device, dtype=getattr(torch, args.dtype))
     generate(dit, text, 1, args)  # start-up and kernel selection, not profiled
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=activities) as prof:
+    with profile(activities=activities, record_shapes=args.by_shape) as prof:
         generate(dit, text, args.blocks, args)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
     on_device = device.type == "cuda"
     rows = []
-    for e in prof.key_averages():
+    for e in prof.key_averages(group_by_input_shape=args.by_shape):
         if e.device_type != DeviceType.CPU:  # a kernel: already counted in the op that launched it
             continue
         self_us = e.self_device_time_total if on_device else e.self_cpu_time_total
         if self_us > 0:
-            rows.append({"op": e.key, "calls": e.count, "self_ms": self_us / 1e3})
+            row = {"op": e.key, "calls": e.count, "self_ms": self_us / 1e3}
+            if args.by_shape:
+                row["shapes"] = str(e.input_shapes)
+            rows.append(row)
     rows.sort(key=lambda r: -r["self_ms"])
     total = sum(r["self_ms"] for r in rows)
     return {
@@ -67,7 +71,7 @@ def format_table(result, top):
              f"{'op':<60} {'calls':>7} {'self ms':>10} {'share':>7}"]
     for r in result["ops"][:top]:
         lines.append(f"{r['op'][:60]:<60} {r['calls']:>7} {r['self_ms']:>10.2f} "
-                     f"{100 * r['self_ms'] / result['total_ms']:>6.1f}%")
+                     f"{100 * r['self_ms'] / result['total_ms']:>6.1f}%" + (f"  {r['shapes']}" if "shapes" in r else ""))
     return "\n".join(lines)
 
 
@@ -90,6 +94,7 @@ def parse_args(argv):
     parser.add_argument("--frames-per-block", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--top", type=int, default=40, help="rows printed")
+    parser.add_argument("--by-shape", action="store_true", help="one row per op and input shapes")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.blocks < 1:

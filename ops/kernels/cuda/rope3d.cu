@@ -1,5 +1,5 @@
 // arl2::rope3d on CUDA, ops/specs/rope3d.md (1)-(2). One thread per (token, pair): it forms the pair's
-// angle once, in float64, and rotates that pair in every head of the token.
+// angle once, in float64, and rotates that pair in every head of the token, a group of heads at a time.
 #include "../common/check.h"
 #include "convert.cuh"
 #include "rope3d_cuda.h"
@@ -8,6 +8,7 @@ namespace arl2::kernels {
 namespace {
 
 constexpr int kRopeThreads = 256;
+constexpr int kHeadGroup = 4;
 
 template <typename T>
 __global__ void __launch_bounds__(kRopeThreads) rope3d_kernel(Rope3dParams p) {
@@ -30,12 +31,26 @@ __global__ void __launch_bounds__(kRopeThreads) rope3d_kernel(Rope3dParams p) {
     sincos(static_cast<double>(pos) * pow(10000.0, -2.0 * static_cast<double>(j) / static_cast<double>(size)), &s, &c);
     const float cf = static_cast<float>(c), sf = p.inverse ? -static_cast<float>(s) : static_cast<float>(s);
     const int64_t base = bl * p.heads * p.dim + 2 * i;
-    for (int64_t h = 0; h < p.heads; ++h) {
-      const T* xp = x + base + h * p.dim;
-      const float x0 = to_f32(xp[0]), x1 = to_f32(xp[1]);
-      T* yp = y + base + h * p.dim;
-      yp[0] = from_f32<T>(x0 * cf - x1 * sf); // (2)
-      yp[1] = from_f32<T>(x0 * sf + x1 * cf);
+    // The pairs of kHeadGroup heads are loaded before any is stored (y may be x), so a thread waits for
+    // memory once a group and not once a head.
+    for (int64_t h0 = 0; h0 < p.heads; h0 += kHeadGroup) {
+      float x0[kHeadGroup], x1[kHeadGroup];
+#pragma unroll
+      for (int u = 0; u < kHeadGroup; ++u) {
+        if (h0 + u < p.heads) {
+          const T* xp = x + base + (h0 + u) * p.dim;
+          x0[u] = to_f32(xp[0]);
+          x1[u] = to_f32(xp[1]);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kHeadGroup; ++u) {
+        if (h0 + u < p.heads) {
+          T* yp = y + base + (h0 + u) * p.dim;
+          yp[0] = from_f32<T>(x0[u] * cf - x1[u] * sf); // (2)
+          yp[1] = from_f32<T>(x0[u] * sf + x1[u] * cf);
+        }
+      }
     }
   }
 }
