@@ -131,8 +131,11 @@ TEST_CASE("row ops name the argument they refuse", "[row_ops]") {
 #ifdef ARL2_WITH_CUDA
 TEST_CASE("row ops on CUDA match the float64 CPU reference", "[row_ops][cuda]") {
   REQUIRE(torch::cuda::is_available());
-  // One 3-frame block of Wan-1.3B at 480 x 832 (4680 tokens of 1536), and a width no multiple of 32.
-  for (const auto& [B, F, T, C] : {std::array<int64_t, 4>{1, 3, 1560, 1536}, {2, 2, 7, 45}}) {
+  // One 3-frame block of Wan-1.3B at 480 x 832 (4680 tokens of 1536: float32 rows in two register segments),
+  // a head's width (the l2 norms of the memory path), a row of several segments in every dtype, and a width no
+  // multiple of 32.
+  for (const auto& [B, F, T, C] :
+       {std::array<int64_t, 4>{1, 3, 1560, 1536}, {1, 2, 10, 128}, {1, 1, 3, 4096 + 2048 + 8}, {2, 2, 7, 45}}) {
     const auto in = make_row_inputs(B, F, T, C);
     for (auto dtype : {torch::kFloat32, torch::kBFloat16, torch::kFloat16}) {
       INFO("C " << C << " " << dtype);
