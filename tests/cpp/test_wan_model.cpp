@@ -13,6 +13,7 @@
 #include "io/safetensors.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
+#include "model/mlp.h"
 #include "model/wan_dit.h"
 #include "model/weights.h"
 #include "model_test_util.h"
@@ -353,6 +354,38 @@ TEST_CASE("bad configs, weights and inputs get errors naming the field or key", 
         "the cache was made for 4"));
   }
 }
+
+#ifdef ARL2_WITH_CUDA
+TEST_CASE("the FFN's GELU fused into its first GEMM on CUDA equals the float64 reference", "[model][cuda]") {
+  REQUIRE(torch::cuda::is_available());
+  torch::manual_seed(5);
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    INFO(dtype);
+    model::Mlp mlp(64, 224, 48, model::Activation::kGeluTanh, cuda.dtype(dtype));
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : mlp.parameters()) {
+        p.normal_(0.0, 0.2);
+      }
+    }
+    const auto x = torch::randn({2, 37, 64}, cuda.dtype(dtype));
+    const auto d = [](const torch::Tensor& t) { return t.to(torch::kCPU, torch::kFloat64); };
+    const auto hidden = torch::gelu(torch::linear(d(x), d(mlp.fc_in->weight), d(mlp.fc_in->bias)), "tanh");
+    const auto expected = torch::linear(hidden, d(mlp.fc_out->weight), d(mlp.fc_out->bias));
+    torch::Tensor fused, separate;
+    {
+      torch::NoGradGuard no_grad;
+      fused = mlp.forward(x);
+    }
+    separate = mlp.forward(x); // autograd on: the separate GELU
+    const double tol = dtype == torch::kFloat32 ? 1e-5 : 1e-2;
+    CHECK(fused.sizes() == expected.sizes());
+    CHECK(rel_err(fused, expected) < tol);
+    CHECK(rel_err(separate, expected) < tol);
+  }
+}
+#endif
 
 } // namespace
 } // namespace arl2::test
