@@ -38,8 +38,8 @@
 
 #include "commands.h"
 #include "config/config.h"
-#include "generation_outputs.h"
 #include "inference/device_memory.h"
+#include "io/atomic_file.h"
 #include "io/directories.h"
 #include "io/safetensors.h"
 #include "torchrun_launch.h"
@@ -270,7 +270,7 @@ int run_bench_train(const BenchTrainArgs& args) {
         {"peak_device_bytes", peak ? nlohmann::json(*peak) : nlohmann::json(nullptr)},
         {"ranks", per_rank},
         {"ranks_agree", ranks_agree}};
-    write_file_atomically(args.json_path, out.dump(2) + "\n");
+    io::write_file_atomically(args.json_path, out.dump(2) + "\n");
     std::printf("wrote %s\n", args.json_path.c_str());
   }
   return 0;

@@ -11,7 +11,7 @@
 #include "commands.h"
 #include "eval/toy_eval.h"
 #include "generation_inputs.h"
-#include "generation_outputs.h"
+#include "io/atomic_file.h"
 #include "io/directories.h"
 #include "model_loading.h"
 #include "train/teacher.h"
@@ -40,7 +40,7 @@ int run_eval(const EvalArgs& args) {
 
   io::make_directories(args.out_dir, "--out");
   const auto path = args.out_dir + "/eval.json";
-  write_file_atomically(path, eval::eval_json(report));
+  io::write_file_atomically(path, eval::eval_json(report));
   std::printf("%s", eval::summary_table(report).c_str());
   std::printf(
       "wrote %s (%.1f s)\n",

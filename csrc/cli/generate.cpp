@@ -25,6 +25,7 @@
 #include "inference/device_memory.h"
 #include "inference/generator.h"
 #include "inference/memory_estimate.h"
+#include "io/atomic_file.h"
 #include "io/directories.h"
 #include "io/safetensors.h"
 #include "model/conversion.h"
@@ -195,7 +196,7 @@ int run_generate(const GenerateArgs& args) {
   metrics["batch"] = text.size(0);
   metrics["seed"] = args.seed;
   const auto metrics_path = args.out_dir + "/metrics.json";
-  write_file_atomically(metrics_path, metrics.dump(2) + "\n");
+  io::write_file_atomically(metrics_path, metrics.dump(2) + "\n");
   std::printf(
       "%lld blocks in %.1f ms; wrote %s and %s\n",
       static_cast<long long>(run.num_blocks()),

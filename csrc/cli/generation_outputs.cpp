@@ -1,15 +1,12 @@
-// write_latents and write_file_atomically (see generation_outputs.h).
+// write_latents, contact_sheet and write_video_sheets (see generation_outputs.h).
 #include "generation_outputs.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <fstream>
-
-#include <unistd.h>
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include "io/atomic_file.h"
 #include "io/png.h"
 #include "io/safetensors.h"
 
@@ -42,23 +39,10 @@ std::vector<std::string> write_video_sheets(const std::string& dir, const at::Te
   std::vector<std::string> paths;
   for (int64_t b = 0; b < pixels.size(0); ++b) {
     paths.push_back(dir + "/video_" + std::to_string(b) + ".png");
-    write_file_atomically(paths.back(), io::encode_png(contact_sheet(pixels[b].transpose(0, 1), kFramesPerRow, scale)));
+    io::write_file_atomically(
+        paths.back(), io::encode_png(contact_sheet(pixels[b].transpose(0, 1), kFramesPerRow, scale)));
   }
   return paths;
-}
-
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const auto tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    TORCH_CHECK(out.good(), "cannot write '", tmp, "'");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    TORCH_CHECK(false, "cannot rename '", tmp, "' to '", path, "'");
-  }
 }
 
 } // namespace arl2::cli

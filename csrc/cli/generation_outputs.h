@@ -25,7 +25,4 @@ at::Tensor contact_sheet(const at::Tensor& frames, int64_t per_row, int64_t scal
 // the paths.
 std::vector<std::string> write_video_sheets(const std::string& dir, const at::Tensor& pixels);
 
-// `text` to `path` through a temporary file renamed over it.
-void write_file_atomically(const std::string& path, const std::string& text);
-
 } // namespace arl2::cli

@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "generation_outputs.h"
+#include "io/atomic_file.h"
 #include "io/directories.h"
 #include "io/png.h"
 #include "resumable_shards.h"
@@ -56,7 +57,7 @@ void write_previews(const ToyDataArgs& args) {
     std::snprintf(name, sizeof(name), "/clip_%05lld.png", static_cast<long long>(i));
     const auto& frames = clips.pixels[i]; // [F, 3, S, S]
     const int64_t scale = std::max<int64_t>(1, kPreviewHeight / frames.size(-1));
-    write_file_atomically(dir + name, io::encode_png(contact_sheet(frames, frames.size(0), scale)));
+    io::write_file_atomically(dir + name, io::encode_png(contact_sheet(frames, frames.size(0), scale)));
     std::fprintf(stderr, "preview: %s%s  %s\n", dir.c_str(), name, clips.prompts[static_cast<size_t>(i)].c_str());
   }
 }

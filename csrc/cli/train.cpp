@@ -13,7 +13,7 @@
 
 #include "commands.h"
 #include "config/config.h"
-#include "generation_outputs.h"
+#include "io/atomic_file.h"
 #include "parameter_report.h"
 #include "torchrun_launch.h"
 #include "train/trainer.h"
@@ -67,7 +67,7 @@ int run_train(const TrainArgs& args) {
       std::fprintf(stderr, "trainable parameters from %s (train.init_from)\n", t.init_from.c_str());
     }
     train::make_run_folder(t.out);
-    write_file_atomically(t.out + "/config.yaml", config::dump_config(config));
+    io::write_file_atomically(t.out + "/config.yaml", config::dump_config(config));
   }
   train::run_training(trainer, t, stderr);
   if (speaks) {

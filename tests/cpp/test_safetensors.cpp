@@ -1,5 +1,5 @@
 // Tests of the safetensors reader and writer (csrc/io): round trips of every dtype, zero-copy views,
-// the atomic write, byte-for-byte interop with files from the Python reference writer (embedded
+// the atomic writes (safetensors and text), byte-for-byte interop with files from the Python reference writer (embedded
 // below, so no Python runs here), and a table of corrupt files that must each be rejected with an
 // error naming the problem.
 #include <algorithm>
@@ -20,6 +20,7 @@
 
 #include "catch.h"
 #include "error_of.h"
+#include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "io/state_dict.h"
 #include "temp_dir.h"
@@ -275,6 +276,18 @@ TEST_CASE("safetensors writes atomically and leaves the old file on failure", "[
   CHECK(dir.listing() == only_old);
   CHECK(read_bytes(path) == before);
   CHECK(torch::equal(SafetensorsFile(path).tensor("old"), torch::ones({4})));
+}
+
+TEST_CASE("a text file is replaced whole, and a failed write leaves nothing behind", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("config.yaml");
+  io::write_file_atomically(path, "old: 1\n");
+  io::write_file_atomically(path, "new: 2\n");
+  CHECK(read_bytes(path) == "new: 2\n");
+  const auto err = error_of([&] { io::write_file_atomically(dir.file("no/such/dir.yaml"), "x"); });
+  CHECK(has(err, "cannot write"));
+  CHECK(has(err, "no/such/dir.yaml.tmp."));
+  CHECK(dir.listing() == std::vector<std::string>{"config.yaml"});
 }
 
 TEST_CASE("safetensors rejects corrupt files with a message naming the problem", "[safetensors][errors]") {

@@ -92,27 +92,15 @@ __device__ __forceinline__ void for_each_pack(int64_t start, int64_t dim, int la
   }
 }
 
-template <int W, int P>
-__device__ __forceinline__ float segment_sum(const float (&v)[P][W]) {
+// The sum of f(v) over a segment's registers.
+template <int W, int P, typename F>
+__device__ __forceinline__ float segment_sum(const float (&v)[P][W], F f) {
   float s = 0.f;
 #pragma unroll
   for (int i = 0; i < P; ++i) {
 #pragma unroll
     for (int j = 0; j < W; ++j) {
-      s += v[i][j];
-    }
-  }
-  return s;
-}
-
-template <int W, int P>
-__device__ __forceinline__ float segment_sum_of_squares(const float (&v)[P][W]) {
-  float s = 0.f;
-#pragma unroll
-  for (int i = 0; i < P; ++i) {
-#pragma unroll
-    for (int j = 0; j < W; ++j) {
-      s += v[i][j] * v[i][j];
+      s += f(v[i][j]);
     }
   }
   return s;
@@ -130,7 +118,7 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(RmsNormParams p) {
     float squares = 0.f;
     for (int64_t start = 0; start < p.dim; start += kSegment) {
       load_segment<T, W, P>(x, start, p.dim, lane, v);
-      squares += segment_sum_of_squares<W, P>(v);
+      squares += segment_sum<W, P>(v, [](float e) { return e * e; });
     }
     const float r = rsqrtf(warp_sum(squares) / static_cast<float>(p.dim) + static_cast<float>(p.eps));
     for (int64_t start = 0; start < p.dim; start += kSegment) {
@@ -165,7 +153,7 @@ __global__ void __launch_bounds__(kThreads) layer_norm_modulate_kernel(LayerNorm
     float sum = 0.f;
     for (int64_t start = 0; start < f.dim; start += kSegment) {
       load_segment<T, W, P>(x, start, f.dim, lane, v);
-      sum += segment_sum<W, P>(v);
+      sum += segment_sum<W, P>(v, [](float e) { return e; });
     }
     const float mean = warp_sum(sum) * inv_dim;
     // The variance of the centred values: a residual stream far from zero mean keeps its precision.
