@@ -13,9 +13,10 @@
 #                     the teacher under teacher forcing, sprite colour, count and motion over long rollouts
 #   6. the report     GIFs side by side, a plot of time and memory per block, summary.json and a table
 # On a GPU (nvidia-smi sees one and the build has CUDA) everything runs there; else on the CPU, in about
-# 10 minutes on 2 cores for the one default hybrid. Results land in $RUN_DIR (default runs/main), with the clips
-# in data/toy and the training runs in runs/toy-hP/, where the toy configs expect them; a second run starts them
-# all afresh.
+# 7 minutes on 2 cores for the one default hybrid. Results land in $RUN_DIR (default runs/main), with the clips
+# in $TOY_DATA (default data/toy) and the training runs in $TOY_RUNS/toy-hP/ (default runs/toy-hP/, where the toy
+# configs expect them; other folders get copies of configs/toy-hybridP.yaml in $RUN_DIR/configs that name them); a
+# second run starts them all afresh.
 # HYBRIDS (default "75") lists the hybrids' percentages, e.g. HYBRIDS="50 75 100"; each needs its inference config,
 # configs/toy-hybridP.yaml (50, 75 and 100 ship). FRAMES (default 320) sets the video's length; EVAL_CLIPS
 # (default 4) and EVAL_LENGTHS (default 16,64) set arl2 eval's clips and rollout lengths; SKIP_SETUP=1 skips
@@ -28,6 +29,8 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build/run}
 RUN_DIR=${RUN_DIR:-runs/main}
 HYBRIDS=${HYBRIDS:-75}
+TOY_DATA=${TOY_DATA:-data/toy}
+TOY_RUNS=${TOY_RUNS:-runs}
 FRAMES=${FRAMES:-320}
 EVAL_CLIPS=${EVAL_CLIPS:-4}
 EVAL_LENGTHS=${EVAL_LENGTHS:-16,64} # rollouts of 4 clips at 320 frames would double the job's time on a CPU
@@ -62,9 +65,13 @@ INFER_ON=(--set inference.device=$device)
 models=(teacher)
 for p in "${percents[@]}"; do models+=("hybrid$p"); done
 echo "== the main job on $device: the teacher and hybrids of ${percents[*]}%; results in $RUN_DIR"
-rm -rf "$RUN_DIR" data/toy
-for p in "${percents[@]}"; do rm -rf "runs/toy-h$p"; done
-mkdir -p "$RUN_DIR"
+rm -rf "$RUN_DIR" "$TOY_DATA"
+for p in "${percents[@]}"; do rm -rf "$TOY_RUNS/toy-h$p"; done
+mkdir -p "$RUN_DIR/configs"
+# Each hybrid's inference config, naming the file this job exports (a copy of the shipped one when TOY_RUNS moves).
+for p in "${percents[@]}"; do
+  sed "s|runs/toy-h$p/|$TOY_RUNS/toy-h$p/|" "configs/toy-hybrid$p.yaml" >"$RUN_DIR/configs/toy-hybrid$p.yaml"
+done
 t0=$SECONDS
 t_step=$SECONDS
 stamp() {
@@ -73,7 +80,7 @@ stamp() {
 }
 
 echo "== 1/6 toy-data: 1024 training clips of 16 frames (seed 1, not the teacher's), and held-out prompts"
-"$ARL2" toy-data --out data/toy --clips 1024 --seed 1 >"$RUN_DIR/toy_data.log" 2>&1 || { cat "$RUN_DIR/toy_data.log"; exit 1; }
+"$ARL2" toy-data --out "$TOY_DATA" --clips 1024 --seed 1 >"$RUN_DIR/toy_data.log" 2>&1 || { cat "$RUN_DIR/toy_data.log"; exit 1; }
 "$ARL2" toy-data --out "$RUN_DIR/prompts" --clips 2 --seed 1000 --preview 2 2>&1 | grep preview | sed 's/^/   /'
 PROMPTS="$RUN_DIR/prompts/shard_00000.safetensors"
 stamp toy-data
@@ -81,9 +88,9 @@ stamp toy-data
 echo "== 2/6 train: stage 1 (layer alignment), then stage 2 (distillation), for each hybrid"
 for p in "${percents[@]}"; do
   ratio=$(awk -v p="$p" 'BEGIN { printf "%g", p / 100 }')
-  dir=runs/toy-h$p
+  dir=$TOY_RUNS/toy-h$p
   echo "-- hybrid$p: hybrid.ratio $ratio, in $dir"
-  HYBRID_SET=(--set hybrid.ratio="$ratio")
+  HYBRID_SET=(--set hybrid.ratio="$ratio" --set data.path="$TOY_DATA")
   "$ARL2" train --config configs/toy-stage1.yaml "${TRAIN_ON[@]}" "${HYBRID_SET[@]}" --set train.out="$dir/stage1" "$@"
   stage1=$(ls "$dir"/stage1/checkpoints/step_*.safetensors | tail -1)
   "$ARL2" train --config configs/toy-stage2.yaml "${TRAIN_ON[@]}" "${HYBRID_SET[@]}" --set train.out="$dir/stage2" \
@@ -93,7 +100,7 @@ done
 
 echo "== 3/6 export: one merged file per hybrid"
 for p in "${percents[@]}"; do
-  dir=runs/toy-h$p
+  dir=$TOY_RUNS/toy-h$p
   stage2=$(ls "$dir"/stage2/checkpoints/step_*.safetensors | tail -1)
   "$ARL2" export --config "$dir/stage2/config.yaml" --ema --checkpoint "$stage2" --out "$dir/hybrid.safetensors"
 done
@@ -102,7 +109,7 @@ stamp export
 echo "== 4/6 generate: $FRAMES frames with the teacher and with each hybrid"
 for model in "${models[@]}"; do
   config=configs/toy-generate.yaml
-  [ "$model" = teacher ] || config=configs/toy-$model.yaml
+  [ "$model" = teacher ] || config=$RUN_DIR/configs/toy-$model.yaml
   "$ARL2" generate --config "$config" "${INFER_ON[@]}" --prompts "$PROMPTS" --latent-frames "$FRAMES" \
     --out "$RUN_DIR/$model"
   stamp "$model's $FRAMES frames"
@@ -110,7 +117,7 @@ done
 
 echo "== 5/6 eval: all against the toy domain's truth"
 EVAL_MODELS=()
-for p in "${percents[@]}"; do EVAL_MODELS+=(--model "hybrid$p=configs/toy-hybrid$p.yaml"); done
+for p in "${percents[@]}"; do EVAL_MODELS+=(--model "hybrid$p=$RUN_DIR/configs/toy-hybrid$p.yaml"); done
 "$ARL2" eval --teacher configs/toy-generate.yaml "${EVAL_MODELS[@]}" "${INFER_ON[@]}" \
   --clips "$EVAL_CLIPS" --lengths "$EVAL_LENGTHS" --out "$RUN_DIR/eval"
 stamp eval

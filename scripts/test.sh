@@ -13,8 +13,10 @@ cmake --build "$BUILD_DIR" -j "$JOBS"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
 
 # The main job, shortened (4 training steps a stage, 32 frames, one eval clip) on the build above: every step
-# and every output of `bash scripts/run.sh` (GIFs, plot, summary) must work.
-BUILD_DIR="$BUILD_DIR" RUN_DIR=runs/main-check FRAMES=32 EVAL_CLIPS=1 EVAL_LENGTHS=16 \
+# and every output of `bash scripts/run.sh` (GIFs, plot, summary) must work. Its clips and training runs stay in
+# runs/main-check too, so a real main job's data/toy and runs/toy-h75 are left as they are.
+BUILD_DIR="$BUILD_DIR" RUN_DIR=runs/main-check TOY_DATA=runs/main-check/toy-data TOY_RUNS=runs/main-check/toy \
+  FRAMES=32 EVAL_CLIPS=1 EVAL_LENGTHS=16 \
   bash scripts/run.sh --set train.steps=4 --set train.warmup_steps=1 >"$BUILD_DIR/main_job_check.log" 2>&1 ||
   { tail -40 "$BUILD_DIR/main_job_check.log"; exit 1; }
 for f in videos/prompt_0.gif blocks.png summary.json eval/eval.json teacher/video_0.png hybrid75/video_0.png; do

@@ -152,9 +152,7 @@ int run_generate(const GenerateArgs& args) {
       at::cat(blocks, 2),
       {{"prompts", prompt_list}, {"config_hash", hash}, {"seed", std::to_string(args.seed)}});
 
-  // RGB in [-1, 1]: the toy domain's models work in pixel space, with no VAE to decode their output
-  const bool pixel_space = config.model.out_dim == 3;
-  if (pixel_space) {
+  if (config.model.pixel_space()) { // RGB in [-1, 1], nothing to decode
     for (const auto& path : write_video_sheets(args.out_dir, at::cat(blocks, 2))) {
       std::printf("video: %s\n", path.c_str());
     }

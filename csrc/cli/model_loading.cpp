@@ -1,5 +1,8 @@
 #include "model_loading.h"
 
+#include <optional>
+#include <string>
+
 #include "io/safetensors.h"
 #include "model/conversion.h"
 #include "model/weights.h"
@@ -7,27 +10,48 @@
 
 namespace arl2::cli {
 
+namespace {
+
+// A file `arl2 export` wrote holds the FFN adapters merged into the weights; one WanDiT.save wrote from a
+// converted model with LoRA still holds them as parameters.
+bool holds_ffn_adapters(const io::SafetensorsFile& file) {
+  for (const auto& key : file.keys()) {
+    if (key.find(".ffn.") != std::string::npos && key.find(".lora_") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+} // namespace
+
 std::shared_ptr<model::WanDiT> build_model(
     const config::Config& config, const at::TensorOptions& options, train::TrainedWeights trained) {
   const auto& hybrid_checkpoint = config.inference.hybrid_checkpoint;
   const bool real = !options.device().is_meta();
-  if (real && config.hybrid && !hybrid_checkpoint.empty() &&
-      train::is_training_checkpoint(io::SafetensorsFile(hybrid_checkpoint))) {
-    auto hybrid = train::load_trained_hybrid(config, *config.hybrid, hybrid_checkpoint, trained, options);
-    model::merge_ffn_lora(*hybrid);
-    return hybrid;
-  }
-  auto dit = std::make_shared<model::WanDiT>(config.model, options);
-  if (real && !config.inference.checkpoint.empty()) {
-    model::load_weights(*dit, config.inference.checkpoint);
-  }
-  if (config.hybrid) {
-    model::convert_to_hybrid(*dit, *config.hybrid);
-    model::merge_ffn_lora(*dit);
-  }
+  std::optional<io::SafetensorsFile> hybrid_file;
   if (real && !hybrid_checkpoint.empty()) {
-    model::load_weights(*dit, hybrid_checkpoint);
+    hybrid_file.emplace(hybrid_checkpoint);
   }
+  std::shared_ptr<model::WanDiT> dit;
+  if (config.hybrid && hybrid_file && train::is_training_checkpoint(*hybrid_file)) {
+    dit = train::load_trained_hybrid(config, *config.hybrid, hybrid_checkpoint, trained, options);
+  } else {
+    dit = std::make_shared<model::WanDiT>(config.model, options);
+    if (real && !config.inference.checkpoint.empty()) {
+      model::load_weights(*dit, config.inference.checkpoint);
+    }
+    if (config.hybrid) {
+      model::convert_to_hybrid(*dit, *config.hybrid);
+    }
+    if (hybrid_file) {
+      if (!holds_ffn_adapters(*hybrid_file)) {
+        model::merge_ffn_lora(*dit); // the file's names are the merged model's
+      }
+      model::load_weights(*dit, hybrid_checkpoint);
+    }
+  }
+  model::merge_ffn_lora(*dit); // what the model runs: the exported form, whatever the file held
   return dit;
 }
 

@@ -47,7 +47,7 @@ void check_toy_model(const ConfiguredModel& m, const ConfiguredModel& teacher) {
   const auto& path = m.named.config_path;
   const auto& g = c.inference.generator;
   TORCH_CHECK(
-      c.model.in_dim == 3 && c.model.out_dim == 3,
+      c.model.pixel_space(),
       path,
       ": arl2 eval measures toy-domain models, whose latents are RGB pixels (model.in_dim and model.out_dim 3); "
       "this one has in_dim ",

@@ -56,6 +56,7 @@ MemoryEstimate estimate_generation_memory(
   e.kv_cache_bytes =
       (config.num_layers - hybrid_layers) * 2 * shape.batch * cache_frames * tokens_per_frame * config.dim * elem_bytes;
   e.state_bytes = hybrid_layers * shape.batch * config.num_heads * head_dim * head_dim * int64_t{4};
+  e.prompt_bytes = config.num_layers * 2 * shape.batch * config.text_len * config.dim * elem_bytes;
   return e;
 }
 
@@ -88,7 +89,8 @@ std::string human_bytes(int64_t bytes) {
 
 std::string describe(const MemoryEstimate& e) {
   return "weights " + human_bytes(e.weight_bytes) + ", KV caches " + human_bytes(e.kv_cache_bytes) + ", states " +
-         human_bytes(e.state_bytes) + ", total " + human_bytes(e.total_bytes());
+         human_bytes(e.state_bytes) + ", prompt " + human_bytes(e.prompt_bytes) + ", total " +
+         human_bytes(e.total_bytes());
 }
 
 } // namespace arl2::inference

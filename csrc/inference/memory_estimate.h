@@ -1,6 +1,7 @@
-// What generation will hold on the device before it starts: the weights, the softmax layers' KV caches
-// and the hybrid layers' recurrent states. Printed before any work so that a run that cannot fit says so
-// up front (issue: an estimate that exceeds the device's memory is an error before the first block).
+// What generation will hold on the device before it starts: the weights, the softmax layers' KV caches,
+// the hybrid layers' recurrent states and every layer's cross-attention keys and values of the prompt. Printed before
+// any work so that a run that cannot fit says so up front (issue: an estimate that exceeds the device's memory is an
+// error before the first block).
 #pragma once
 
 #include <cstdint>
@@ -27,8 +28,9 @@ struct MemoryEstimate {
   int64_t weight_bytes = 0;
   int64_t kv_cache_bytes = 0; // all softmax layers, keys and values
   int64_t state_bytes = 0;    // all hybrid layers, float32 K x V per head and batch item
+  int64_t prompt_bytes = 0;   // all layers, the prompt's cross-attention keys and values (text_len tokens)
   int64_t total_bytes() const {
-    return weight_bytes + kv_cache_bytes + state_bytes;
+    return weight_bytes + kv_cache_bytes + state_bytes + prompt_bytes;
   }
 };
 
@@ -44,7 +46,7 @@ MemoryEstimate estimate_generation_memory(
     const KVCachePolicy& policy,
     int64_t elem_bytes);
 
-// "weights 2.84 GB, KV caches 6.04 GB, states 0 B, total 8.88 GB", each in its own unit (kB, MB, GB)
+// "weights 2.84 GB, KV caches 6.04 GB, states 0 B, prompt 94.4 MB, total 8.97 GB", each in its own unit
 std::string describe(const MemoryEstimate& estimate);
 
 } // namespace arl2::inference

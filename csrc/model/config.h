@@ -27,6 +27,10 @@ struct ModelConfig {
   int64_t head_dim() const {
     return dim / num_heads;
   }
+  // RGB pixels in and out (the toy domain's models): no VAE between the model and the video.
+  bool pixel_space() const {
+    return in_dim == 3 && out_dim == 3;
+  }
 };
 
 // "wan2.1-t2v-1.3b", "tiny" (dim 64, 2 heads of 32, 2 layers: small enough for CPU tests, with a head dim

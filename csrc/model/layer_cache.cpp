@@ -1,6 +1,7 @@
 // LayerCache (see layer_cache.h).
 #include "model/layer_cache.h"
 
+#include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
 namespace arl2::model {
@@ -15,6 +16,21 @@ RecurrentState& LayerCache::recurrent_state(const char* layer) {
   auto* state = std::get_if<RecurrentState>(&cache_);
   TORCH_CHECK(state != nullptr, layer, ": ctx.cache holds a KV cache, this layer needs a recurrent state");
   return *state;
+}
+
+void LayerCache::bind_context(const at::Tensor& context) {
+  if (!context_.defined()) {
+    context_ = context;
+    return;
+  }
+  // The same tensor, or (a caller that builds it anew each time) the same values.
+  const bool same = context_.is_same(context) ||
+                    (context_.sizes() == context.sizes() && context_.scalar_type() == context.scalar_type() &&
+                     context_.device() == context.device() && at::equal(context_, context));
+  TORCH_CHECK(
+      same,
+      "WanDiT: context differs from the one these caches were first used with; the caches keep that prompt's "
+      "cross-attention keys and values: make new caches (make_caches) for another prompt");
 }
 
 int64_t LayerCache::frames_committed() const {

@@ -1,6 +1,7 @@
-// What one self-attention layer keeps between blocks during generation: a KV cache (softmax layers) or
-// a recurrent state (hybrid layers). Each layer makes its own kind (SelfAttentionLayer::make_cache),
-// so a model with both kinds of layers gets one cache per layer of the right kind.
+// What one layer keeps between blocks during generation: its self-attention's KV cache (softmax layers) or
+// recurrent state (hybrid layers), and its cross-attention's keys and values of the prompt. Each layer makes
+// its own kind (SelfAttentionLayer::make_cache), so a model with both kinds of layers gets one cache per layer
+// of the right kind.
 #pragma once
 
 #include <cstdint>
@@ -33,13 +34,16 @@ class LayerCache {
   }
 
   // The layer's cross-attention keys and values of the prompt [B, Lt, H, D]: one video has one prompt, so
-  // they are computed once and read by every later pass. Not counted in bytes(): they do not grow.
+  // they are computed once and read by every later pass (WanDiT::forward_cached holds the caches to the
+  // context of its first call). Not counted in bytes(): they do not grow.
   const std::optional<std::pair<at::Tensor, at::Tensor>>& text_kv() const {
     return text_kv_;
   }
   void set_text_kv(at::Tensor k, at::Tensor v) {
     text_kv_.emplace(std::move(k), std::move(v));
   }
+  // Records the context of the first call; throws if a later one passes another.
+  void bind_context(const at::Tensor& context);
 
   int64_t frames_committed() const;
   int64_t tokens_per_frame() const;
@@ -49,6 +53,7 @@ class LayerCache {
  private:
   std::variant<KVCache, RecurrentState> cache_;
   std::optional<std::pair<at::Tensor, at::Tensor>> text_kv_;
+  at::Tensor context_;
 };
 
 } // namespace arl2::model

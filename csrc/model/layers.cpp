@@ -8,6 +8,11 @@
 #include "arl2/ops.h"
 
 namespace arl2::model {
+namespace {
+
+constexpr const char* kLoraPrefix = "lora"; // lora_A, lora_B next to weight and bias
+
+} // namespace
 
 Linear::Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options, bool with_bias) {
   weight = register_parameter("weight", at::empty({out_features, in_features}, options));
@@ -27,14 +32,15 @@ void Linear::merge_lora() {
   }
   c10::NoGradGuard no_grad;
   weight.copy_(weight.to(at::kDouble) + lora_->weight_delta());
-  parameters_.erase("lora_A");
-  parameters_.erase("lora_B");
+  const auto [a_name, b_name] = lora_parameter_names(kLoraPrefix);
+  parameters_.erase(a_name);
+  parameters_.erase(b_name);
   lora_.reset();
 }
 
 void Linear::add_lora(const LoraOptions& lora) {
   TORCH_CHECK(!lora_, "Linear: a LoRA adapter was already added");
-  lora_ = model::add_lora(*this, "lora", weight.size(1), weight.size(0), lora, weight.options());
+  lora_ = model::add_lora(*this, kLoraPrefix, weight.size(1), weight.size(0), lora, weight.options());
 }
 
 RMSNorm::RMSNorm(int64_t dim, double eps, const at::TensorOptions& options) : eps_(eps) {

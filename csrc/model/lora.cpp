@@ -19,6 +19,10 @@ at::Tensor LoraWeights::weight_delta() const {
   return at::mm(A.to(at::kDouble), B.to(at::kDouble)).t() * scale;
 }
 
+std::pair<std::string, std::string> lora_parameter_names(const std::string& prefix) {
+  return {prefix + "_A", prefix + "_B"};
+}
+
 LoraWeights add_lora(
     torch::nn::Module& owner,
     const std::string& prefix,
@@ -29,8 +33,9 @@ LoraWeights add_lora(
   TORCH_CHECK(lora.rank > 0, "LoRA: rank (", lora.rank, ") must be positive");
   TORCH_CHECK(lora.alpha > 0, "LoRA: alpha (", lora.alpha, ") must be positive");
   LoraWeights w;
-  w.A = owner.register_parameter(prefix + "_A", at::empty({in_features, lora.rank}, options));
-  w.B = owner.register_parameter(prefix + "_B", at::zeros({lora.rank, out_features}, options));
+  const auto [a_name, b_name] = lora_parameter_names(prefix);
+  w.A = owner.register_parameter(a_name, at::empty({in_features, lora.rank}, options));
+  w.B = owner.register_parameter(b_name, at::zeros({lora.rank, out_features}, options));
   w.scale = lora.alpha / static_cast<double>(lora.rank);
   c10::NoGradGuard no_grad;
   torch::nn::init::kaiming_uniform_(w.A, std::sqrt(5.0));

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
@@ -27,6 +28,9 @@ struct LoraWeights {
   // (A B)^T scale [out, in], in float64: what the adapter adds to a linear's weight.
   at::Tensor weight_delta() const;
 };
+
+// The names add_lora registers for `prefix`: `<prefix>_A` and `<prefix>_B`.
+std::pair<std::string, std::string> lora_parameter_names(const std::string& prefix);
 
 // Registers `<prefix>_A` and `<prefix>_B` on `owner`, in `options`, and returns them.
 LoraWeights add_lora(

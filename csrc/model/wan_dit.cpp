@@ -223,6 +223,7 @@ at::Tensor WanDiT::forward_cached(
       " layers' caches, the model has ",
       blocks_.size(),
       " layers");
+  caches.front().bind_context(context);
   const auto tokens = embed(x, timesteps, "x", "timesteps");
   AttentionContext ctx;
   ctx.mode = AttentionMode::kCached;

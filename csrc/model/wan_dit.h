@@ -54,7 +54,7 @@ class WanDiT : public torch::nn::Module {
 
   // One block x [B, C, Fb, H, W] against the caches (one per layer) of the blocks committed so far;
   // it starts at frame caches[0].frames_committed(). The caches are one video's, of one context: its
-  // cross-attention keys and values are kept from the first call. With write_cache, the block is committed: softmax
+  // cross-attention keys and values are kept from the first call, and another context is refused. With write_cache, the block is committed: softmax
   // layers append its keys and values, hybrid layers advance their state (the pass on the denoised
   // block, at timestep 0 in Self Forcing).
   at::Tensor forward_cached(

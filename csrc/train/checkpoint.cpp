@@ -20,7 +20,12 @@ const std::string kParam = "param.", kExpAvg = "adam.exp_avg.", kExpAvgSq = "ada
 
 int64_t metadata_int(const io::SafetensorsFile& file, const std::string& key) {
   const auto it = file.metadata().find(key);
-  TORCH_CHECK(it != file.metadata().end(), file.path(), ": not a training checkpoint (no '", key, "' in its metadata)");
+  TORCH_CHECK(
+      it != file.metadata().end(),
+      file.path(),
+      ": no '",
+      key,
+      "' in its metadata: not a training checkpoint, or one written by an arl2 older than that field");
   try {
     return std::stoll(it->second);
   } catch (const std::exception&) {

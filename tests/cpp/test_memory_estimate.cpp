@@ -20,11 +20,12 @@ TEST_CASE("the 1.3B teacher's KV caches for 81 frames are 6.04 GB in bf16", "[me
   CHECK(e.kv_cache_bytes == int64_t{2} * 32760 * 1536 * 2 * 30);
   CHECK(e.state_bytes == 0);
   CHECK(e.weight_bytes == int64_t{2} * 1'418'996'800);
-  CHECK(inference::describe(e) == "weights 2.84 GB, KV caches 6.04 GB, states 0 B, total 8.88 GB");
+  CHECK(e.prompt_bytes == int64_t{30} * 2 * 512 * 1536 * 2); // every layer's cross-attention keys and values
+  CHECK(inference::describe(e) == "weights 2.84 GB, KV caches 6.04 GB, states 0 B, prompt 94.4 MB, total 8.97 GB");
   GenerationShape tiny_shape;
   tiny_shape.latent_frames = 6;
   const auto tiny = estimate_generation_memory(model::model_preset("tiny"), 2, 100, tiny_shape, KVCachePolicy{}, 4);
-  CHECK(inference::describe(tiny) == "weights 400 B, KV caches 0 B, states 16.4 kB, total 16.8 kB");
+  CHECK(inference::describe(tiny) == "weights 400 B, KV caches 0 B, states 16.4 kB, prompt 8.19 kB, total 25.0 kB");
 }
 
 TEST_CASE("hybrid layers trade their cache for a fixed float32 state", "[memory_estimate]") {

@@ -31,8 +31,8 @@ __global__ void __launch_bounds__(kRopeThreads) rope3d_kernel(Rope3dParams p) {
     sincos(static_cast<double>(pos) * pow(10000.0, -2.0 * static_cast<double>(j) / static_cast<double>(size)), &s, &c);
     const float cf = static_cast<float>(c), sf = p.inverse ? -static_cast<float>(s) : static_cast<float>(s);
     const int64_t base = bl * p.heads * p.dim + 2 * i;
-    // The pairs of kHeadGroup heads are loaded before any is stored (y may be x), so a thread waits for
-    // memory once a group and not once a head.
+    // The pairs of kHeadGroup heads are loaded before any is stored (the compiler must assume y may alias x and
+    // would not move a load above a store by itself), so a thread waits for memory once a group, not once a head.
     for (int64_t h0 = 0; h0 < p.heads; h0 += kHeadGroup) {
       float x0[kHeadGroup], x1[kHeadGroup];
 #pragma unroll
