@@ -229,6 +229,23 @@ TEST_CASE("a block attends to the cache in place, with its own keys staged after
   CHECK(contains(error_of([&] { cache.with_block(k.view({1, 4, 1}), k.view({1, 4, 1})); }), "KVCache: k must be"));
 }
 
+TEST_CASE("a video's caches keep its prompt's cross-attention and refuse another prompt", "[model]") {
+  const auto m = random_tiny(torch::kFloat64);
+  const auto c = make_clip(torch::kFloat64);
+  torch::NoGradGuard no_grad;
+  auto caches = m->make_caches(2, 4, 6, model::KVCacheSpec{6});
+  const auto x = frames(c.noisy, 0, 2), t = c.noisy_t.narrow(1, 0, 2);
+  const auto first = m->forward_cached(x, t, c.context, caches, false);
+  CHECK(caches.front().text_kv().has_value());
+  // the same values in a new tensor are the same prompt, and the kept keys and values give the same output
+  CHECK(torch::equal(m->forward_cached(x, t, c.context.clone(), caches, false), first));
+  auto fresh = m->make_caches(2, 4, 6, model::KVCacheSpec{6});
+  CHECK(torch::equal(m->forward_cached(x, t, c.context, fresh, false), first));
+  CHECK(contains(
+      error_of([&] { m->forward_cached(x, t, c.context + 1, caches, false); }),
+      "context differs from the one these caches were first used with"));
+}
+
 TEST_CASE("weights round-trip through safetensors, with model. prefixes", "[model]") {
   TempDir dir;
   const auto a = random_tiny(torch::kFloat32);
