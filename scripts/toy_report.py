@@ -54,6 +54,34 @@ def load_generation(folder):
     return metrics, latents
 
 
+def write_replacing(path, write):
+    """write(tmp) to a temporary file next to `path` (same extension, for writers that go by it), then renamed
+    over it: a reader never sees half a file."""
+    root, ext = os.path.splitext(path)
+    tmp = f"{root}.tmp{ext}"
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def pyplot():
+    """matplotlib.pyplot drawing to files, or None where matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def print_columns(lines):
+    """Rows of cells as aligned columns: the first left-aligned, the others right-aligned."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    for line in lines:
+        print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths))))
+
+
 def colours_for(names):
     """One matplotlib colour per name, in order (C0, C1, ...): the same model keeps its colour in every plot."""
     return {name: f"C{i % 10}" for i, name in enumerate(names)}
@@ -79,9 +107,8 @@ def write_gifs(out_dir, videos):
             for p in pixels
         ]
         path = os.path.join(out_dir, f"prompt_{b}.gif")
-        tmp = path + ".tmp"
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=GIF_FRAME_MS, loop=0)
-        os.replace(tmp, path)
+        write_replacing(path, lambda tmp: images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=GIF_FRAME_MS, loop=0))
         paths.append(path)
     return paths
 
@@ -94,12 +121,8 @@ def block_frames(metrics):
 
 def plot_blocks(path, runs, colour):
     """Time per block and memory after each block against the frame index; returns why not, or None."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return "matplotlib is not installed: no plot (the figures are in summary.json)"
     fig, (ax_time, ax_cache, ax_mem) = plt.subplots(1, 3, figsize=(15, 4))
     for name, metrics in runs.items():
@@ -119,9 +142,7 @@ def plot_blocks(path, runs, colour):
         ax.legend()
     ax_cache.set_ylim(bottom=0)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
+    write_replacing(path, lambda tmp: fig.savefig(tmp, dpi=100))
     return None
 
 
@@ -129,13 +150,10 @@ ROLLOUT_METRICS = ("colour_recall", "spurious_colours", "count_error", "centroid
 
 
 def plot_eval(path, report, colour):
-    """Continuation error, the teacher-forcing gap and the rollout metrics against the frame index."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    """Continuation error, the teacher-forcing gap and the rollout metrics against the frame index; returns why
+    not, or None."""
+    plt = pyplot()
+    if plt is None:
         return "matplotlib is not installed: no plot (the figures are in eval/eval.json)"
     models = report["models"]
     panels = [("continuation MSE vs truth", "continuation"), ("teacher-forcing MSE vs teacher", "teacher_forcing")]
@@ -163,9 +181,7 @@ def plot_eval(path, report, colour):
     handles = [plt.Line2D([], [], color=colour[name], label=name) for name in models]
     axes[-1].legend(handles=handles, loc="center")
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
+    write_replacing(path, lambda tmp: fig.savefig(tmp, dpi=90))
     return None
 
 
@@ -177,7 +193,7 @@ def eval_summary(report):
         rows[name] = {
             "continuation_mse": row.get("continuation", {}).get("mean"),
             "teacher_forcing_mse": row.get("teacher_forcing", {}).get("mean"),
-            **{k: v for k, v in row.get("rollout", {}).get("means", {}).get(longest, {}).items()},
+            **row.get("rollout", {}).get("means", {}).get(longest, {}),
         }
     return longest, rows
 
@@ -189,10 +205,8 @@ def print_eval_table(longest, rows):
         (name, fmt(r["continuation_mse"]), fmt(r["teacher_forcing_mse"])) + tuple(fmt(r.get(m)) for m in ROLLOUT_METRICS)
         for name, r in rows.items()
     ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    for line in lines:
-        print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths))))
-    print(f"(cont.: MSE against the true continuation of the scene; TF: against the teacher under teacher forcing;")
+    print_columns(lines)
+    print("(cont.: MSE against the true continuation of the scene; TF: against the teacher under teacher forcing;")
     print(f" the rest: means over rollouts of {longest} frames from the prompt alone; truth: the true clips measured alike)")
 
 
@@ -222,9 +236,7 @@ def print_table(rows):
          f"{r['cache_mib_last']:.2f}")
         for name, r in rows.items()
     ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    for line in lines:
-        print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths))))
+    print_columns(lines)
     print("(ms/block first and last: medians over the first and the last tenth of the blocks)")
 
 
@@ -260,10 +272,11 @@ def main():
         # the models of --models keep their colours; the eval's own rows (truth, baselines) take the next ones
         colour = colours_for(list(args.models) + [n for n in report["models"] if n not in args.models])
         eval_plot = plot_eval(os.path.join(args.run, "eval.png"), report, colour) or os.path.join(args.run, "eval.png")
-    tmp = os.path.join(args.run, "summary.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(summary, f, indent=2)
-    os.replace(tmp, os.path.join(args.run, "summary.json"))
+    def dump_summary(tmp):
+        with open(tmp, "w") as f:
+            json.dump(summary, f, indent=2)
+
+    write_replacing(os.path.join(args.run, "summary.json"), dump_summary)
 
     print_table(rows)
     if eval_rows:
