@@ -1,31 +1,81 @@
-// write_file_atomically (see atomic_file.h).
+// AtomicFile and write_file_atomically (see atomic_file.h).
 #include "io/atomic_file.h"
 
-#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <utility>
 
-#include <cstdio>
-#include <fstream>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <c10/util/Exception.h>
 
 namespace arl2::io {
+namespace {
+
+std::string errno_text() {
+  return std::strerror(errno);
+}
+
+} // namespace
+
+AtomicFile::AtomicFile(std::string path, std::string who) : path_(std::move(path)), who_(std::move(who)) {
+  tmp_ = path_ + ".tmp." + std::to_string(getpid());
+  fd_ = open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  TORCH_CHECK(fd_ >= 0, who_, ": cannot create '", tmp_, "': ", errno_text());
+}
+
+AtomicFile::~AtomicFile() {
+  if (committed_) {
+    return;
+  }
+  if (fd_ >= 0) {
+    close(fd_);
+  }
+  unlink(tmp_.c_str());
+}
+
+void AtomicFile::write(const void* data, size_t size) {
+  const auto* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t n = ::write(fd_, p, size);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    TORCH_CHECK(n > 0, who_, ": write to '", tmp_, "' failed: ", n < 0 ? errno_text() : "wrote 0 bytes");
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+void AtomicFile::commit() {
+  TORCH_CHECK(fsync(fd_) == 0, who_, ": fsync of '", tmp_, "' failed: ", errno_text());
+  const int fd = std::exchange(fd_, -1);
+  TORCH_CHECK(close(fd) == 0, who_, ": close of '", tmp_, "' failed: ", errno_text());
+  TORCH_CHECK(
+      rename(tmp_.c_str(), path_.c_str()) == 0,
+      who_,
+      ": rename of '",
+      tmp_,
+      "' to '",
+      path_,
+      "' failed: ",
+      errno_text());
+  committed_ = true;
+  // The data is safe in the file already; this only makes the new name survive a crash.
+  const auto slash = path_.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path_.substr(0, slash));
+  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+}
 
 void write_file_atomically(const std::string& path, const std::string& text) {
-  const auto tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out.good()) {
-      out.close();
-      std::remove(tmp.c_str());
-      TORCH_CHECK(false, "cannot write '", tmp, "'");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    TORCH_CHECK(false, "cannot rename '", tmp, "' to '", path, "'");
-  }
+  AtomicFile file(path, "write_file_atomically");
+  file.write(text.data(), text.size());
+  file.commit();
 }
 
 } // namespace arl2::io

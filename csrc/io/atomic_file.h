@@ -1,13 +1,32 @@
-// Writing a whole file so that a reader sees the old file or the new one, never a part: a temporary file
-// next to it, renamed over it.
+// Writing a file so that a reader sees the old file or the new one, never a part: the bytes go to a temporary
+// file next to it (`path`.tmp.<pid>), which is flushed to disk and renamed over `path` only when all is written.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace arl2::io {
 
-// `text` to `path` through `path`.tmp.<pid>, renamed over `path`; throws naming the file, leaving no
-// temporary behind.
+class AtomicFile {
+ public:
+  // Creates the temporary file; `who` starts every error message ("save_safetensors", ...).
+  AtomicFile(std::string path, std::string who);
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  // Without commit() (an error on the way), the temporary file is removed and `path` is left as it was.
+  ~AtomicFile();
+
+  void write(const void* data, size_t size);
+  // fsync, close, rename over `path`, and (best effort) fsync of the folder so the rename persists.
+  void commit();
+
+ private:
+  std::string path_, tmp_, who_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+// `text` to `path` through an AtomicFile.
 void write_file_atomically(const std::string& path, const std::string& text);
 
 } // namespace arl2::io

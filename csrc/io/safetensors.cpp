@@ -22,6 +22,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/atomic_file.h"
+
 namespace arl2::io {
 namespace {
 
@@ -303,24 +305,6 @@ at::Tensor SafetensorsFile::tensor(const std::string& name) const {
 
 // ---- writer ----
 
-namespace {
-
-// Writes all of `size` bytes, retrying short writes and EINTR.
-void write_all(int fd, const void* buf, size_t size, const std::string& tmp) {
-  const auto* p = static_cast<const char*>(buf);
-  while (size > 0) {
-    const ssize_t n = write(fd, p, size);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    TORCH_CHECK(n > 0, "save_safetensors: write to '", tmp, "' failed: ", n < 0 ? errno_text() : "wrote 0 bytes");
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-}
-
-} // namespace
-
 void save_safetensors(
     const std::string& path,
     const std::vector<std::pair<std::string, at::Tensor>>& tensors,
@@ -371,44 +355,15 @@ void save_safetensors(
   text.append((8 - text.size() % 8) % 8, ' ');
   const uint64_t header_len = text.size();
 
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  TORCH_CHECK(fd >= 0, "save_safetensors: cannot create '", tmp, "': ", errno_text());
-  int open_fd = fd;
-  try {
-    write_all(fd, &header_len, 8, tmp); // little-endian host
-    write_all(fd, text.data(), text.size(), tmp);
-    for (const auto& c : contiguous) {
-      if (c.nbytes() > 0) {
-        write_all(fd, c.data_ptr(), c.nbytes(), tmp);
-      }
+  AtomicFile file(path, "save_safetensors");
+  file.write(&header_len, 8); // little-endian host
+  file.write(text.data(), text.size());
+  for (const auto& c : contiguous) {
+    if (c.nbytes() > 0) {
+      file.write(c.data_ptr(), c.nbytes());
     }
-    TORCH_CHECK(fsync(fd) == 0, "save_safetensors: fsync of '", tmp, "' failed: ", errno_text());
-    open_fd = -1;
-    TORCH_CHECK(close(fd) == 0, "save_safetensors: close of '", tmp, "' failed: ", errno_text());
-    TORCH_CHECK(
-        rename(tmp.c_str(), path.c_str()) == 0,
-        "save_safetensors: rename of '",
-        tmp,
-        "' to '",
-        path,
-        "' failed: ",
-        errno_text());
-  } catch (...) {
-    if (open_fd >= 0) {
-      close(open_fd);
-    }
-    unlink(tmp.c_str());
-    throw;
   }
-  // Persist the rename itself; best effort, since the data is already safe in the file.
-  const auto slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
+  file.commit();
 }
 
 } // namespace arl2::io

@@ -285,7 +285,7 @@ TEST_CASE("a text file is replaced whole, and a failed write leaves nothing behi
   io::write_file_atomically(path, "new: 2\n");
   CHECK(read_bytes(path) == "new: 2\n");
   const auto err = error_of([&] { io::write_file_atomically(dir.file("no/such/dir.yaml"), "x"); });
-  CHECK(has(err, "cannot write"));
+  CHECK(has(err, "write_file_atomically: cannot create"));
   CHECK(has(err, "no/such/dir.yaml.tmp."));
   CHECK(dir.listing() == std::vector<std::string>{"config.yaml"});
 }
