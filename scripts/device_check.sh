@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One call on the GPU machine: build the CUDA targets, run the Catch2 cases, the kernel workbench's check
-# (scripts/bench/gdn_kernels.cu), the whole pytest suite (CPU and CUDA cases) and a tiny `arl2 generate` on
-# the GPU, run the benchmarks, and leave logs and JSON under $OUT. Prints a summary table last.
+# (scripts/bench/gdn_kernels.cu), the pytest cases marked requires_cuda (NCCL ones included) and a tiny
+# `arl2 generate` on the GPU, run the benchmarks, and leave logs and JSON under $OUT. Prints a summary table last.
 #   device run: bash scripts/device_check.sh      (carry .whl to compare against fla's Triton kernel;
-#   SKIP_BENCH=1 to check correctness only; BENCH_GENERATE="--models hybrid100 --frames 921" also runs
+#   SKIP_BENCH=1 to check correctness only; PYTEST_ALL=1 runs every pytest case, not only those marked
+#   requires_cuda (the CPU cases run in CI; the whole suite takes ~5.5 minutes there); BENCH_GENERATE="--models hybrid100 --frames 921" also runs
 #   scripts/bench_generate.py with those arguments, and PROFILE_GENERATE=hybrid100 scripts/profile_generate.py
 #   on that model, after the checks)
 set -uo pipefail
@@ -40,7 +41,9 @@ step build cmake --build build/device -j "$(nproc)" || { grep -E "error|Error" "
 step catch_cpu ./build/device/tests/cpp/test_ops "~[cuda]"
 step catch_cuda ./build/device/tests/cpp/test_ops "[cuda]" --durations yes
 step kernels ./build/device/scripts/bench/gdn_kernels check
-step pytest "$PYTHON" -X faulthandler -m pytest tests/python -v -rs
+pytest_select=(-m requires_cuda)
+[ "${PYTEST_ALL:-0}" = 1 ] && pytest_select=()
+step pytest "$PYTHON" -X faulthandler -m pytest tests/python -v -rs "${pytest_select[@]}"
 if [ "$(tail -1 "$OUT/summary.txt" | awk '{print $2}')" = "rc=139" ] && command -v cuda-gdb >/dev/null; then
   # A crash in native code: rerun up to the first failure under the debugger for its native backtrace.
   timeout 300 cuda-gdb -batch -ex run -ex bt --args "$PYTHON" -m pytest tests/python -x -q \

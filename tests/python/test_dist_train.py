@@ -79,7 +79,8 @@ def clips(tmp_path_factory):
 def world_case(backend, world):
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     needs = pytest.mark.skipif(backend == "nccl" and gpus < world, reason=f"NCCL needs {world} GPU(s)")
-    return pytest.param(backend, world, marks=needs, id=f"{backend}-{world}")
+    marks = [needs, pytest.mark.requires_cuda] if backend == "nccl" else [needs]
+    return pytest.param(backend, world, marks=marks, id=f"{backend}-{world}")
 
 
 @pytest.mark.parametrize(
