@@ -121,7 +121,7 @@ at::Tensor GenerationRun::denoise_next() {
 void GenerationRun::commit(const at::Tensor& x0) {
   TORCH_CHECK(!done(), "GenerationRun: all ", num_blocks_, " blocks are done");
   at::NoGradGuard no_grad;
-  model_->forward_cached(x0, timesteps(options_.context_timestep), text_, caches_, /*write_cache=*/true);
+  model_->commit_cached(x0, timesteps(options_.context_timestep), text_, caches_);
   ++blocks_done_;
 }
 

@@ -55,4 +55,12 @@ void check_attention_context(const at::Tensor& x, const AttentionContext& ctx, c
   }
 }
 
+void check_commit_context(const at::Tensor& x, const AttentionContext& ctx, const char* layer) {
+  TORCH_CHECK(
+      ctx.mode == AttentionMode::kCached && ctx.write_cache,
+      layer,
+      ": commit needs the cached mode with write_cache set");
+  check_attention_context(x, ctx, layer);
+}
+
 } // namespace arl2::model

@@ -51,11 +51,18 @@ struct AttentionContext {
 // teacher forcing); blocks divide the frames, or, when cached, the cache is set, made for this
 // grid's frames, and has committed exactly the frames before ctx.frame_offset.
 void check_attention_context(const at::Tensor& x, const AttentionContext& ctx, const char* layer);
+// check_attention_context, and that ctx is kCached with write_cache set (what SelfAttentionLayer::commit takes).
+void check_commit_context(const at::Tensor& x, const AttentionContext& ctx, const char* layer);
 
 // The slot a DiT block's self-attention fills: x [B, L, C] -> [B, L, C].
 class SelfAttentionLayer : public torch::nn::Module {
  public:
   virtual at::Tensor forward(const at::Tensor& x, const AttentionContext& ctx) = 0;
+
+  // Commits x's block to ctx.cache as forward does with ctx.write_cache, without forming the layer's output:
+  // for a pass whose output nobody reads (the last layer's when a block is committed). ctx must be kCached with
+  // write_cache set.
+  virtual void commit(const at::Tensor& x, const AttentionContext& ctx) = 0;
 
   // An empty cache of this layer's kind for generating one video of `batch` items, frames of
   // `tokens_per_frame` tokens; `spec` sizes KV caches.

@@ -104,72 +104,114 @@ LayerCache HybridAttention::make_cache(int64_t batch, int64_t tokens_per_frame, 
       batch, num_heads_, head_dim_, head_dim_, tokens_per_frame, state_dtype(w.scalar_type()), w.device());
 }
 
-HybridAttention::MemoryInputs HybridAttention::memory_inputs(
-    const at::Tensor& x,
-    const at::Tensor& q_proj,
-    const at::Tensor& k_proj,
-    const at::Tensor& v_proj,
-    const at::Tensor& q,
-    const at::Tensor& k) const {
-  if (!has_lora()) {
-    return {q, k, v_proj.view(q.sizes())};
+HybridAttention::Projections HybridAttention::project(const at::Tensor& x) const {
+  const int64_t B = x.size(0), L = x.size(1);
+  Projections p;
+  p.q_proj = parts.q->forward(x);
+  p.k_proj = parts.k->forward(x);
+  p.v_proj = parts.v->forward(x);
+  p.q = parts.norm_q->forward(p.q_proj).view({B, L, num_heads_, head_dim_});
+  p.k = parts.norm_k->forward(p.k_proj).view({B, L, num_heads_, head_dim_});
+  p.v = p.v_proj.view({B, L, num_heads_, head_dim_});
+
+  std::vector<at::Tensor> columns;
+  if (has_lora()) {
+    columns = {lora_q_->A, lora_k_->A, lora_v_->A};
   }
-  return {
-      parts.norm_q->forward(lora_q_->add_delta(q_proj, x)).view(q.sizes()),
-      parts.norm_k->forward(lora_k_->add_delta(k_proj, x)).view(q.sizes()),
-      lora_v_->add_delta(v_proj, x).view(q.sizes())};
+  for (const auto* proj : {&gate_proj_, &a_proj_, &b_proj_}) {
+    columns.push_back((*proj)->weight.t());
+  }
+  // Zero columns up to a multiple of 8: rows of 16 bytes in bfloat16, without which cuBLAS takes slower kernels
+  // for this GEMM and for the adapters' up-projections that read their columns.
+  auto weights = at::cat(columns, 1);
+  if (const int64_t pad = (8 - weights.size(1) % 8) % 8; pad > 0) {
+    weights = at::constant_pad_nd(weights, {0, pad});
+  }
+  const auto y = at::matmul(x, weights);
+  int64_t start = 0;
+  const auto next = [&](int64_t width) {
+    start += width;
+    return y.narrow(-1, start - width, width);
+  };
+  if (has_lora()) {
+    p.down_q = next(lora_q_->A.size(1));
+    p.down_k = next(lora_k_->A.size(1));
+    p.down_v = next(lora_v_->A.size(1));
+  }
+  p.gate = next(num_heads_);
+  p.a = next(num_heads_);
+  p.b = next(num_heads_);
+  return p;
+}
+
+at::Tensor HybridAttention::memory_query(const Projections& p) const {
+  if (!has_lora()) {
+    return p.q;
+  }
+  return parts.norm_q->forward(lora_q_->add_up(p.q_proj, p.down_q)).view(p.q.sizes());
 }
 
 HybridAttention::MemoryWrite HybridAttention::memory_write(
-    const at::Tensor& x, const MemoryInputs& in, int64_t n, const AttentionContext& ctx) const {
-  const auto xs = x.narrow(1, 0, n);
-  const auto sd = state_dtype(x.scalar_type());
+    const Projections& p, int64_t n, const AttentionContext& ctx) const {
+  const auto first = [n](const at::Tensor& t) { return t.narrow(1, 0, n); };
+  at::Tensor k_base = first(p.k), v_base = first(p.v);
+  if (has_lora()) {
+    k_base = parts.norm_k->forward(lora_k_->add_up(first(p.k_proj), first(p.down_k))).view(k_base.sizes());
+    v_base = lora_v_->add_up(first(p.v_proj), first(p.down_v)).view(v_base.sizes());
+  }
+  const auto sd = state_dtype(p.a.scalar_type());
   MemoryWrite w;
-  w.k = l2_normalize(rotate(apply_phi(phi_k_, in.k_base.narrow(1, 0, n)), ctx));
-  w.v = apply_phi(phi_v_, in.v_base.narrow(1, 0, n));
-  w.g = -A_log_.to(sd).exp() * at::softplus(a_proj_->forward(xs).to(sd) + dt_bias_.to(sd));
-  w.beta = 2 * at::sigmoid(b_proj_->forward(xs).to(sd));
+  w.k = l2_normalize(rotate(apply_phi(phi_k_, k_base), ctx));
+  w.v = apply_phi(phi_v_, v_base);
+  w.g = -A_log_.to(sd).exp() * at::softplus(first(p.a).to(sd) + dt_bias_.to(sd));
+  w.beta = 2 * at::sigmoid(first(p.b).to(sd));
   return w;
+}
+
+void HybridAttention::write_state(const Projections& p, const AttentionContext& ctx) const {
+  auto& memory = ctx.cache->recurrent_state("HybridAttention");
+  const int64_t L = p.q_proj.size(1);
+  const auto w = memory_write(p, L, ctx);
+  memory.advance(std::get<1>(gdn_block_scan(w.k, w.v, w.g, w.beta, L, memory.state())), ctx.grid[0]);
+}
+
+void HybridAttention::commit(const at::Tensor& x, const AttentionContext& ctx) {
+  check_commit_context(x, ctx, "HybridAttention");
+  write_state(project(x), ctx);
 }
 
 at::Tensor HybridAttention::forward(const at::Tensor& x, const AttentionContext& ctx) {
   check_attention_context(x, ctx, "HybridAttention");
-  const int64_t B = x.size(0), L = x.size(1), H = num_heads_, D = head_dim_;
-  const auto q_proj = parts.q->forward(x), k_proj = parts.k->forward(x), v_proj = parts.v->forward(x);
-  const auto q = parts.norm_q->forward(q_proj).view({B, L, H, D});
-  const auto k = parts.norm_k->forward(k_proj).view({B, L, H, D});
-  const auto v = v_proj.view({B, L, H, D});
-  const auto in = memory_inputs(x, q_proj, k_proj, v_proj, q, k);
-  const auto q_m = l2_normalize(rotate(apply_phi(phi_q_, in.q_base), ctx));
-  const auto gate = at::sigmoid(gate_proj_->forward(x));
+  const int64_t L = x.size(1);
+  const auto p = project(x);
+  const auto q_m = l2_normalize(rotate(apply_phi(phi_q_, memory_query(p)), ctx));
+  const auto gate = at::sigmoid(p.gate);
 
   at::Tensor states;
   int64_t block = ctx.block_tokens();
   switch (ctx.mode) {
     case AttentionMode::kBlockCausal: {
-      const auto w = memory_write(x, in, L, ctx);
+      const auto w = memory_write(p, L, ctx);
       states = std::get<0>(gdn_block_scan(w.k, w.v, w.g, w.beta, block));
       break;
     }
     case AttentionMode::kTeacherForcing: {
       // The clean half alone writes; the noisy half's blocks read the same states as the clean ones.
-      const auto w = memory_write(x, in, L / 2, ctx);
+      const auto w = memory_write(p, L / 2, ctx);
       states = std::get<0>(gdn_block_scan(w.k, w.v, w.g, w.beta, block));
       states = at::cat({states, states}, 1);
       break;
     }
     case AttentionMode::kCached: {
-      auto& memory = ctx.cache->recurrent_state("HybridAttention");
       block = L;
-      states = memory.state().unsqueeze(1);
+      states = ctx.cache->recurrent_state("HybridAttention").state().unsqueeze(1); // before this block's write
       if (ctx.write_cache) {
-        const auto w = memory_write(x, in, L, ctx);
-        memory.advance(std::get<1>(gdn_block_scan(w.k, w.v, w.g, w.beta, block, memory.state())), ctx.grid[0]);
+        write_state(p, ctx);
       }
       break;
     }
   }
-  const auto out = arl2::hybrid_attention(rotate(q, ctx), rotate(k, ctx), v, q_m, states, gate, block);
+  const auto out = arl2::hybrid_attention(rotate(p.q, ctx), rotate(p.k, ctx), p.v, q_m, states, gate, block);
   if (record_diagnostics_) {
     record(out, q_m, states, gate, block);
   }

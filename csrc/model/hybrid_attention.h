@@ -43,6 +43,8 @@ class HybridAttention : public SelfAttentionLayer {
   // half only; clean and noisy block i both read S_{i-1}. Cached: the block reads the layer's
   // state; with ctx.write_cache it then writes itself into it.
   at::Tensor forward(const at::Tensor& x, const AttentionContext& ctx) override;
+  // Writes x's block into the recurrent state; no read, no softmax branch.
+  void commit(const at::Tensor& x, const AttentionContext& ctx) override;
 
   // A zero recurrent state [B, H, D, D] (float32; float64 for a float64 model); `spec` is not used.
   LayerCache make_cache(int64_t batch, int64_t tokens_per_frame, const KVCacheSpec& spec) const override;
@@ -69,23 +71,27 @@ class HybridAttention : public SelfAttentionLayer {
   AttentionProjections parts; // the teacher's
 
  private:
-  struct MemoryInputs {
-    at::Tensor q_base, k_base, v_base; // q', k', v' [B, L, H, D]
+  struct Projections {
+    at::Tensor q_proj, k_proj, v_proj; // the teacher's projections of x [B, L, C]
+    at::Tensor q, k, v;                // its normed q, k and its v as heads [B, L, H, D]
+    at::Tensor down_q, down_k, down_v; // x A of each adapter [B, L, rank]; undefined without LoRA
+    at::Tensor gate, a, b;             // gate_proj x, a_proj x, b_proj x [B, L, H]
   };
   struct MemoryWrite {
     at::Tensor k, v, g, beta; // k_m, v_m [B, T, H, D]; g, beta [B, T, H] in the state dtype
   };
 
-  // q', k', v': the teacher's normed q, k and its v, or with LoRA the adapted projections, normed alike.
-  MemoryInputs memory_inputs(
-      const at::Tensor& x,
-      const at::Tensor& q_proj,
-      const at::Tensor& k_proj,
-      const at::Tensor& v_proj,
-      const at::Tensor& q,
-      const at::Tensor& k) const;
-  // k_m, v_m, g, beta of the first n tokens (the clean half under teacher forcing).
-  MemoryWrite memory_write(const at::Tensor& x, const MemoryInputs& in, int64_t n, const AttentionContext& ctx) const;
+  // x's projections. The memory path's own (adapters' down-projections, gate, a, b) are column ranges of one
+  // GEMM, x times [A_q | A_k | A_v | gate_proj^T | a_proj^T | b_proj^T]: as GEMMs of their own, these narrow
+  // outputs would each leave most of the machine idle.
+  Projections project(const at::Tensor& x) const;
+  // q': the teacher's normed q, or with LoRA the adapted projection, normed alike.
+  at::Tensor memory_query(const Projections& p) const;
+  // k_m, v_m, g, beta of the first n tokens (the clean half under teacher forcing), from k' and v' formed as q'
+  // is. Only a write needs them: a cached pass that only reads forms neither.
+  MemoryWrite memory_write(const Projections& p, int64_t n, const AttentionContext& ctx) const;
+  // Cached mode: writes the block into ctx.cache's recurrent state, which then holds it and every block before.
+  void write_state(const Projections& p, const AttentionContext& ctx) const;
   // Fills diagnostics_ from the core's output and what it read.
   void record(
       const at::Tensor& out, const at::Tensor& q_m, const at::Tensor& states, const at::Tensor& gate, int64_t block);

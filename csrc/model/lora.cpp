@@ -11,8 +11,12 @@
 namespace arl2::model {
 
 at::Tensor LoraWeights::add_delta(const at::Tensor& y, const at::Tensor& x) const {
-  const auto xa = at::mm(x.reshape({-1, x.size(-1)}), A);
-  return at::addmm(y.reshape({-1, y.size(-1)}), xa, B, /*beta=*/1, /*alpha=*/scale).view(y.sizes());
+  return add_up(y, at::matmul(x, A));
+}
+
+at::Tensor LoraWeights::add_up(const at::Tensor& y, const at::Tensor& xa) const {
+  return at::addmm(y.reshape({-1, y.size(-1)}), xa.reshape({-1, xa.size(-1)}), B, /*beta=*/1, /*alpha=*/scale)
+      .view(y.sizes());
 }
 
 at::Tensor LoraWeights::weight_delta() const {

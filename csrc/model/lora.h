@@ -22,9 +22,11 @@ struct LoraWeights {
   at::Tensor A, B; // [in, rank], [rank, out]
   double scale = 0.0;
 
-  // y + delta(x) for x [..., in] and y [..., out]: x A in one GEMM, then y + (x A) B scale in a second
-  // whose epilogue adds y (one rounding, no [..., out] temporaries).
+  // y + delta(x) for x [..., in] and y [..., out]: x A in one GEMM, then add_up(y, x A).
   at::Tensor add_delta(const at::Tensor& y, const at::Tensor& x) const;
+  // y + (xa B) scale for xa = x A [..., rank] formed already (e.g. as columns of a wider GEMM), in one GEMM
+  // whose epilogue adds y (one rounding, no [..., out] temporaries).
+  at::Tensor add_up(const at::Tensor& y, const at::Tensor& xa) const;
   // (A B)^T scale [out, in], in float64: what the adapter adds to a linear's weight.
   at::Tensor weight_delta() const;
 };

@@ -97,6 +97,14 @@ at::Tensor SoftmaxAttention::forward(const at::Tensor& x, const AttentionContext
   return parts.o->forward(out.flatten(2));
 }
 
+void SoftmaxAttention::commit(const at::Tensor& x, const AttentionContext& ctx) {
+  check_commit_context(x, ctx, "SoftmaxAttention");
+  const int64_t B = x.size(0), L = x.size(1);
+  const int64_t H = num_heads_, D = x.size(2) / H;
+  const auto k = rope3d(parts.norm_k->forward(parts.k->forward(x)).view({B, L, H, D}), ctx.grid, ctx.frame_offset);
+  ctx.cache->kv_cache("SoftmaxAttention").append(k, parts.v->forward(x).view({B, L, H, D}));
+}
+
 LayerCache SoftmaxAttention::make_cache(int64_t batch, int64_t tokens_per_frame, const KVCacheSpec& spec) const {
   const auto& w = parts.k->weight;
   const int64_t head_dim = w.size(0) / num_heads_;

@@ -17,6 +17,8 @@ class SoftmaxAttention : public SelfAttentionLayer {
   // x [B, L, C] -> [B, L, C]. L is grid's token count (twice that under teacher forcing, clean
   // half first); grid's frames are a whole number of blocks except when cached.
   at::Tensor forward(const at::Tensor& x, const AttentionContext& ctx) override;
+  // Appends x's rotated keys and values to the cache; no query, no attention.
+  void commit(const at::Tensor& x, const AttentionContext& ctx) override;
 
   // A KV cache (preallocated or rolling, as `spec` says) in the parameters' dtype and device.
   LayerCache make_cache(int64_t batch, int64_t tokens_per_frame, const KVCacheSpec& spec) const override;

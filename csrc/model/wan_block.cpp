@@ -20,18 +20,29 @@ void WanBlock::replace_self_attention(std::shared_ptr<SelfAttentionLayer> layer)
   self_attn_ = replace_module("self_attn", std::move(layer));
 }
 
+at::Tensor WanBlock::modulation_of(const at::Tensor& x, const at::Tensor& e0) const {
+  // Six [B, F, C] slices of one tensor, read in place by the fused ops: shift, scale, gate of
+  // self-attention, then of the FFN. In x's dtype: under autocast with float32 weights (stage 0 in bfloat16)
+  // the sum is float32 while x is not, and the fused ops take one dtype.
+  return (modulation.unsqueeze(1) + e0).to(x.scalar_type());
+}
+
+at::Tensor WanBlock::attention_input(const at::Tensor& x, const at::Tensor& e) const {
+  // Wan's norm1 (and norm2 below) are the unweighted norms inside layer_norm_modulate.
+  return layer_norm_modulate(x, e.select(2, 0), e.select(2, 1), eps_);
+}
+
 at::Tensor WanBlock::forward(
     const at::Tensor& x, const at::Tensor& e0, const at::Tensor& context, const AttentionContext& ctx) const {
-  // Six [B, F, C] slices of one tensor, read in place by the fused ops: shift, scale, gate of
-  // self-attention, then of the FFN. Wan's norm1 and norm2 are the unweighted norms inside
-  // layer_norm_modulate. In x's dtype: under autocast with float32 weights (stage 0 in bfloat16) the sum is
-  // float32 while x is not, and the fused ops take one dtype.
-  const auto e = (modulation.unsqueeze(1) + e0).to(x.scalar_type());
+  const auto e = modulation_of(x, e0);
   const auto mod = [&](int64_t i) { return e.select(2, i); };
-  const auto attn_in = layer_norm_modulate(x, mod(0), mod(1), eps_);
-  auto h = gated_residual(x, self_attn_->forward(attn_in, ctx), mod(2));
+  auto h = gated_residual(x, self_attn_->forward(attention_input(x, e), ctx), mod(2));
   h = h + cross_attn_->forward(norm3_->forward(h), context, ctx.cache);
   return gated_residual(h, ffn_->forward(layer_norm_modulate(h, mod(3), mod(4), eps_)), mod(5));
+}
+
+void WanBlock::commit(const at::Tensor& x, const at::Tensor& e0, const AttentionContext& ctx) const {
+  self_attn_->commit(attention_input(x, modulation_of(x, e0)), ctx);
 }
 
 } // namespace arl2::model

@@ -23,6 +23,9 @@ class WanBlock : public torch::nn::Module {
   // of each frame; context [B, Lt, C], the embedded text.
   at::Tensor forward(
       const at::Tensor& x, const at::Tensor& e0, const at::Tensor& context, const AttentionContext& ctx) const;
+  // Commits x's block to the self-attention's cache (SelfAttentionLayer::commit) without forming the block's
+  // output: the cross-attention and the FFN do not run.
+  void commit(const at::Tensor& x, const at::Tensor& e0, const AttentionContext& ctx) const;
 
   const std::shared_ptr<SelfAttentionLayer>& self_attention() const {
     return self_attn_;
@@ -36,6 +39,10 @@ class WanBlock : public torch::nn::Module {
   at::Tensor modulation; // [1, 6, C]: shift, scale, gate of self-attention; shift, scale, gate of the FFN
 
  private:
+  // The per-frame modulation [B, F, 6, C] in x's dtype, and the self-attention's input made with it.
+  at::Tensor modulation_of(const at::Tensor& x, const at::Tensor& e0) const;
+  at::Tensor attention_input(const at::Tensor& x, const at::Tensor& e) const;
+
   double eps_;
   std::shared_ptr<LayerNorm> norm3_;
   std::shared_ptr<SelfAttentionLayer> self_attn_;

@@ -155,9 +155,10 @@ at::Tensor WanDiT::run_blocks(
     const at::Tensor& e0,
     const at::Tensor& text,
     AttentionContext ctx,
-    std::vector<LayerCache>* caches) const {
+    std::vector<LayerCache>* caches,
+    size_t layers) const {
   TORCH_CHECK(text.size(0) == x.size(0), "WanDiT: context has batch ", text.size(0), ", the video ", x.size(0));
-  for (size_t i = 0; i < blocks_.size(); ++i) {
+  for (size_t i = 0; i < layers; ++i) {
     if (caches != nullptr) {
       ctx.cache = &(*caches)[i];
     }
@@ -186,7 +187,7 @@ at::Tensor WanDiT::forward_block_causal(
   ctx.mode = AttentionMode::kBlockCausal;
   ctx.grid = tokens.grid;
   ctx.frames_per_block = frames_per_block;
-  const auto y = run_blocks(tokens.x, tokens.e0, embed_text(context), ctx, nullptr);
+  const auto y = run_blocks(tokens.x, tokens.e0, embed_text(context), ctx, nullptr, blocks_.size());
   return head(y, tokens.e, tokens.grid);
 }
 
@@ -205,17 +206,14 @@ at::Tensor WanDiT::forward_teacher_forcing(
   ctx.mode = AttentionMode::kTeacherForcing;
   ctx.grid = n.grid;
   ctx.frames_per_block = frames_per_block;
-  const auto y = run_blocks(at::cat({c.x, n.x}, 1), at::cat({c.e0, n.e0}, 1), embed_text(context), ctx, nullptr);
+  const auto y =
+      run_blocks(at::cat({c.x, n.x}, 1), at::cat({c.e0, n.e0}, 1), embed_text(context), ctx, nullptr, blocks_.size());
   const int64_t half = n.x.size(1);
   return head(y.narrow(1, half, half), n.e, n.grid);
 }
 
-at::Tensor WanDiT::forward_cached(
-    const at::Tensor& x,
-    const at::Tensor& timesteps,
-    const at::Tensor& context,
-    std::vector<LayerCache>& caches,
-    bool write_cache) const {
+AttentionContext WanDiT::cached_context(
+    const Tokens& tokens, const at::Tensor& context, std::vector<LayerCache>& caches, bool write_cache) const {
   TORCH_CHECK(
       caches.size() == blocks_.size(),
       "WanDiT: caches holds ",
@@ -224,15 +222,37 @@ at::Tensor WanDiT::forward_cached(
       blocks_.size(),
       " layers");
   caches.front().bind_context(context);
-  const auto tokens = embed(x, timesteps, "x", "timesteps");
   AttentionContext ctx;
   ctx.mode = AttentionMode::kCached;
   ctx.grid = tokens.grid;
   ctx.frames_per_block = tokens.grid[0];
   ctx.frame_offset = caches.front().frames_committed();
   ctx.write_cache = write_cache;
-  const auto y = run_blocks(tokens.x, tokens.e0, embed_text(context), ctx, &caches);
+  return ctx;
+}
+
+at::Tensor WanDiT::forward_cached(
+    const at::Tensor& x,
+    const at::Tensor& timesteps,
+    const at::Tensor& context,
+    std::vector<LayerCache>& caches,
+    bool write_cache) const {
+  const auto tokens = embed(x, timesteps, "x", "timesteps");
+  const auto ctx = cached_context(tokens, context, caches, write_cache);
+  const auto y = run_blocks(tokens.x, tokens.e0, embed_text(context), ctx, &caches, blocks_.size());
   return head(y, tokens.e, tokens.grid);
+}
+
+void WanDiT::commit_cached(
+    const at::Tensor& x,
+    const at::Tensor& timesteps,
+    const at::Tensor& context,
+    std::vector<LayerCache>& caches) const {
+  const auto tokens = embed(x, timesteps, "x", "timesteps");
+  auto ctx = cached_context(tokens, context, caches, /*write_cache=*/true);
+  const auto y = run_blocks(tokens.x, tokens.e0, embed_text(context), ctx, &caches, blocks_.size() - 1);
+  ctx.cache = &caches.back();
+  blocks_.back()->commit(y, tokens.e0, ctx);
 }
 
 std::vector<LayerCache> WanDiT::make_caches(

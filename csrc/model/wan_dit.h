@@ -54,15 +54,23 @@ class WanDiT : public torch::nn::Module {
 
   // One block x [B, C, Fb, H, W] against the caches (one per layer) of the blocks committed so far;
   // it starts at frame caches[0].frames_committed(). The caches are one video's, of one context: its
-  // cross-attention keys and values are kept from the first call, and another context is refused. With write_cache, the block is committed: softmax
-  // layers append its keys and values, hybrid layers advance their state (the pass on the denoised
-  // block, at timestep 0 in Self Forcing).
+  // cross-attention keys and values are kept from the first call, and another context is refused. With write_cache, the
+  // block is committed: softmax layers append its keys and values, hybrid layers advance their state (the pass on the
+  // denoised block, at timestep 0 in Self Forcing).
   at::Tensor forward_cached(
       const at::Tensor& x,
       const at::Tensor& timesteps,
       const at::Tensor& context,
       std::vector<LayerCache>& caches,
       bool write_cache) const;
+  // forward_cached with write_cache, without the prediction: the caches end as that call leaves them, but the
+  // last layer only writes its cache (its output would feed nothing but the head) and the head does not run.
+  // What committing a generated block needs.
+  void commit_cached(
+      const at::Tensor& x,
+      const at::Tensor& timesteps,
+      const at::Tensor& context,
+      std::vector<LayerCache>& caches) const;
 
   // When on, forward_block_causal and forward_teacher_forcing keep only each block's inputs while
   // gradients are recorded and recompute its activations in the backward (block_checkpoint.h); the
@@ -89,7 +97,11 @@ class WanDiT : public torch::nn::Module {
       const at::Tensor& e0,
       const at::Tensor& text,
       AttentionContext ctx,
-      std::vector<LayerCache>* caches) const;
+      std::vector<LayerCache>* caches,
+      size_t layers) const;
+  // The kCached context of a block's tokens against `caches` (checked to be one per layer, bound to `context`).
+  AttentionContext cached_context(
+      const Tokens& tokens, const at::Tensor& context, std::vector<LayerCache>& caches, bool write_cache) const;
   at::Tensor head(const at::Tensor& x, const at::Tensor& e, const std::array<int64_t, 3>& grid) const;
   void init_wan_weights();
 

@@ -20,6 +20,9 @@ class RecordingAttention : public model::SelfAttentionLayer {
     calls_.push_back({0, x.detach(), y.detach(), ctx});
     return y;
   }
+  void commit(const at::Tensor& x, const model::AttentionContext& ctx) override {
+    inner_->commit(x, ctx); // no output to record
+  }
   model::LayerCache make_cache(int64_t batch, int64_t tokens_per_frame, const model::KVCacheSpec& spec) const override {
     return inner_->make_cache(batch, tokens_per_frame, spec);
   }

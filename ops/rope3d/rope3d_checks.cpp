@@ -46,6 +46,9 @@ kernels::Rope3dParams rope3d_params(
   p.frame_offset = frame_offset;
   p.inverse = inverse;
   p.dtype = to_kernel_dtype(x.scalar_type());
+  p.x_stride_b = x.stride(0);
+  p.x_stride_l = x.stride(1);
+  p.x_stride_h = x.stride(2);
   p.x = x.const_data_ptr();
   p.y = y.mutable_data_ptr();
   return p;

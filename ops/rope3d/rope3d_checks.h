@@ -10,7 +10,7 @@ namespace arl2::detail {
 
 void check_rope3d_args(const at::Tensor& x, c10::IntArrayRef grid, int64_t frame_offset);
 
-// Parameters for dense x and y of x's shape and dtype `dtype` (concrete tensors only).
+// Parameters for x (unit stride along D) and a dense y of its shape and dtype (concrete tensors only).
 kernels::Rope3dParams rope3d_params(
     const at::Tensor& x, at::Tensor& y, c10::IntArrayRef grid, int64_t frame_offset, bool inverse);
 

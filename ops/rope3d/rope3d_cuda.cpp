@@ -16,9 +16,10 @@ at::Tensor rope3d_cuda(const at::Tensor& x, c10::IntArrayRef grid, int64_t frame
   check_rope3d_args(x, grid, frame_offset);
   check_cuda_dtype("rope3d", x, "x");
   const c10::cuda::CUDAGuard device_guard(x.device());
-  const auto x_c = x.contiguous();
-  auto y = at::empty_like(x_c, {}, at::MemoryFormat::Contiguous);
-  kernels::rope3d_cuda(rope3d_params(x_c, y, grid, frame_offset, inverse), c10::cuda::getCurrentCUDAStream());
+  // The kernel reads x through its strides; only a strided head dim is gathered first.
+  const auto x_d = x.stride(3) == 1 ? x : x.contiguous();
+  auto y = at::empty_like(x_d, {}, at::MemoryFormat::Contiguous);
+  kernels::rope3d_cuda(rope3d_params(x_d, y, grid, frame_offset, inverse), c10::cuda::getCurrentCUDAStream());
   return y;
 }
 

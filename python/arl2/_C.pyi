@@ -112,6 +112,7 @@ class WanDiT:
     def forward_cached(
         self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor, caches: Caches, write_cache: bool
     ) -> torch.Tensor: ...
+    def commit_cached(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor, caches: Caches) -> None: ...
     def generate(
         self,
         text: torch.Tensor,

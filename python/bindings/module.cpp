@@ -477,6 +477,17 @@ PYBIND11_MODULE(_C, m) {
           py::arg("write_cache"),
           py::call_guard<py::gil_scoped_release>())
       .def(
+          "commit_cached",
+          [](const WanDiT& w, const at::Tensor& x, const at::Tensor& t, const at::Tensor& context, Caches& caches) {
+            w.commit_cached(x, t, context, caches.layers);
+          },
+          "forward_cached with write_cache=True without the prediction: the last layer only writes its cache.",
+          py::arg("x"),
+          py::arg("timesteps"),
+          py::arg("context"),
+          py::arg("caches"),
+          py::call_guard<py::gil_scoped_release>())
+      .def(
           "generate",
           [](const std::shared_ptr<WanDiT>& w,
              const at::Tensor& text,

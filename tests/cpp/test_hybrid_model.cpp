@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "catch.h"
+#include "error_of.h"
 #include "model/conversion.h"
 #include "model/hybrid_attention.h"
 #include "model/wan_dit.h"
@@ -57,8 +58,9 @@ void randomize_hybrid(WanDiT& m) {
 }
 
 // The prediction for the noisy clip block by block, as generation runs: two denoising passes read
-// the caches (the second must see what the first saw), then the clean block at timestep 0 writes them.
-torch::Tensor generate(const WanDiT& m, const Clip& c, int64_t frames_per_block) {
+// the caches (the second must see what the first saw), then the clean block at timestep 0 writes them,
+// through commit_cached or through forward_cached with write_cache.
+torch::Tensor generate(const WanDiT& m, const Clip& c, int64_t frames_per_block, bool commit_only = false) {
   auto caches = m.make_caches(2, 4, 6, KVCacheSpec{6});
   std::vector<torch::Tensor> blocks;
   for (int64_t f = 0; f < 6; f += frames_per_block) {
@@ -70,8 +72,13 @@ torch::Tensor generate(const WanDiT& m, const Clip& c, int64_t frames_per_block)
       }
     }
     CHECK(caches.front().frames_committed() == f);
-    m.forward_cached(
-        frames(c.clean, f, frames_per_block), c.clean_t.narrow(1, f, frames_per_block), c.context, caches, true);
+    const auto clean = frames(c.clean, f, frames_per_block);
+    const auto clean_t = c.clean_t.narrow(1, f, frames_per_block);
+    if (commit_only) {
+      m.commit_cached(clean, clean_t, c.context, caches);
+    } else {
+      m.forward_cached(clean, clean_t, c.context, caches, true);
+    }
   }
   return torch::cat(blocks, 2);
 }
@@ -273,6 +280,30 @@ TEST_CASE(
       }
     }
   }
+}
+
+TEST_CASE("commit_cached leaves the caches as forward_cached with write_cache does", "[hybrid]") {
+  // The teacher (a KV cache in every layer), and hybrids whose last layer is softmax (ratio 0.5, first layers) or
+  // hybrid (ratio 1), with and without LoRA: the later predictions, which read the caches, are the same.
+  for (const double r : {0.0, 0.5, 1.0}) {
+    for (const bool lora : {false, true}) {
+      INFO("ratio " << r << ", lora " << lora);
+      const auto m = random_tiny(torch::kFloat64);
+      if (r > 0) {
+        model::convert_to_hybrid(*m, ratio(r, lora));
+        randomize_hybrid(*m);
+      }
+      const auto c = make_clip(torch::kFloat64);
+      CHECK(rel_err(generate(*m, c, 2, /*commit_only=*/true), generate(*m, c, 2)) < 1e-14);
+    }
+  }
+  // Caches made for another frame size are refused, as forward_cached refuses them.
+  const auto m = random_tiny(torch::kFloat64);
+  auto caches = m->make_caches(2, 4, 4, KVCacheSpec{6});
+  const auto c = make_clip(torch::kFloat64);
+  CHECK(contains(
+      error_of([&] { m->commit_cached(frames(c.clean, 0, 2), c.clean_t.narrow(1, 0, 2), c.context, caches); }),
+      "tokens per frame, the cache was made for"));
 }
 
 TEST_CASE("gradients reach exactly the trainable parameters, and none cross blocks through the state", "[hybrid]") {

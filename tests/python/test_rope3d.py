@@ -38,6 +38,27 @@ def test_matches_naive(device, rope_case, dtype, inverse):
     assert rel_err(y, ref) < tol
 
 
+def strided_input(x, layout):
+    """x's values in another layout: heads-major storage (a per-head map's output), a buffer offset by one
+    element (no 16-byte alignment), or every other element along D (a strided head dim)."""
+    if layout == "heads_major":
+        return x.permute(2, 0, 1, 3).contiguous().permute(1, 2, 0, 3)
+    if layout == "unaligned":
+        return torch.cat([x.new_zeros(1), x.flatten()])[1:].view(x.shape)
+    return torch.stack([x, x], -1)[..., 0]
+
+
+@pytest.mark.parametrize("layout", ["heads_major", "unaligned", "strided_d"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_strided_inputs(device, layout, dtype):
+    grid, offset = (2, 3, 4), 9
+    x = torch.randn(2, 24, 3, 128, dtype=torch.float64).to(dtype)
+    ref = naive_rope3d(x.double(), grid, offset, False)
+    y = arl2.rope3d(strided_input(x.to(device), layout), grid, offset)
+    assert y.is_contiguous()
+    assert rel_err(y, ref) < (1e-6 if dtype == torch.float32 else 1e-2)
+
+
 def test_inverse_undoes_the_embedding(device):
     x = torch.randn(2, 3 * 4 * 5, 2, 64, device=device)
     y = arl2.rope3d(arl2.rope3d(x, (3, 4, 5), 1500), (3, 4, 5), 1500, inverse=True)

@@ -1,5 +1,6 @@
 // Parameters of arl2::rope3d's kernels (ops/specs/rope3d.md): raw pointers and sizes, no torch types.
-// x and y are dense [B, L, H, D] with L = frames * height * width tokens in frame-major raster order.
+// x and y are [B, L, H, D] with L = frames * height * width tokens in frame-major raster order; y is dense, x
+// has unit stride along D and any strides along B, L and H (a per-head map's output need not be copied first).
 #pragma once
 
 #include <cstdint>
@@ -10,10 +11,11 @@ namespace arl2::kernels {
 
 struct Rope3dParams {
   int64_t batch = 0, tokens = 0, heads = 0, dim = 0;
-  int64_t frames = 0, height = 0, width = 0; // the grid
-  int64_t frame_offset = 0;                  // absolute index of the first frame
-  bool inverse = false;                      // rotate by -theta (the backward)
-  DType dtype = DType::kFloat32;             // of x and y
+  int64_t frames = 0, height = 0, width = 0;              // the grid
+  int64_t frame_offset = 0;                               // absolute index of the first frame
+  bool inverse = false;                                   // rotate by -theta (the backward)
+  DType dtype = DType::kFloat32;                          // of x and y
+  int64_t x_stride_b = 0, x_stride_l = 0, x_stride_h = 0; // elements
   const void* x = nullptr;
   void* y = nullptr;
 };

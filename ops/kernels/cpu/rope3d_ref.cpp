@@ -38,8 +38,9 @@ void rope3d_impl(const Rope3dParams& p) {
     for (int64_t b = 0; b < p.batch; ++b) {
       for (int64_t h = 0; h < p.heads; ++h) {
         const int64_t base = ((b * p.tokens + l) * p.heads + h) * p.dim;
+        const int64_t x_base = b * p.x_stride_b + l * p.x_stride_l + h * p.x_stride_h;
         for (int64_t i = 0; i < pairs; ++i) {
-          const T x0 = x[base + 2 * i], x1 = x[base + 2 * i + 1];
+          const T x0 = x[x_base + 2 * i], x1 = x[x_base + 2 * i + 1];
           const T c = static_cast<T>(cos_[i]), s = static_cast<T>(sin_[i]);
           y[base + 2 * i] = x0 * c - x1 * s;
           y[base + 2 * i + 1] = x0 * s + x1 * c;

@@ -109,7 +109,7 @@ struct StageTile {
       const int r = idx / (kRdTile / VE);
       const int c = (idx % (kRdTile / VE)) * VE;
       if (r < rows && c < cols_valid) {
-        load_vec<T>(src + r * stride + c, v[u]);
+        kernels::load<T, kVec<T>>(src + r * stride + c, v[u]);
       } else {
 #pragma unroll
         for (int i = 0; i < VE; ++i)

@@ -148,30 +148,11 @@ inline void check_launch(const char* name) {
 }
 
 // ----------------------------------------------------------------------------------------------
-// 16-byte vectors (element conversion: convert.cuh)
+// 16-byte vectors (loads and stores of packs: convert.cuh)
 // ----------------------------------------------------------------------------------------------
 
 template <typename T>
 constexpr int kVec = 16 / static_cast<int>(sizeof(T)); // elements of T in 16 bytes
-
-template <typename T>
-__device__ __forceinline__ void load_vec(const T* p, float (&out)[kVec<T>]) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(p);
-  alignas(16) T e[kVec<T>];
-  *reinterpret_cast<uint4*>(e) = raw;
-#pragma unroll
-  for (int i = 0; i < kVec<T>; ++i)
-    out[i] = to_f32<T>(e[i]);
-}
-
-template <typename T>
-__device__ __forceinline__ void store_vec(T* p, const float (&in)[kVec<T>]) {
-  alignas(16) T e[kVec<T>];
-#pragma unroll
-  for (int i = 0; i < kVec<T>; ++i)
-    e[i] = from_f32<T>(in[i]);
-  *reinterpret_cast<uint4*>(p) = *reinterpret_cast<const uint4*>(e);
-}
 
 // n consecutive floats (n a multiple of 4) to / from 16-byte aligned shared memory.
 template <int N>
@@ -248,7 +229,7 @@ __device__ __forceinline__ void load_tile_f32(
       rr[u] = it.r;
       cc[u] = it.c * VE;
       if (it.r < nvalid && cc[u] < ncols_valid) {
-        load_vec<T>(src + it.r * stride + cc[u], x[u]);
+        load<T, kVec<T>>(src + it.r * stride + cc[u], x[u]);
       } else {
 #pragma unroll
         for (int i = 0; i < VE; ++i)
@@ -288,7 +269,7 @@ __device__ __forceinline__ void store_tile(
 #pragma unroll
     for (int i = 0; i < VE; ++i)
       x[i] *= mul;
-    store_vec<T>(dst + it.r * stride + c, x);
+    store<T, kVec<T>>(dst + it.r * stride + c, x);
   }
 }
 

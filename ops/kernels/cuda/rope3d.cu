@@ -1,5 +1,10 @@
-// arl2::rope3d on CUDA, ops/specs/rope3d.md (1)-(2). One thread per (token, pair): it forms the pair's
-// angle once, in float64, and rotates that pair in every head of the token, a group of heads at a time.
+// arl2::rope3d on CUDA, ops/specs/rope3d.md (1)-(2). One thread per (token, run of W elements of the head dim):
+// it forms the angles of its W / 2 pairs once, in float64, and rotates those pairs in every head of the token,
+// a group of heads at a time. W = 16 bytes of elements where D, x's strides and the pointers allow (one load and
+// one store an element run), 2 otherwise. The pairs' frequencies 10000^(-2j / d_a) are formed once a CTA, in
+// shared memory: a float64 pow per pair and token would cost more than the token's memory traffic.
+#include <cstdint>
+
 #include "../common/check.h"
 #include "convert.cuh"
 #include "rope3d_cuda.h"
@@ -7,62 +12,122 @@
 namespace arl2::kernels {
 namespace {
 
-constexpr int kRopeThreads = 256;
+constexpr int kRopeThreads = 128; // a generated block's 75k threads then spread over every SM
 constexpr int kHeadGroup = 4;
 
-template <typename T>
+// W elements of T at p into v: one access when kPacked (p aligned to the pack), one an element otherwise.
+template <typename T, int W, bool kPacked>
+__device__ __forceinline__ void load_run(const T* p, float (&v)[W]) {
+  if constexpr (kPacked) {
+    load<T, W>(p, v);
+  } else {
+#pragma unroll
+    for (int i = 0; i < W; ++i) {
+      v[i] = to_f32(p[i]);
+    }
+  }
+}
+
+template <typename T, int W, bool kPacked>
+__device__ __forceinline__ void store_run(T* p, const float (&v)[W]) {
+  if constexpr (kPacked) {
+    store<T, W>(p, v);
+  } else {
+#pragma unroll
+    for (int i = 0; i < W; ++i) {
+      p[i] = from_f32<T>(v[i]);
+    }
+  }
+}
+
+template <typename T, int W, bool kPacked>
 __global__ void __launch_bounds__(kRopeThreads) rope3d_kernel(Rope3dParams p) {
+  constexpr int kPairs = W / 2;
   const Rope3dSplit split = rope3d_split(p.dim);
-  const int64_t pairs = p.dim / 2, per_frame = p.height * p.width;
-  const int64_t total = p.batch * p.tokens * pairs;
+  const int64_t runs = p.dim / W, per_frame = p.height * p.width;
+  const int64_t total = p.batch * p.tokens * runs;
   const T* x = static_cast<const T*>(p.x);
   T* y = static_cast<T*>(p.y);
+  extern __shared__ double frequency[]; // [D / 2]
+  for (int64_t i = threadIdx.x; i < p.dim / 2; i += blockDim.x) {
+    // (1): the pair's index j within its axis part of size d_a
+    int64_t j = i, size = split.t;
+    if (i >= split.t / 2 + split.h / 2) {
+      j = i - split.t / 2 - split.h / 2, size = split.w;
+    } else if (i >= split.t / 2) {
+      j = i - split.t / 2, size = split.h;
+    }
+    frequency[i] = pow(10000.0, -2.0 * static_cast<double>(j) / static_cast<double>(size));
+  }
+  __syncthreads();
   for (int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; idx < total;
        idx += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t i = idx % pairs, bl = idx / pairs, l = bl % p.tokens;
-    // (1): the pair's axis, its index within the axis, and the token's position along the axis
-    int64_t j = i, size = split.t, pos = p.frame_offset + l / per_frame;
-    if (i >= split.t / 2 + split.h / 2) {
-      j = i - split.t / 2 - split.h / 2, size = split.w, pos = l % p.width;
-    } else if (i >= split.t / 2) {
-      j = i - split.t / 2, size = split.h, pos = (l / p.width) % p.height;
+    const int64_t run = idx % runs, bl = idx / runs, l = bl % p.tokens, b = bl / p.tokens;
+    float cf[kPairs], sf[kPairs];
+#pragma unroll
+    for (int u = 0; u < kPairs; ++u) {
+      // (1): the token's position along the pair's axis
+      const int64_t i = run * kPairs + u;
+      int64_t pos = p.frame_offset + l / per_frame;
+      if (i >= split.t / 2 + split.h / 2) {
+        pos = l % p.width;
+      } else if (i >= split.t / 2) {
+        pos = (l / p.width) % p.height;
+      }
+      double s, c;
+      sincos(static_cast<double>(pos) * frequency[i], &s, &c);
+      cf[u] = static_cast<float>(c);
+      sf[u] = p.inverse ? -static_cast<float>(s) : static_cast<float>(s);
     }
-    double s, c;
-    sincos(static_cast<double>(pos) * pow(10000.0, -2.0 * static_cast<double>(j) / static_cast<double>(size)), &s, &c);
-    const float cf = static_cast<float>(c), sf = p.inverse ? -static_cast<float>(s) : static_cast<float>(s);
-    const int64_t base = bl * p.heads * p.dim + 2 * i;
-    // The pairs of kHeadGroup heads are loaded before any is stored (the compiler must assume y may alias x and
+    const T* xt = x + b * p.x_stride_b + l * p.x_stride_l + run * W;
+    T* yt = y + bl * p.heads * p.dim + run * W;
+    // The runs of kHeadGroup heads are loaded before any is stored (the compiler must assume y may alias x and
     // would not move a load above a store by itself), so a thread waits for memory once a group, not once a head.
     for (int64_t h0 = 0; h0 < p.heads; h0 += kHeadGroup) {
-      float x0[kHeadGroup], x1[kHeadGroup];
+      float v[kHeadGroup][W];
 #pragma unroll
-      for (int u = 0; u < kHeadGroup; ++u) {
-        if (h0 + u < p.heads) {
-          const T* xp = x + base + (h0 + u) * p.dim;
-          x0[u] = to_f32(xp[0]);
-          x1[u] = to_f32(xp[1]);
+      for (int g = 0; g < kHeadGroup; ++g) {
+        if (h0 + g < p.heads) {
+          load_run<T, W, kPacked>(xt + (h0 + g) * p.x_stride_h, v[g]);
         }
       }
 #pragma unroll
-      for (int u = 0; u < kHeadGroup; ++u) {
-        if (h0 + u < p.heads) {
-          T* yp = y + base + (h0 + u) * p.dim;
-          yp[0] = from_f32<T>(x0[u] * cf - x1[u] * sf); // (2)
-          yp[1] = from_f32<T>(x0[u] * sf + x1[u] * cf);
+      for (int g = 0; g < kHeadGroup; ++g) {
+        if (h0 + g < p.heads) {
+          float r[W];
+#pragma unroll
+          for (int u = 0; u < kPairs; ++u) { // (2)
+            r[2 * u] = v[g][2 * u] * cf[u] - v[g][2 * u + 1] * sf[u];
+            r[2 * u + 1] = v[g][2 * u] * sf[u] + v[g][2 * u + 1] * cf[u];
+          }
+          store_run<T, W, kPacked>(yt + (h0 + g) * p.dim, r);
         }
       }
     }
   }
 }
 
-template <typename T>
-void launch_rope3d(const Rope3dParams& p, cudaStream_t stream) {
-  const int64_t total = p.batch * p.tokens * (p.dim / 2);
+template <typename T, int W, bool kPacked>
+void launch_rope3d_runs(const Rope3dParams& p, cudaStream_t stream) {
+  const int64_t total = p.batch * p.tokens * (p.dim / W);
   const int64_t blocks = (total + kRopeThreads - 1) / kRopeThreads;
   const unsigned grid = static_cast<unsigned>(blocks < 65535 * 16 ? blocks : 65535 * 16);
-  rope3d_kernel<T><<<grid, kRopeThreads, 0, stream>>>(p);
+  rope3d_kernel<T, W, kPacked><<<grid, kRopeThreads, sizeof(double) * (p.dim / 2), stream>>>(p);
   const cudaError_t e = cudaGetLastError();
   ARL2_CHECK(e == cudaSuccess, "launch of rope3d_kernel failed: ", cudaGetErrorString(e));
+}
+
+template <typename T>
+void launch_rope3d(const Rope3dParams& p, cudaStream_t stream) {
+  constexpr int64_t w = 16 / sizeof(T);
+  const bool packed = p.dim % w == 0 && p.x_stride_b % w == 0 && p.x_stride_l % w == 0 && p.x_stride_h % w == 0 &&
+                      reinterpret_cast<std::uintptr_t>(p.x) % 16 == 0 &&
+                      reinterpret_cast<std::uintptr_t>(p.y) % 16 == 0;
+  if (packed) {
+    launch_rope3d_runs<T, static_cast<int>(w), true>(p, stream);
+  } else {
+    launch_rope3d_runs<T, 2, false>(p, stream);
+  }
 }
 
 } // namespace

@@ -38,30 +38,6 @@ __device__ __forceinline__ void for_each_row(int64_t rows, Body body) {
   }
 }
 
-template <typename T, int W>
-struct alignas(sizeof(T) * W) Pack {
-  T v[W];
-};
-
-template <typename T, int W>
-__device__ __forceinline__ void load(const T* p, float (&out)[W]) {
-  const Pack<T, W> pack = *reinterpret_cast<const Pack<T, W>*>(p);
-#pragma unroll
-  for (int i = 0; i < W; ++i) {
-    out[i] = to_f32(pack.v[i]);
-  }
-}
-
-template <typename T, int W>
-__device__ __forceinline__ void store(T* p, const float (&in)[W]) {
-  Pack<T, W> pack;
-#pragma unroll
-  for (int i = 0; i < W; ++i) {
-    pack.v[i] = from_f32<T>(in[i]);
-  }
-  *reinterpret_cast<Pack<T, W>*>(p) = pack;
-}
-
 // Packs i = 0 .. P-1 of lane `lane` in the segment starting at element `start`: elements
 // start + (32 i + lane) W ..., zeros past `dim` (a whole number of packs when W > 1).
 template <typename T, int W, int P>
