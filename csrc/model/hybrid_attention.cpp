@@ -104,13 +104,15 @@ LayerCache HybridAttention::make_cache(int64_t batch, int64_t tokens_per_frame, 
       batch, num_heads_, head_dim_, head_dim_, tokens_per_frame, state_dtype(w.scalar_type()), w.device());
 }
 
-HybridAttention::Projections HybridAttention::project(const at::Tensor& x) const {
+HybridAttention::Projections HybridAttention::project(const at::Tensor& x, bool with_query) const {
   const int64_t B = x.size(0), L = x.size(1);
   Projections p;
-  p.q_proj = parts.q->forward(x);
+  if (with_query) {
+    p.q_proj = parts.q->forward(x);
+    p.q = parts.norm_q->forward(p.q_proj).view({B, L, num_heads_, head_dim_});
+  }
   p.k_proj = parts.k->forward(x);
   p.v_proj = parts.v->forward(x);
-  p.q = parts.norm_q->forward(p.q_proj).view({B, L, num_heads_, head_dim_});
   p.k = parts.norm_k->forward(p.k_proj).view({B, L, num_heads_, head_dim_});
   p.v = p.v_proj.view({B, L, num_heads_, head_dim_});
 
@@ -170,20 +172,20 @@ HybridAttention::MemoryWrite HybridAttention::memory_write(
 
 void HybridAttention::write_state(const Projections& p, const AttentionContext& ctx) const {
   auto& memory = ctx.cache->recurrent_state("HybridAttention");
-  const int64_t L = p.q_proj.size(1);
+  const int64_t L = p.k.size(1);
   const auto w = memory_write(p, L, ctx);
   memory.advance(std::get<1>(gdn_block_scan(w.k, w.v, w.g, w.beta, L, memory.state())), ctx.grid[0]);
 }
 
 void HybridAttention::commit(const at::Tensor& x, const AttentionContext& ctx) {
   check_commit_context(x, ctx, "HybridAttention");
-  write_state(project(x), ctx);
+  write_state(project(x, /*with_query=*/false), ctx);
 }
 
 at::Tensor HybridAttention::forward(const at::Tensor& x, const AttentionContext& ctx) {
   check_attention_context(x, ctx, "HybridAttention");
   const int64_t L = x.size(1);
-  const auto p = project(x);
+  const auto p = project(x, /*with_query=*/true);
   const auto q_m = l2_normalize(rotate(apply_phi(phi_q_, memory_query(p)), ctx));
   const auto gate = at::sigmoid(p.gate);
 

@@ -72,8 +72,8 @@ class HybridAttention : public SelfAttentionLayer {
 
  private:
   struct Projections {
-    at::Tensor q_proj, k_proj, v_proj; // the teacher's projections of x [B, L, C]
-    at::Tensor q, k, v;                // its normed q, k and its v as heads [B, L, H, D]
+    at::Tensor q_proj, k_proj, v_proj; // the teacher's projections of x [B, L, C]; q_proj only with the query
+    at::Tensor q, k, v;                // its normed q, k and its v as heads [B, L, H, D]; q only with the query
     at::Tensor down_q, down_k, down_v; // x A of each adapter [B, L, rank]; undefined without LoRA
     at::Tensor gate, a, b;             // gate_proj x, a_proj x, b_proj x [B, L, H]
   };
@@ -83,8 +83,9 @@ class HybridAttention : public SelfAttentionLayer {
 
   // x's projections. The memory path's own (adapters' down-projections, gate, a, b) are column ranges of one
   // GEMM, x times [A_q | A_k | A_v | gate_proj^T | a_proj^T | b_proj^T]: as GEMMs of their own, these narrow
-  // outputs would each leave most of the machine idle.
-  Projections project(const at::Tensor& x) const;
+  // outputs would each leave most of the machine idle. The query (q_proj, q) only when with_query: a commit,
+  // which only writes, reads none.
+  Projections project(const at::Tensor& x, bool with_query) const;
   // q': the teacher's normed q, or with LoRA the adapted projection, normed alike.
   at::Tensor memory_query(const Projections& p) const;
   // k_m, v_m, g, beta of the first n tokens (the clean half under teacher forcing), from k' and v' formed as q'
