@@ -273,13 +273,18 @@ Inputs make_inputs(const Case& c, uint64_t seed) {
 }
 
 // Every output the check compares, in the order of kCompared.
-// states2 / final2: the forward through the chain schedule the launcher did not pick (use_seq_chain).
+// states2 / final2: the forward through the chain schedule the launcher did not pick (use_seq_chain);
+// states3 / final3 / trans3: through the parallel schedule with another number of segments per block than
+// chain_segments picks (3 when it picks 1, else 1).
 enum Output {
   kStates,
   kFinal,
   kTrans,
   kStates2,
   kFinal2,
+  kStates3,
+  kFinal3,
+  kTrans3,
   kO,
   kDq,
   kReadDStates,
@@ -300,6 +305,9 @@ const Compared kCompared[kNumOutputs] = {
     {"trans", false},
     {"states2", false},
     {"final2", false},
+    {"states3", false},
+    {"final3", false},
+    {"trans3", false},
     {"o", false},
     {"dq", true},
     {"dS_read", true},
@@ -353,7 +361,8 @@ ForwardResult reference(const Case& c, const Inputs& in, Outputs<double>& ref) {
   const std::vector<double> k = to_double(in.k), v = to_double(in.v), q = to_double(in.q), d_o = to_double(in.d_o);
   const std::vector<double> g = to_double(in.g), beta = to_double(in.beta), init = to_double(in.init);
   const std::vector<double> d_states = to_double(in.d_states), d_final = to_double(in.d_final);
-  const size_t per_batch[kNumOutputs] = {ns, nf, nt, ns, nf, nv, nk, ns, nk, nv, ng, ng, nf}; // per batch element
+  const size_t per_batch[kNumOutputs] = {
+      ns, nf, nt, ns, nf, ns, nf, nt, nv, nk, ns, nk, nv, ng, ng, nf}; // per batch element
   for (int i = 0; i < kNumOutputs; ++i)
     ref[i].resize(c.B * per_batch[i]);
   std::vector<double> states_in(c.B * ns); // the reference states rounded to float32
@@ -376,9 +385,11 @@ ForwardResult reference(const Case& c, const Inputs& in, Outputs<double>& ref) {
     gdn_block_scan_fwd_cpu(f);
     for (size_t i = b * ns; i < (b + 1) * ns; ++i) {
       states_in[i] = static_cast<float>(ref[kStates][i]);
-      ref[kStates2][i] = ref[kStates][i];
+      ref[kStates2][i] = ref[kStates3][i] = ref[kStates][i];
     }
     std::copy_n(&ref[kFinal][b * nf], nf, &ref[kFinal2][b * nf]);
+    std::copy_n(&ref[kFinal][b * nf], nf, &ref[kFinal3][b * nf]);
+    std::copy_n(&ref[kTrans][b * nt], nt, &ref[kTrans3][b * nt]);
 
     GdnReadFwdParams rf;
     rf.shape = one;
@@ -458,6 +469,7 @@ Outputs<float> run_gpu(const Case& c, const Inputs& in, const ForwardResult& fwd
     CUDA_CHECK(cudaDeviceSynchronize()); // before ws is freed
   }
   const DevPtr states2 = alloc_poisoned(ns * 4), final2 = alloc_poisoned(nf * 4), trans2 = alloc_poisoned(nt * 4);
+  const DevPtr states3 = alloc_poisoned(ns * 4), final3 = alloc_poisoned(nf * 4), trans3 = alloc_poisoned(nt * 4);
   {
     const DevPtr ws = alloc_poisoned(gdn_block_scan_fwd_workspace_bytes(f));
     const detail::FwdWorkspace w = detail::carve_fwd_workspace(ws.get(), s, nullptr);
@@ -467,13 +479,23 @@ Outputs<float> run_gpu(const Case& c, const Inputs& in, const ForwardResult& fwd
     auto* states2_f = static_cast<float*>(states2.get());
     auto* final2_f = static_cast<float*>(final2.get());
     auto* trans2_f = static_cast<float*>(trans2.get());
-    detail::launch_chunk_prep(detail::prep_args(s, f.k, f.v, f.g, f.beta, w.chunks, nullptr), dt, bh, nullptr);
+    auto* states3_f = static_cast<float*>(states3.get());
+    auto* final3_f = static_cast<float*>(final3.get());
+    auto* trans3_f = static_cast<float*>(trans3.get());
+    const int segments = detail::chain_segments(s, detail::sm_count());
     if (detail::use_seq_chain(s, detail::sm_count())) {
-      detail::launch_chunk_chain(detail::chain_fwd_args(s, w, init_f, trans2_f), split, bh, nullptr);
-      detail::launch_combine_fwd(s, w.hb, trans2_f, init_f, states2_f, final2_f, nullptr);
+      detail::launch_chunk_prep(detail::prep_factor_args(s, f.k, f.g, f.beta, w.par), dt, bh, nullptr);
+      detail::launch_chunk_chain_a(detail::chain_fwd_args(s, f.k, f.v, w, init_f, segments), dt, bh, nullptr);
+      detail::launch_combine_fwd(s, w, segments, init_f, states2_f, final2_f, trans2_f, nullptr);
     } else {
-      detail::launch_chain_seq(detail::seq_chain_args(s, w.chunks, init_f, states2_f, final2_f), split, bh, nullptr);
+      detail::launch_chunk_prep(detail::prep_args(s, f.k, f.v, f.g, f.beta, w.seq, nullptr), dt, bh, nullptr);
+      detail::launch_chain_seq(detail::seq_chain_args(s, w.seq, init_f, states2_f, final2_f), split, bh, nullptr);
     }
+    CUDA_CHECK(cudaDeviceSynchronize());
+    detail::launch_chunk_prep(detail::prep_factor_args(s, f.k, f.g, f.beta, w.par), dt, bh, nullptr);
+    const int other = segments == 1 ? 3 : 1;
+    detail::launch_chunk_chain_a(detail::chain_fwd_args(s, f.k, f.v, w, init_f, other), dt, bh, nullptr);
+    detail::launch_combine_fwd(s, w, other, init_f, states3_f, final3_f, trans3_f, nullptr);
     CUDA_CHECK(cudaDeviceSynchronize());
   }
 
@@ -525,6 +547,9 @@ Outputs<float> run_gpu(const Case& c, const Inputs& in, const ForwardResult& fwd
   out[kTrans] = download(trans.get(), nt, DType::kFloat32);
   out[kStates2] = download(states2.get(), ns, DType::kFloat32);
   out[kFinal2] = download(final2.get(), nf, DType::kFloat32);
+  out[kStates3] = download(states3.get(), ns, DType::kFloat32);
+  out[kFinal3] = download(final3.get(), nf, DType::kFloat32);
+  out[kTrans3] = download(trans3.get(), nt, DType::kFloat32);
   out[kO] = download(o.get(), nv, dt);
   out[kDq] = download(dq.get(), nk, dt);
   out[kReadDStates] = download(read_d_states.get(), ns, DType::kFloat32);
@@ -583,7 +608,8 @@ int run_check() {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   std::printf(
-      "tolerances: f32 1e-4; bf16 / f16 states, final (both schedules), trans, o 5e-3, gradients 1e-2 (relative L2 "
+      "tolerances: f32 1e-4; bf16 / f16 states, final (both schedules, two segment counts), trans, o 5e-3, gradients "
+      "1e-2 (relative L2 "
       "against "
       "float64)\n"
       "%d passed, %d failed (%.1f s)\n",
@@ -908,6 +934,12 @@ int run_bench(const BenchOptions& o) {
   const DType dt = o.dtype;
   const int64_t bh = s.batch * s.heads;
   const bool split = dt == DType::kFloat32;
+  const int segments = detail::chain_segments(s, detail::sm_count());
+  auto chain_at = [&](BenchSet& b, int seg) {
+    const GdnScanFwdParams& p = b.fwd;
+    detail::launch_chunk_chain_a(
+        detail::chain_fwd_args(s, p.k, p.v, b.wf, static_cast<const float*>(p.initial_state), seg), dt, bh, nullptr);
+  };
   GdnShape one = s;
   one.seqlen = s.block_len;
 
@@ -936,46 +968,53 @@ int run_bench(const BenchOptions& o) {
           {"fwd.prep",
            [&](BenchSet& b) {
              const GdnScanFwdParams& p = b.fwd;
-             detail::launch_chunk_prep(
-                 detail::prep_args(s, p.k, p.v, p.g, p.beta, b.wf.chunks, nullptr), dt, bh, nullptr);
+             detail::launch_chunk_prep(detail::prep_factor_args(s, p.k, p.g, p.beta, b.wf.par), dt, bh, nullptr);
            }},
-          {"fwd.chain",
-           [&](BenchSet& b) {
-             const GdnScanFwdParams& p = b.fwd;
-             detail::launch_chunk_chain(
-                 detail::chain_fwd_args(
-                     s, b.wf, static_cast<const float*>(p.initial_state), static_cast<float*>(p.transitions)),
-                 split,
-                 bh,
-                 nullptr);
-           }},
+          {"fwd.chain", [&](BenchSet& b) { chain_at(b, segments); }},
           {"fwd.combine",
            [&](BenchSet& b) {
              detail::launch_combine_fwd(
                  s,
-                 b.wf.hb,
-                 static_cast<const float*>(b.fwd.transitions),
+                 b.wf,
+                 segments,
                  static_cast<const float*>(b.fwd.initial_state),
                  static_cast<float*>(b.fwd.states),
                  static_cast<float*>(b.fwd.final_state),
+                 static_cast<float*>(b.fwd.transitions),
                  nullptr);
            }},
       },
-      // The forward's other chain schedule (the public launcher picks one per shape: use_seq_chain).
-      {{"fwd.chain_seq",
-        [&](BenchSet& b) {
-          const GdnScanFwdParams& p = b.fwd;
-          detail::launch_chain_seq(
-              detail::seq_chain_args(
-                  s,
-                  b.wf.chunks,
-                  static_cast<const float*>(p.initial_state),
-                  static_cast<float*>(p.states),
-                  static_cast<float*>(p.final_state)),
-              split,
-              bh,
-              nullptr);
-        }}},
+      // The parallel chain at each number of segments per block (the public launcher picks one per shape:
+      // chain_segments), on what the group above's prep left in each set's workspace (the next group
+      // overwrites it).
+      {
+          {"fwd.chain_seg1", [&](BenchSet& b) { chain_at(b, 1); }},
+          {"fwd.chain_seg2", [&](BenchSet& b) { chain_at(b, 2); }},
+          {"fwd.chain_seg3", [&](BenchSet& b) { chain_at(b, 3); }},
+          {"fwd.chain_seg4", [&](BenchSet& b) { chain_at(b, 4); }},
+      },
+      // The forward's other schedule (the public launcher picks one per shape: use_seq_chain).
+      {
+          {"fwd.prep_wy",
+           [&](BenchSet& b) {
+             const GdnScanFwdParams& p = b.fwd;
+             detail::launch_chunk_prep(detail::prep_args(s, p.k, p.v, p.g, p.beta, b.wf.seq, nullptr), dt, bh, nullptr);
+           }},
+          {"fwd.chain_seq",
+           [&](BenchSet& b) {
+             const GdnScanFwdParams& p = b.fwd;
+             detail::launch_chain_seq(
+                 detail::seq_chain_args(
+                     s,
+                     b.wf.seq,
+                     static_cast<const float*>(p.initial_state),
+                     static_cast<float*>(p.states),
+                     static_cast<float*>(p.final_state)),
+                 split,
+                 bh,
+                 nullptr);
+           }},
+      },
       {
           {"bwd.prep_A",
            [&](BenchSet& b) {

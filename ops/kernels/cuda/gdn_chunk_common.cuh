@@ -13,6 +13,7 @@
 // Accumulation is fp32 everywhere; every result is stored to fp32 memory.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -31,6 +32,8 @@ namespace arl2::kernels::gdn_detail {
 constexpr int kChunk = 64;           // C of the spec: tokens per chunk
 constexpr int kLdChunk = kChunk + 4; // leading dimension of C x C (and C x 64) fp32 tiles in shared memory
 constexpr int kWarp = 32;
+constexpr int kMaxHeadDim = 128; // K, V <= 128 (gdn_limits.cpp)
+constexpr int kMaxSegments = 4;  // segments per block of the forward's parallel chain (chain_segments)
 
 #ifndef ARL2_GDN_CHAIN_THREADS
 #define ARL2_GDN_CHAIN_THREADS 256 // threads of the sequential chain kernels (a tuning knob)
@@ -173,6 +176,16 @@ __device__ __forceinline__ void ld_f32(const float* src, float (&x)[N]) {
     x[i + 2] = v.z;
     x[i + 3] = v.w;
   }
+}
+
+// 16 raw bytes holding kVec<T> elements of T (e.g. a register-staged global load) -> floats.
+template <typename T>
+__device__ __forceinline__ void unpack16(const uint4& raw, float (&out)[kVec<T>]) {
+  Pack<T, kVec<T>> pack;
+  memcpy(&pack, &raw, sizeof(pack));
+#pragma unroll
+  for (int i = 0; i < kVec<T>; ++i)
+    out[i] = to_f32(pack.v[i]);
 }
 
 struct NoScale {
@@ -482,6 +495,23 @@ __device__ __forceinline__ void warp_mma(
   }
 }
 
+// Stores out_scale times a warp's (16 FM) x (8 FN) accumulator tile at row i0, column j0 of C.
+template <int FM, int FN>
+__device__ __forceinline__ void store_acc(
+    float* C, int ldc, const float (&acc)[FM][FN][4], int i0, int j0, float out_scale) {
+  const int lane = threadIdx.x % kWarp;
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int m = 0; m < FM; ++m) {
+#pragma unroll
+    for (int n = 0; n < FN; ++n) {
+      float* p = C + (i0 + 16 * m + g) * ldc + j0 + 8 * n + 2 * t;
+      *reinterpret_cast<float2*>(p) = make_float2(out_scale * acc[m][n][0], out_scale * acc[m][n][1]);
+      *reinterpret_cast<float2*>(p + 8 * ldc) = make_float2(out_scale * acc[m][n][2], out_scale * acc[m][n][3]);
+    }
+  }
+}
+
 // Which entries of the A operand (as the GEMM sees it) can be nonzero; lets the k loop skip zero blocks.
 enum class Tri { kNone, kLower /* A[i][k] = 0 for k > i */, kUpper /* A[i][k] = 0 for k < i */ };
 
@@ -539,14 +569,28 @@ __device__ __forceinline__ void block_gemm(
     if constexpr (kTri == Tri::kUpper)
       k_begin = i0;
     warp_mma<FM, FN, kSplit, LA, LB>(acc, A, lda, B, ldb, i0, j0, k_begin, k_end);
+    store_acc(C, ldc, acc, i0, j0, out_scale);
+  }
+}
+
+// V = A B for the 64 x 64 lower triangular A and B: 64 x N (N % 16 == 0), both row-major in shared memory.
+// Output tiles of 16 x 16; a warp takes row tiles r and 3 - r of one column tile, so that every warp runs
+// the same five 16-deep k steps (block_gemm's row tiles would run 1 to 4).
+template <bool kSplit>
+__device__ __forceinline__ void block_gemm_lower64(
+    float* C, int ldc, const float* A, int lda, const float* B, int ldb, int N) {
+  const int warp = threadIdx.x / kWarp;
+  const int nwarps = blockDim.x / kWarp;
+  const int tn = N / 16;
+  for (int job = warp; job < 2 * tn; job += nwarps) {
+    const int j0 = (job % tn) * 16;
+    const int r_low = job / tn; // 0 or 1
 #pragma unroll
-    for (int m = 0; m < FM; ++m) {
-#pragma unroll
-      for (int n = 0; n < FN; ++n) {
-        float* p = C + (i0 + 16 * m + g) * ldc + j0 + 8 * n + 2 * t;
-        *reinterpret_cast<float2*>(p) = make_float2(out_scale * acc[m][n][0], out_scale * acc[m][n][1]);
-        *reinterpret_cast<float2*>(p + 8 * ldc) = make_float2(out_scale * acc[m][n][2], out_scale * acc[m][n][3]);
-      }
+    for (int half = 0; half < 2; ++half) {
+      const int i0 = 16 * (half == 0 ? r_low : 3 - r_low);
+      float acc[1][2][4] = {};
+      warp_mma<1, 2, kSplit, RowMajor, RowMajor>(acc, A, lda, B, ldb, i0, j0, 0, i0 + 16);
+      store_acc(C, ldc, acc, i0, j0, 1.f);
     }
   }
 }
@@ -659,35 +703,54 @@ __device__ __forceinline__ void load_chunk_gates(
 // ----------------------------------------------------------------------------------------------
 
 // Workspace arrays, per (b, h) = bh and chunk q (NCH = NB * NC chunks per bh, NC = ceil(L / 64) per block),
-// each chunk padded to 64 rows (padding rows are exact zeros):
-//   W  [BH][NCH][64][K], U [BH][NCH][64][V], Kd [BH][NCH][64][K], gam [BH][NCH] = gamma_c = exp(G_last),
-//   A  [BH][NCH][64][64] (backward only), aug [BH][NB][K][V + K] = [H_b | M_b] of (12).
+// each chunk padded to 64 rows (padding rows are exact zeros). Prep writes one of two forms of (9):
+//   WY form (the backward, the forward's sequential schedule): W [BH][NCH][64][K], U [BH][NCH][64][V],
+//     Kd [BH][NCH][64][K], and with A non-null also A [BH][NCH][64][64];
+//   A form (the forward's parallel schedule): A and the row scales rs [BH][NCH][64][4] = (beta_r gamma_r,
+//     exp(G_last - G_r), beta_r, 0), from which the chain applies (9) on the fly;
+// and in both gam [BH][NCH] = gamma_c = exp(G_last).
 struct PrepArgs {
   const void* k = nullptr; // [B,T,H,K] of the input dtype
-  const void* v = nullptr; // [B,T,H,V]
+  const void* v = nullptr; // [B,T,H,V] (WY form only)
   const float* g = nullptr;
   const float* beta = nullptr;
   int64_t T = 0, H = 0, L = 0, NC = 0, NCH = 0;
   int K = 0, V = 0;
-  float* W = nullptr;
+  float* W = nullptr; // non-null: WY form
   float* U = nullptr;
   float* Kd = nullptr;
   float* gam = nullptr;
-  float* A = nullptr; // may be null (forward)
+  float* A = nullptr;  // WY form: may be null (forward)
+  float* rs = nullptr; // A form
 };
 
+// The backward's recompute chain in the WY form: every block from its state, V columns only, keeping
+// h_in and V_new of every chunk.
 struct ChainArgs {
   const float* W = nullptr;
   const float* U = nullptr;
   const float* Kd = nullptr;
   const float* gam = nullptr;
-  const float* h0 = nullptr;   // [B,NB,H,K,V] start of each block (backward: states), or null
-  const float* init = nullptr; // [B,H,K,V] start of block 0 when h0 is null (forward: initial state); null = 0
-  float* hb = nullptr;         // out [BH][NB][K][V]: H_b, the state after the block from its start, or null
-  float* trans = nullptr;      // out [B,NB-1,H,K,K]: M_b of blocks 1.. (12), or null: no identity columns
-  float* hin = nullptr;        // out (backward) [BH][NCH][K][V]: h_in of every chunk, or null
-  float* vnew = nullptr;       // out (backward) [BH][NCH][64][V]: V_new of every chunk, or null
+  const float* h0 = nullptr; // [B,NB,H,K,V] start of each block (the forward's states)
+  float* hin = nullptr;      // out [BH][NCH][K][V]: h_in of every chunk
+  float* vnew = nullptr;     // out [BH][NCH][64][V]: V_new of every chunk
   int64_t H = 0, NB = 0, NC = 0, NCH = 0;
+  int K = 0, V = 0;
+};
+
+// The forward's parallel chain in the A form: every block cut into S segments of SC chunks, every segment
+// from its start (segment 0 from the initial state, the others from zero), giving H_s and, with more
+// than one segment, M_s (12) of segments 1...
+struct ChainAArgs {
+  const void* k = nullptr; // [B,T,H,K] of the input dtype
+  const void* v = nullptr; // [B,T,H,V]
+  const float* A = nullptr;
+  const float* rs = nullptr;
+  const float* gam = nullptr;
+  const float* init = nullptr; // [B,H,K,V] start of block 0, or null for zeros
+  float* hb = nullptr;         // out [BH][NB S][K][V]: H_s, the state after the segment from its start
+  float* mseg = nullptr;       // out [BH][NB S][K][K]: M_s of segments 1.., or null (one segment)
+  int64_t T = 0, H = 0, L = 0, NB = 0, NC = 0, NCH = 0, S = 1, SC = 0;
   int K = 0, V = 0;
 };
 
@@ -705,7 +768,7 @@ struct SeqChainArgs {
   int K = 0, V = 0;
 };
 
-// The chunk buffers the forward and the backward both fill with prep and chain (workspace, fp32).
+// The WY-form chunk buffers (workspace, fp32).
 struct ChunkBuffers {
   float* W = nullptr;
   float* U = nullptr;
@@ -713,35 +776,55 @@ struct ChunkBuffers {
   float* gam = nullptr;
 };
 
+// The A-form chunk buffers (workspace, fp32).
+struct ChunkFactors {
+  float* A = nullptr;
+  float* rs = nullptr;
+  float* gam = nullptr;
+};
+
 inline int64_t chunks_per_block(const GdnShape& s) {
   return (s.block_len + kChunk - 1) / kChunk;
 }
 
+inline size_t chunk_count(const GdnShape& s) {
+  return static_cast<size_t>(s.batch * s.heads * s.num_blocks() * chunks_per_block(s));
+}
+
 inline ChunkBuffers carve_chunk_buffers(WorkspaceCarver& c, const GdnShape& s) {
-  const size_t bh = static_cast<size_t>(s.batch * s.heads), nb = static_cast<size_t>(s.num_blocks());
-  const size_t nch = nb * static_cast<size_t>(chunks_per_block(s));
-  const size_t K = static_cast<size_t>(s.dim_k), V = static_cast<size_t>(s.dim_v);
+  const size_t n = chunk_count(s), K = static_cast<size_t>(s.dim_k), V = static_cast<size_t>(s.dim_v);
   ChunkBuffers b;
-  b.W = c.take<float>(bh * nch * kChunk * K);
-  b.U = c.take<float>(bh * nch * kChunk * V);
-  b.Kd = c.take<float>(bh * nch * kChunk * K);
-  b.gam = c.take<float>(bh * nch);
+  b.W = c.take<float>(n * kChunk * K);
+  b.U = c.take<float>(n * kChunk * V);
+  b.Kd = c.take<float>(n * kChunk * K);
+  b.gam = c.take<float>(n);
   return b;
 }
 
-// The forward's workspace: the chunk buffers and H_b of every block.
+// The forward's workspace. The sequential schedule uses seq, the parallel one par, hb and mseg (sized for
+// kMaxSegments per block); the two views share the same bytes (one forward runs one schedule), so the
+// workspace is the larger of the two.
 struct FwdWorkspace {
-  ChunkBuffers chunks;
-  float* hb; // [BH][NB][K][V]
+  ChunkBuffers seq;
+  ChunkFactors par;
+  float* hb;   // [BH][NSEG][K][V]
+  float* mseg; // [BH][NSEG][K][K]
 };
 
 inline FwdWorkspace carve_fwd_workspace(void* base, const GdnShape& s, size_t* bytes) {
-  WorkspaceCarver c(base);
   FwdWorkspace w;
-  w.chunks = carve_chunk_buffers(c, s);
-  w.hb = c.take<float>(static_cast<size_t>(s.batch * s.heads * s.num_blocks() * s.dim_k * s.dim_v));
+  WorkspaceCarver seq(base);
+  w.seq = carve_chunk_buffers(seq, s);
+  WorkspaceCarver par(base);
+  const size_t n = chunk_count(s);
+  w.par.A = par.take<float>(n * kChunk * kChunk);
+  w.par.rs = par.take<float>(n * kChunk * 4);
+  w.par.gam = par.take<float>(n);
+  const size_t nseg = static_cast<size_t>(s.batch * s.heads * s.num_blocks() * kMaxSegments);
+  w.hb = par.take<float>(nseg * s.dim_k * s.dim_v);
+  w.mseg = par.take<float>(nseg * s.dim_k * s.dim_k);
   if (bytes != nullptr)
-    *bytes = c.bytes();
+    *bytes = std::max(seq.bytes(), par.bytes());
   return w;
 }
 
@@ -756,28 +839,25 @@ struct BwdWorkspace {
 };
 
 inline BwdWorkspace carve_bwd_workspace(void* base, const GdnShape& s, size_t* bytes) {
-  const size_t bh = static_cast<size_t>(s.batch * s.heads);
-  const size_t nb = static_cast<size_t>(s.num_blocks());
-  const size_t nch = nb * static_cast<size_t>(chunks_per_block(s));
+  const size_t n = chunk_count(s);
+  const size_t nb = static_cast<size_t>(s.batch * s.heads * s.num_blocks());
   const size_t K = static_cast<size_t>(s.dim_k), V = static_cast<size_t>(s.dim_v);
   WorkspaceCarver c(base);
   BwdWorkspace w;
   w.chunks = carve_chunk_buffers(c, s);
-  w.A = c.take<float>(bh * nch * kChunk * kChunk);
-  w.hin = c.take<float>(bh * nch * K * V);
-  w.vnew = c.take<float>(bh * nch * kChunk * V);
-  w.E = c.take<float>(bh * nb * K * V);
-  w.dhout = c.take<float>(bh * nch * K * V);
+  w.A = c.take<float>(n * kChunk * kChunk);
+  w.hin = c.take<float>(n * K * V);
+  w.vnew = c.take<float>(n * kChunk * V);
+  w.E = c.take<float>(nb * K * V);
+  w.dhout = c.take<float>(n * K * V);
   if (bytes != nullptr)
     *bytes = c.bytes();
   return w;
 }
 
-inline PrepArgs prep_args(
-    const GdnShape& s, const void* k, const void* v, const void* g, const void* beta, const ChunkBuffers& b, float* A) {
+inline PrepArgs prep_args_common(const GdnShape& s, const void* k, const void* g, const void* beta) {
   PrepArgs a;
   a.k = k;
-  a.v = v;
   a.g = static_cast<const float*>(g);
   a.beta = static_cast<const float*>(beta);
   a.T = s.seqlen;
@@ -787,6 +867,14 @@ inline PrepArgs prep_args(
   a.NCH = s.num_blocks() * a.NC;
   a.K = static_cast<int>(s.dim_k);
   a.V = static_cast<int>(s.dim_v);
+  return a;
+}
+
+// Prep in the WY form (A too when A is non-null).
+inline PrepArgs prep_args(
+    const GdnShape& s, const void* k, const void* v, const void* g, const void* beta, const ChunkBuffers& b, float* A) {
+  PrepArgs a = prep_args_common(s, k, g, beta);
+  a.v = v;
   a.W = b.W;
   a.U = b.U;
   a.Kd = b.Kd;
@@ -795,18 +883,13 @@ inline PrepArgs prep_args(
   return a;
 }
 
-inline ChainArgs chain_args(const GdnShape& s, const ChunkBuffers& b) {
-  ChainArgs a;
-  a.W = b.W;
-  a.U = b.U;
-  a.Kd = b.Kd;
-  a.gam = b.gam;
-  a.H = s.heads;
-  a.NB = s.num_blocks();
-  a.NC = chunks_per_block(s);
-  a.NCH = a.NB * a.NC;
-  a.K = static_cast<int>(s.dim_k);
-  a.V = static_cast<int>(s.dim_v);
+// Prep in the A form.
+inline PrepArgs prep_factor_args(
+    const GdnShape& s, const void* k, const void* g, const void* beta, const ChunkFactors& f) {
+  PrepArgs a = prep_args_common(s, k, g, beta);
+  a.A = f.A;
+  a.rs = f.rs;
+  a.gam = f.gam;
   return a;
 }
 
@@ -829,28 +912,60 @@ inline SeqChainArgs seq_chain_args(
   return a;
 }
 
-// The forward's chain: block 0 from init, the others from zero, giving H_b and (blocks 1..) M_b.
-inline ChainArgs chain_fwd_args(const GdnShape& s, const FwdWorkspace& w, const float* init, float* trans) {
-  ChainArgs a = chain_args(s, w.chunks);
+// The forward's parallel chain over `segments` segments per block: segment 0 from init, the others from
+// zero, giving H_s and (segments 1..) M_s.
+inline ChainAArgs chain_fwd_args(
+    const GdnShape& s, const void* k, const void* v, const FwdWorkspace& w, const float* init, int segments) {
+  ChainAArgs a;
+  a.k = k;
+  a.v = v;
+  a.A = w.par.A;
+  a.rs = w.par.rs;
+  a.gam = w.par.gam;
   a.init = init;
   a.hb = w.hb;
-  a.trans = a.NB > 1 ? trans : nullptr; // one block has no transitions (and maybe no buffer for them)
+  a.T = s.seqlen;
+  a.H = s.heads;
+  a.L = s.block_len;
+  a.NB = s.num_blocks();
+  a.NC = chunks_per_block(s);
+  a.NCH = a.NB * a.NC;
+  a.K = static_cast<int>(s.dim_k);
+  a.V = static_cast<int>(s.dim_v);
+  a.S = segments;
+  a.SC = (a.NC + segments - 1) / segments;
+  a.mseg = a.NB * segments > 1 ? w.mseg : nullptr;
   return a;
 }
 
 // The backward's recompute: every block from its state, keeping h_in and V_new of every chunk.
 inline ChainArgs chain_bwd_args(const GdnShape& s, const BwdWorkspace& w, const float* states) {
-  ChainArgs a = chain_args(s, w.chunks);
+  ChainArgs a;
+  a.W = w.chunks.W;
+  a.U = w.chunks.U;
+  a.Kd = w.chunks.Kd;
+  a.gam = w.chunks.gam;
   a.h0 = states;
   a.hin = w.hin;
   a.vnew = w.vnew;
+  a.H = s.heads;
+  a.NB = s.num_blocks();
+  a.NC = chunks_per_block(s);
+  a.NCH = a.NB * a.NC;
+  a.K = static_cast<int>(s.dim_k);
+  a.V = static_cast<int>(s.dim_v);
   return a;
 }
 
-// Chunk prep, parallel over (chunk, bh): G cumsum, A = (I + L)^-1 (8), W, U (9), Kd (11), gamma_c.
+// Chunk prep, parallel over (chunk, bh): G cumsum, A = (I + L)^-1 (8), and either the WY form, W, U (9),
+// Kd (11), or the A form's row scales; gamma_c.
 void launch_chunk_prep(const PrepArgs& a, DType dtype, int64_t bh, cudaStream_t stream);
-// Every block's chain in parallel (10), (11): its V columns from its start, and (with a.trans) for
-// blocks 1.. also K identity columns, which end as M_b (12).
+// The forward's parallel chain (A form), every segment at once (10), (11): its V columns from its start,
+// and (with a.mseg) for segments 1.. also K identity columns, which end as M_s (12). chain_segments picks
+// the segments per block (1 .. kMaxSegments) that fill sms SMs best.
+int chain_segments(const GdnShape& s, int sms);
+void launch_chunk_chain_a(const ChainAArgs& a, DType dtype, int64_t bh, cudaStream_t stream);
+// The backward's recompute chain (WY form), every block at once from its state (10), (11).
 void launch_chunk_chain(const ChainArgs& a, bool split, int64_t bh, cudaStream_t stream);
 
 // The other stages, one launch each. The public launchers are these calls in order; they are separate so
@@ -860,15 +975,17 @@ void launch_chunk_chain(const ChainArgs& a, bool split, int64_t bh, cudaStream_t
 // one launch, one CTA per (16 columns of V, bh) (gdn_block_scan_fwd.cu).
 bool use_seq_chain(const GdnShape& s, int sms);
 void launch_chain_seq(const SeqChainArgs& a, bool split, int64_t bh, cudaStream_t stream);
-// Forward combine (12), sequential over blocks: states[0] = init (null: zeros), states[1] = H_0,
-// states[b + 1] = M_b states[b] + H_b, final_state = the last (gdn_block_scan_fwd.cu).
+// Forward combine (12), sequential over the segments in w: states[0] = init (null: zeros), after segment 0
+// H_0, after segment s M_s state + H_s; states[b] before segment b S, final_state the last; then the op's
+// transitions (blocks 1..) as products of their segments' M_s (gdn_block_scan_fwd.cu).
 void launch_combine_fwd(
     const GdnShape& s,
-    const float* hb,
-    const float* trans,
+    const FwdWorkspace& w,
+    int segments,
     const float* init,
     float* states,
     float* final_state,
+    float* trans,
     cudaStream_t stream);
 // Backward combine: E_b (the gradient w.r.t. the state after block b) from d_states, d_final (null:
 // zeros) and the M_b of blocks 1.. (gdn_block_scan_bwd.cu, as are the two below).
