@@ -471,8 +471,10 @@ Outputs<float> run_gpu(const Case& c, const Inputs& in, const ForwardResult& fwd
   const DevPtr states2 = alloc_poisoned(ns * 4), final2 = alloc_poisoned(nf * 4), trans2 = alloc_poisoned(nt * 4);
   const DevPtr states3 = alloc_poisoned(ns * 4), final3 = alloc_poisoned(nf * 4), trans3 = alloc_poisoned(nt * 4);
   {
-    const DevPtr ws = alloc_poisoned(gdn_block_scan_fwd_workspace_bytes(f));
-    const detail::FwdWorkspace w = detail::carve_fwd_workspace(ws.get(), s, nullptr);
+    size_t both = 0;
+    detail::carve_fwd_workspace(nullptr, s, detail::FwdViews::kBoth, &both);
+    const DevPtr ws = alloc_poisoned(both);
+    const detail::FwdWorkspace w = detail::carve_fwd_workspace(ws.get(), s, detail::FwdViews::kBoth, nullptr);
     const int64_t bh = c.B * c.H;
     const bool split = dt == DType::kFloat32;
     const auto* init_f = static_cast<const float*>(f.initial_state);
@@ -831,12 +833,12 @@ BenchSet make_set(const GdnShape& s, DType dt, uint64_t seed, size_t* ws_fwd_byt
   b.read_bwd.dq = b.dq.get();
   b.read_bwd.d_states = b.read_d_states.get();
 
-  // one-block workspace is smaller than the full one: it fits in ws_fwd
-  *ws_fwd_bytes = gdn_block_scan_fwd_workspace_bytes(b.fwd);
+  // both views (the stage groups run both schedules); the one-block workspace is smaller: it fits too
+  detail::carve_fwd_workspace(nullptr, s, detail::FwdViews::kBoth, ws_fwd_bytes);
   *ws_bwd_bytes = gdn_block_scan_bwd_workspace_bytes(b.bwd);
   b.ws_fwd = alloc_poisoned(*ws_fwd_bytes);
   b.ws_bwd = alloc_poisoned(*ws_bwd_bytes);
-  b.wf = detail::carve_fwd_workspace(b.ws_fwd.get(), s, nullptr);
+  b.wf = detail::carve_fwd_workspace(b.ws_fwd.get(), s, detail::FwdViews::kBoth, nullptr);
   b.wb = detail::carve_bwd_workspace(b.ws_bwd.get(), s, nullptr);
   // the backward (and the read) need states
   gdn_block_scan_fwd_cuda(b.fwd, b.ws_fwd.get(), nullptr);
@@ -1099,6 +1101,7 @@ int run_bench(const BenchOptions& o) {
       static_cast<long long>(s.heads),
       static_cast<long long>(o.dim),
       static_cast<long long>(o.iters));
+  ws_fwd = gdn_block_scan_fwd_workspace_bytes(sets[0].fwd); // the op's (the sets hold both views)
   std::printf("workspace: forward %.1f MB, backward %.1f MB\n", ws_fwd / 1e6, ws_bwd / 1e6);
   std::printf(
       "floors: bytes / %.1f TB/s, chunked-algorithm FLOPs / %.0f TFLOP/s (tf32; x3 for f32's 3xTF32); "

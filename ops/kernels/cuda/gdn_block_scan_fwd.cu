@@ -111,7 +111,9 @@ __device__ __forceinline__ void gdn_invert_unit_lower64(const float* sL, float* 
 }
 
 // (a) One CTA per (chunk q, bh), in the WY form (kWY) or the A form (see PrepArgs). Shared memory
-// (floats): sK [64][K+4], sL, sA [64][68], sTmp [16][52], sG, sBeta, sKdS, sBG [64], and for kWY sV [64][V+4].
+// (floats): sK [64][K+4], sL [64][68], for kWY sA [64][68] (the A form has no use for K once L is formed,
+// so its A takes K's place, which it sizes at least [64][68]: 4 CTAs per SM instead of 3), sTmp [16][52],
+// sG, sBeta, sKdS, sBG [64], and for kWY sV [64][V+4].
 template <typename T, bool kSplit, bool kWY>
 __global__ void __launch_bounds__(kPrepThreads) gdn_chunk_prep_kernel(PrepArgs a) {
   extern __shared__ __align__(128) float smem_prep[];
@@ -123,9 +125,9 @@ __global__ void __launch_bounds__(kPrepThreads) gdn_chunk_prep_kernel(PrepArgs a
   const int K = a.K, V = a.V, ldk = K + 4, ldv = V + 4;
 
   float* sK = smem_prep;
-  float* sL = sK + kChunk * ldk;
-  float* sA = sL + kChunk * kLdChunk;
-  float* sTmp = sA + kChunk * kLdChunk;
+  float* sL = sK + kChunk * (kWY ? ldk : max(ldk, kLdChunk));
+  float* sA = kWY ? sL + kChunk * kLdChunk : sK;
+  float* sTmp = sL + (kWY ? 2 : 1) * kChunk * kLdChunk;
   float* sG = sTmp + 16 * kInvLd;
   float* sBeta = sG + kChunk;
   float* sKdS = sBeta + kChunk; // exp(G_last - G_r) (0 on padding rows)
@@ -211,8 +213,9 @@ __global__ void __launch_bounds__(kPrepThreads) gdn_chunk_prep_kernel(PrepArgs a
 }
 
 size_t gdn_prep_smem_bytes(int K, int V, bool wy) {
-  return sizeof(float) * (static_cast<size_t>(kChunk) * (K + 4) + (wy ? kChunk * (V + 4) : 0) + 2 * kChunk * kLdChunk +
-                          16 * kInvLd + 4 * kChunk);
+  const size_t k_tile = kChunk * static_cast<size_t>(wy ? K + 4 : std::max(K + 4, kLdChunk));
+  return sizeof(float) *
+         (k_tile + (wy ? kChunk * (V + 4) + kChunk * kLdChunk : 0) + kChunk * kLdChunk + 16 * kInvLd + 4 * kChunk);
 }
 
 // (b) One CTA per (64-column tile, segment, bh), every segment in parallel. A segment is a run of a.SC
@@ -807,10 +810,19 @@ void launch_chain_seq(const SeqChainArgs& a, bool split, int64_t bh, cudaStream_
 
 } // namespace gdn_detail
 
+namespace {
+
+gdn_detail::FwdViews fwd_views(const GdnShape& s) {
+  using gdn_detail::FwdViews;
+  return gdn_detail::use_seq_chain(s, gdn_detail::sm_count()) ? FwdViews::kSequential : FwdViews::kParallel;
+}
+
+} // namespace
+
 size_t gdn_block_scan_fwd_workspace_bytes(const GdnScanFwdParams& p) {
   gdn_detail::check_shape(p.shape, "gdn_block_scan (CUDA)");
   size_t bytes = 0;
-  gdn_detail::carve_fwd_workspace(nullptr, p.shape, &bytes);
+  gdn_detail::carve_fwd_workspace(nullptr, p.shape, fwd_views(p.shape), &bytes);
   return bytes;
 }
 
@@ -834,7 +846,8 @@ void gdn_block_scan_fwd_cuda(const GdnScanFwdParams& p, void* workspace, cudaStr
   }
   check_tensor_ptr(p.transitions, "transitions", op, nb > 1);
   size_t bytes = 0;
-  const FwdWorkspace w = carve_fwd_workspace(workspace, s, &bytes);
+  const FwdViews views = fwd_views(s);
+  const FwdWorkspace w = carve_fwd_workspace(workspace, s, views, &bytes);
   ARL2_CHECK(workspace != nullptr || bytes == 0, op, ": workspace is null");
   ARL2_CHECK(is_aligned(workspace, 256), op, ": workspace must be 256-byte aligned");
 
@@ -843,7 +856,7 @@ void gdn_block_scan_fwd_cuda(const GdnScanFwdParams& p, void* workspace, cudaStr
   auto* states = static_cast<float*>(p.states);
   auto* final_state = static_cast<float*>(p.final_state);
   auto* trans = static_cast<float*>(p.transitions);
-  if (use_seq_chain(s, sm_count())) {
+  if (views == FwdViews::kSequential) {
     launch_chunk_prep(prep_args(s, p.k, p.v, p.g, p.beta, w.seq, nullptr), p.dtype, bh, stream);
     launch_chain_seq(seq_chain_args(s, w.seq, init, states, final_state), split, bh, stream);
   } else { // block 0 from the initial state, the others from zero; the combine chains them with the M_b

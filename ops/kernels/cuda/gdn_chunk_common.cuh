@@ -802,27 +802,30 @@ inline ChunkBuffers carve_chunk_buffers(WorkspaceCarver& c, const GdnShape& s) {
 }
 
 // The forward's workspace. The sequential schedule uses seq, the parallel one par, hb and mseg (sized for
-// kMaxSegments per block); the two views share the same bytes (one forward runs one schedule), so the
-// workspace is the larger of the two.
+// kMaxSegments per block). A forward carves the view of its schedule; views carves both over the same
+// bytes (for running both schedules in turn), and the workspace is then the larger of the two.
 struct FwdWorkspace {
   ChunkBuffers seq;
   ChunkFactors par;
-  float* hb;   // [BH][NSEG][K][V]
-  float* mseg; // [BH][NSEG][K][K]
+  float* hb = nullptr;   // [BH][NSEG][K][V]
+  float* mseg = nullptr; // [BH][NSEG][K][K]
 };
+enum class FwdViews { kSequential, kParallel, kBoth };
 
-inline FwdWorkspace carve_fwd_workspace(void* base, const GdnShape& s, size_t* bytes) {
+inline FwdWorkspace carve_fwd_workspace(void* base, const GdnShape& s, FwdViews views, size_t* bytes) {
   FwdWorkspace w;
-  WorkspaceCarver seq(base);
-  w.seq = carve_chunk_buffers(seq, s);
-  WorkspaceCarver par(base);
-  const size_t n = chunk_count(s);
-  w.par.A = par.take<float>(n * kChunk * kChunk);
-  w.par.rs = par.take<float>(n * kChunk * 4);
-  w.par.gam = par.take<float>(n);
-  const size_t nseg = static_cast<size_t>(s.batch * s.heads * s.num_blocks() * kMaxSegments);
-  w.hb = par.take<float>(nseg * s.dim_k * s.dim_v);
-  w.mseg = par.take<float>(nseg * s.dim_k * s.dim_k);
+  WorkspaceCarver seq(base), par(base);
+  if (views != FwdViews::kParallel)
+    w.seq = carve_chunk_buffers(seq, s);
+  if (views != FwdViews::kSequential) {
+    const size_t n = chunk_count(s);
+    w.par.A = par.take<float>(n * kChunk * kChunk);
+    w.par.rs = par.take<float>(n * kChunk * 4);
+    w.par.gam = par.take<float>(n);
+    const size_t nseg = static_cast<size_t>(s.batch * s.heads * s.num_blocks() * kMaxSegments);
+    w.hb = par.take<float>(nseg * s.dim_k * s.dim_v);
+    w.mseg = par.take<float>(nseg * s.dim_k * s.dim_k);
+  }
   if (bytes != nullptr)
     *bytes = std::max(seq.bytes(), par.bytes());
   return w;
