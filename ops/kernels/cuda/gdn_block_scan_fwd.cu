@@ -413,18 +413,63 @@ size_t gdn_chain_a_smem_bytes(int K) {
          (K * ldn + kChunk * (K + 4) + kChunk * (K + 8) + 2 * kChunk * ldn + static_cast<size_t>(kChunk) * kLdChunk);
 }
 
+// Shared memory of a WY-form chain CTA over kCols columns of the state (gdn_chunk_chain_kernel,
+// gdn_chain_seq_kernel), in floats: sH [K][kCols+8], sW [2][64][K+4], sKd [2][64][K+8], sU [2][64][kCols+8],
+// sVn [64][kCols+8]; W, Kd and U of a chunk stream into buffer i (cp.async) while the other is read.
+// Leading dimensions as in (b): h, U, V_new are row-major B operands, W the row-major A operand of (10)
+// (ldmatrix), Kd the A operand of (11) read column-major (scalar loads).
+template <int kCols>
+struct WyChainTiles {
+  static constexpr int ldn = kCols + 8;
+  float* H;
+  float* Vn;
+  float* W0;
+  float* Kd0;
+  float* U0;
+  int ldw, ldkd;
+
+  __device__ WyChainTiles(float* smem, int K) : ldw(K + 4), ldkd(K + 8) {
+    H = smem;
+    W0 = H + K * ldn;
+    Kd0 = W0 + 2 * kChunk * ldw;
+    U0 = Kd0 + 2 * kChunk * ldkd;
+    Vn = U0 + 2 * kChunk * ldn;
+  }
+  __device__ float* W(int i) const {
+    return W0 + i * kChunk * ldw;
+  }
+  __device__ float* Kd(int i) const {
+    return Kd0 + i * kChunk * ldkd;
+  }
+  __device__ float* U(int i) const {
+    return U0 + i * kChunk * ldn;
+  }
+  // Issues the copies of chunk `chunk`'s W, Kd and U columns [c0, c0 + n_cols) (zero-filled past) into buf.
+  __device__ void prefetch(
+      const float* Wg, const float* Kdg, const float* Ug, int K, int V, int64_t chunk, int c0, int n_cols, int buf)
+      const {
+    cp_async_tile(W(buf), ldw, Wg + chunk * kChunk * K, K, 0, kChunk, K, K);
+    cp_async_tile(Kd(buf), ldkd, Kdg + chunk * kChunk * K, K, 0, kChunk, K, K);
+    cp_async_tile(U(buf), ldn, Ug + chunk * kChunk * V, V, c0, kChunk, kCols, n_cols);
+    cp_async_commit();
+  }
+  static size_t bytes(int K) {
+    return sizeof(float) *
+           (static_cast<size_t>(K) * ldn + 2 * kChunk * (K + 4) + 2 * kChunk * (K + 8) + 3 * kChunk * ldn);
+  }
+};
+
 // The backward's recompute chain (WY form): one CTA per (64 columns of V, block, bh), every block in
 // parallel from its state h0[blk], storing h_in and V_new of every chunk. h stays in shared memory in fp32
 // for all the block's chunks; W, Kd, U of chunk c + 1 stream in (cp.async) while chunk c computes.
-// Shared memory (floats): sH [K][72], sW [2][64][K+4], sKd [2][64][K+8], sU [2][64][72], sVn [64][72].
+// Shared memory: WyChainTiles<64>.
 template <bool kSplit>
 __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(ChainArgs a) {
   extern __shared__ __align__(128) float smem_chain[];
   constexpr int kCols = kChainCols;
-  constexpr int ldn = kCols + 8; // h, U, V_new: row-major B operands (leading dimensions as in (b))
+  const WyChainTiles<kCols> sm(smem_chain, a.K);
+  constexpr int ldn = WyChainTiles<kCols>::ldn;
   const int K = a.K, V = a.V;
-  const int ldw = K + 4;  // W: A operand of (10), row-major (ldmatrix)
-  const int ldkd = K + 8; // Kd: A operand of (11), read column-major (scalar loads)
   const int data_tiles = (V + kCols - 1) / kCols;
   const int64_t blk = blockIdx.x / data_tiles;
   const int c0 = static_cast<int>(blockIdx.x % data_tiles) * kCols;
@@ -433,25 +478,10 @@ __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(Chain
   const int64_t b = bh / a.H, h = bh % a.H;
   const int64_t KV = static_cast<int64_t>(K) * V;
 
-  float* sH = smem_chain;
-  float* sW0 = sH + K * ldn;
-  float* sKd0 = sW0 + 2 * kChunk * ldw;
-  float* sU0 = sKd0 + 2 * kChunk * ldkd;
-  float* sVn = sU0 + 2 * kChunk * ldn;
-  auto sW = [&](int i) { return sW0 + i * kChunk * ldw; };
-  auto sKd = [&](int i) { return sKd0 + i * kChunk * ldkd; };
-  auto sU = [&](int i) { return sU0 + i * kChunk * ldn; };
-
-  copy_tile_f32(sH, ldn, a.h0 + ((b * a.NB + blk) * a.H + h) * KV + c0, V, K, K, kCols, n_cols);
+  copy_tile_f32(sm.H, ldn, a.h0 + ((b * a.NB + blk) * a.H + h) * KV + c0, V, K, K, kCols, n_cols);
 
   const int64_t chunk0 = bh * a.NCH + blk * a.NC; // first chunk of this block in the workspace
-  auto prefetch = [&](int64_t c, int buf) {
-    const int64_t chunk = chunk0 + c;
-    cp_async_tile(sW(buf), ldw, a.W + chunk * kChunk * K, K, 0, kChunk, K, K);
-    cp_async_tile(sKd(buf), ldkd, a.Kd + chunk * kChunk * K, K, 0, kChunk, K, K);
-    cp_async_tile(sU(buf), ldn, a.U + chunk * kChunk * V, V, c0, kChunk, kCols, n_cols); // zero-filled past n_cols
-    cp_async_commit();
-  };
+  auto prefetch = [&](int64_t c, int buf) { sm.prefetch(a.W, a.Kd, a.U, K, V, chunk0 + c, c0, n_cols, buf); };
 
   prefetch(0, 0);
   for (int64_t c = 0; c < a.NC; ++c) {
@@ -467,24 +497,18 @@ __global__ void __launch_bounds__(kChainThreads, 1) gdn_chunk_chain_kernel(Chain
     const float gamma_c = a.gam[chunk];
     __syncthreads(); // chunk c's tiles (every thread's copies) and the previous h are visible
 
-    store_tile_f32(a.hin + chunk * KV + c0, V, sH, ldn, K, n_cols);
+    store_tile_f32(a.hin + chunk * KV + c0, V, sm.H, ldn, K, n_cols);
     // (10) V_new = U - W h_in, computed as -(-U + W h_in) so the accumulator can start from U
     block_gemm<1, kChainFn, kSplit, RowMajor, RowMajor>(
-        sVn, ldn, sW(buf), ldw, sH, ldn, kChunk, kCols, K, sU(buf), ldn, -1.f, -1.f);
+        sm.Vn, ldn, sm.W(buf), sm.ldw, sm.H, ldn, kChunk, kCols, K, sm.U(buf), ldn, -1.f, -1.f);
     __syncthreads(); // V_new complete; every read of h_in done before (11) overwrites it
-    store_tile_f32(a.vnew + chunk * kChunk * V + c0, V, sVn, ldn, kChunk, n_cols);
+    store_tile_f32(a.vnew + chunk * kChunk * V + c0, V, sm.Vn, ldn, kChunk, n_cols);
     // (11) h_out = gamma_c h_in + Kd^T V_new; each warp reads its own h tile into the accumulator before
     // overwriting it, no other warp reads h here
     block_gemm_wide<kSplit, ColMajor, RowMajor>(
-        sH, ldn, sKd(buf), ldkd, sVn, ldn, K, kCols, kChunk, sH, ldn, gamma_c, 1.f);
+        sm.H, ldn, sm.Kd(buf), sm.ldkd, sm.Vn, ldn, K, kCols, kChunk, sm.H, ldn, gamma_c, 1.f);
     __syncthreads();
   }
-}
-
-size_t gdn_chain_smem_bytes(int K) {
-  constexpr int ldn = kChainCols + 8;
-  return sizeof(float) *
-         (static_cast<size_t>(K) * ldn + 2 * kChunk * (K + 4) + 2 * kChunk * (K + 8) + 3 * kChunk * ldn);
 }
 
 struct CombineFwdArgs {
@@ -598,44 +622,27 @@ size_t gdn_block_transitions_smem_bytes(int K) {
 
 // (b') The sequential schedule of the chain (10), (11): one CTA per (16 columns of V, bh) runs through
 // every chunk of every block in order from the initial state, keeping its columns of h in shared memory
-// in fp32, and writes the state before each block to states[b] and the last to final_state. No M_b, no
-// combine: it does half the work of (b) but runs the whole sequence as one chain, so it wins when there
-// are too few blocks to run in parallel (one block: generation). W, Kd, U of chunk q + 1 stream in
-// (cp.async) while chunk q computes.
-// Shared memory (floats): sH [K][24], sW [2][64][K+4], sKd [2][64][K+8], sU [2][64][24], sVn [64][24].
+// in fp32, and writes the state before each block to states[b] and the last to final_state. No M_s, no
+// combine: it does less work than (b) but runs the whole sequence as one chain, so it can win for one
+// block (use_seq_chain). W, Kd, U of chunk q + 1 stream in (cp.async) while chunk q computes.
+// Shared memory: WyChainTiles<16>.
 template <bool kSplit>
 __global__ void __launch_bounds__(kSeqThreads, 1) gdn_chain_seq_kernel(SeqChainArgs a) {
   extern __shared__ __align__(128) float smem_seq[];
   constexpr int kCols = kSeqCols;
-  constexpr int ldn = kCols + 8; // leading dimensions as in (b) // h, U, V_new: row-major B operands
+  const WyChainTiles<kCols> sm(smem_seq, a.K);
+  constexpr int ldn = WyChainTiles<kCols>::ldn;
   const int K = a.K, V = a.V;
-  const int ldw = K + 4;  // W: A operand of (10), row-major (ldmatrix)
-  const int ldkd = K + 8; // Kd: A operand of (11), read column-major (scalar loads)
   const int c0 = blockIdx.x * kCols;
   const int nv = kCols; // V % 16 == 0
   const int64_t bh = blockIdx.y;
   const int64_t b = bh / a.H, h = bh % a.H;
   const int64_t KV = static_cast<int64_t>(K) * V;
 
-  float* sH = smem_seq;
-  float* sW0 = sH + K * ldn;
-  float* sKd0 = sW0 + 2 * kChunk * ldw;
-  float* sU0 = sKd0 + 2 * kChunk * ldkd;
-  float* sVn = sU0 + 2 * kChunk * ldn;
-  auto sW = [&](int i) { return sW0 + i * kChunk * ldw; };
-  auto sKd = [&](int i) { return sKd0 + i * kChunk * ldkd; };
-  auto sU = [&](int i) { return sU0 + i * kChunk * ldn; };
-
   const int64_t chunk0 = bh * a.NCH;
-  auto prefetch = [&](int64_t q, int buf) {
-    const int64_t chunk = chunk0 + q;
-    cp_async_tile(sW(buf), ldw, a.W + chunk * kChunk * K, K, 0, kChunk, K, K);
-    cp_async_tile(sKd(buf), ldkd, a.Kd + chunk * kChunk * K, K, 0, kChunk, K, K);
-    cp_async_tile(sU(buf), ldn, a.U + chunk * kChunk * V, V, c0, kChunk, kCols, nv);
-    cp_async_commit();
-  };
+  auto prefetch = [&](int64_t q, int buf) { sm.prefetch(a.W, a.Kd, a.U, K, V, chunk0 + q, c0, nv, buf); };
 
-  copy_tile_f32(sH, ldn, a.init == nullptr ? nullptr : a.init + bh * KV + c0, V, K, K, kCols, nv);
+  copy_tile_f32(sm.H, ldn, a.init == nullptr ? nullptr : a.init + bh * KV + c0, V, K, K, kCols, nv);
   if (a.NCH > 0)
     prefetch(0, 0);
   for (int64_t q = 0; q < a.NCH; ++q) {
@@ -651,26 +658,20 @@ __global__ void __launch_bounds__(kSeqThreads, 1) gdn_chain_seq_kernel(SeqChainA
     __syncthreads();     // chunk q's tiles (every thread's copies) and the previous h are visible
     if (q % a.NC == 0) { // h is the state before block q / NC; nothing writes sH before the next barrier
       const int64_t blk = q / a.NC;
-      store_tile_f32(a.states + ((b * a.NB + blk) * a.H + h) * KV + c0, V, sH, ldn, K, nv);
+      store_tile_f32(a.states + ((b * a.NB + blk) * a.H + h) * KV + c0, V, sm.H, ldn, K, nv);
     }
     // (10) V_new = U - W h_in, computed as -(-U + W h_in) so the accumulator can start from U
     block_gemm<1, 1, kSplit, RowMajor, RowMajor>(
-        sVn, ldn, sW(buf), ldw, sH, ldn, kChunk, kCols, K, sU(buf), ldn, -1.f, -1.f);
+        sm.Vn, ldn, sm.W(buf), sm.ldw, sm.H, ldn, kChunk, kCols, K, sm.U(buf), ldn, -1.f, -1.f);
     __syncthreads(); // V_new complete; every read of h_in done before (11) overwrites it
     // (11) h_out = gamma_c h_in + Kd^T V_new; each warp reads its own h tile into the accumulator before
     // overwriting it, no other warp reads h here. 16 x 16 warp tiles: one per warp, two independent MMAs
     // per fragment of Kd^T.
     block_gemm<1, 2, kSplit, ColMajor, RowMajor>(
-        sH, ldn, sKd(buf), ldkd, sVn, ldn, K, kCols, kChunk, sH, ldn, gamma_c, 1.f);
+        sm.H, ldn, sm.Kd(buf), sm.ldkd, sm.Vn, ldn, K, kCols, kChunk, sm.H, ldn, gamma_c, 1.f);
     __syncthreads();
   }
-  store_tile_f32(a.final_state + bh * KV + c0, V, sH, ldn, K, nv);
-}
-
-size_t gdn_chain_seq_smem_bytes(int K) {
-  constexpr int ldn = kSeqCols + 8;
-  return sizeof(float) *
-         (static_cast<size_t>(K) * ldn + 2 * kChunk * (K + 4) + 2 * kChunk * (K + 8) + 3 * kChunk * ldn);
+  store_tile_f32(a.final_state + bh * KV + c0, V, sm.H, ldn, K, nv);
 }
 
 } // namespace
@@ -715,7 +716,7 @@ void launch_chunk_chain(const ChainArgs& a, bool split, int64_t bh, cudaStream_t
     return;
   const int64_t ctas = a.NB * ((a.V + kChainCols - 1) / kChainCols);
   ARL2_CHECK(ctas < (int64_t{1} << 31), "gdn chunk chain: too many blocks for one grid");
-  const size_t smem = gdn_chain_smem_bytes(a.K);
+  const size_t smem = WyChainTiles<kChainCols>::bytes(a.K);
   const dim3 grid(static_cast<unsigned>(ctas), static_cast<unsigned>(bh));
   auto kernel = split ? gdn_chunk_chain_kernel<true> : gdn_chunk_chain_kernel<false>;
   set_smem_limit(kernel, smem, "gdn_chunk_chain_kernel");
@@ -800,7 +801,7 @@ bool use_seq_chain(const GdnShape& s, int sms) {
 void launch_chain_seq(const SeqChainArgs& a, bool split, int64_t bh, cudaStream_t stream) {
   if (bh == 0)
     return;
-  const size_t smem = gdn_chain_seq_smem_bytes(a.K);
+  const size_t smem = WyChainTiles<kSeqCols>::bytes(a.K);
   const dim3 grid(static_cast<unsigned>((a.V + kSeqCols - 1) / kSeqCols), static_cast<unsigned>(bh));
   auto kernel = split ? gdn_chain_seq_kernel<true> : gdn_chain_seq_kernel<false>;
   set_smem_limit(kernel, smem, "gdn_chain_seq_kernel");

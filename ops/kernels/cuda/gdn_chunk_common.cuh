@@ -896,6 +896,17 @@ inline PrepArgs prep_factor_args(
   return a;
 }
 
+// The chunk geometry every chain's arguments carry.
+template <typename Args>
+void set_chain_shape(Args& a, const GdnShape& s) {
+  a.H = s.heads;
+  a.NB = s.num_blocks();
+  a.NC = chunks_per_block(s);
+  a.NCH = a.NB * a.NC;
+  a.K = static_cast<int>(s.dim_k);
+  a.V = static_cast<int>(s.dim_v);
+}
+
 inline SeqChainArgs seq_chain_args(
     const GdnShape& s, const ChunkBuffers& b, const float* init, float* states, float* final_state) {
   SeqChainArgs a;
@@ -906,12 +917,7 @@ inline SeqChainArgs seq_chain_args(
   a.init = init;
   a.states = states;
   a.final_state = final_state;
-  a.H = s.heads;
-  a.NB = s.num_blocks();
-  a.NC = chunks_per_block(s);
-  a.NCH = a.NB * a.NC;
-  a.K = static_cast<int>(s.dim_k);
-  a.V = static_cast<int>(s.dim_v);
+  set_chain_shape(a, s);
   return a;
 }
 
@@ -928,13 +934,8 @@ inline ChainAArgs chain_fwd_args(
   a.init = init;
   a.hb = w.hb;
   a.T = s.seqlen;
-  a.H = s.heads;
   a.L = s.block_len;
-  a.NB = s.num_blocks();
-  a.NC = chunks_per_block(s);
-  a.NCH = a.NB * a.NC;
-  a.K = static_cast<int>(s.dim_k);
-  a.V = static_cast<int>(s.dim_v);
+  set_chain_shape(a, s);
   a.S = segments;
   a.SC = (a.NC + segments - 1) / segments;
   a.mseg = a.NB * segments > 1 ? w.mseg : nullptr;
@@ -951,12 +952,7 @@ inline ChainArgs chain_bwd_args(const GdnShape& s, const BwdWorkspace& w, const 
   a.h0 = states;
   a.hin = w.hin;
   a.vnew = w.vnew;
-  a.H = s.heads;
-  a.NB = s.num_blocks();
-  a.NC = chunks_per_block(s);
-  a.NCH = a.NB * a.NC;
-  a.K = static_cast<int>(s.dim_k);
-  a.V = static_cast<int>(s.dim_v);
+  set_chain_shape(a, s);
   return a;
 }
 
