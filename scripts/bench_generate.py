@@ -63,7 +63,7 @@ TARGET_FRAMES = 921  # the length DESIGN section 10 states its targets at
 FLAT_TOLERANCE = 0.05  # "flat memory": peak at the longest length within 5% of the shortest
 GiB = 2**30
 # What must agree for results to be combined by --merge.
-SETTING_KEYS = ("device", "preset", "dtype", "latent_height", "latent_width", "frames_per_block")
+SETTING_KEYS = ("device", "preset", "dtype", "latent_height", "latent_width", "frames_per_block", "cuda_graphs")
 
 
 def latent_frames(pixel_frames, frames_per_block):
@@ -113,7 +113,8 @@ def time_generation(dit, text, frames, args, device):
     if on_cuda:
         torch.cuda.reset_peak_memory_stats(device)
     run = dit.generate(text, frames, seed=args.seed, frames_per_block=args.frames_per_block,
-                       latent_height=args.latent_height, latent_width=args.latent_width)
+                       latent_height=args.latent_height, latent_width=args.latent_width,
+                       cuda_graphs=not args.no_cuda_graphs)
     cache_bytes = run.cache_bytes
     synchronize(device)
     start = time.perf_counter()
@@ -338,6 +339,7 @@ def run_benchmark(args):
         "latent_height": args.latent_height,
         "latent_width": args.latent_width,
         "frames_per_block": args.frames_per_block,
+        "cuda_graphs": not args.no_cuda_graphs,
         "passes_per_block": "4 denoising steps [1000, 750, 500, 250] warped at shift 5, then 1 clean pass",
         "seed": args.seed,
         "warmup": "one untimed block per model",
@@ -378,6 +380,8 @@ def parse_args(argv):
     parser.add_argument("--latent-width", type=int, default=104, help="latent columns (default 104: 832 pixels)")
     parser.add_argument("--frames-per-block", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-cuda-graphs", action="store_true",
+                        help="run every pass eagerly (by default hybrid100's denoising passes replay a CUDA graph)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here (after every run)")
     parser.add_argument("--png", type=Path, default=None, help="draw time and memory against length here")
     parser.add_argument("--merge", nargs="+", type=Path, default=None, metavar="JSON",

@@ -89,6 +89,7 @@ void inference_section(YAML::Emitter& out, const InferenceConfig& c) {
   put(out, "latent_width", g.latent_width);
   put(out, "kv_window_frames", g.kv.window_frames);
   put(out, "kv_sink_frames", g.kv.sink_frames);
+  put(out, "cuda_graphs", g.cuda_graphs);
   put(out, "dtype", c.dtype);
   put(out, "device", c.device);
   put(out, "checkpoint", c.checkpoint);

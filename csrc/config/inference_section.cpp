@@ -14,6 +14,7 @@ InferenceConfig read_inference_section(const YamlMap& s) {
        "latent_width",
        "kv_window_frames",
        "kv_sink_frames",
+       "cuda_graphs",
        "dtype",
        "device",
        "checkpoint",
@@ -31,6 +32,9 @@ InferenceConfig read_inference_section(const YamlMap& s) {
   }
   if (s.has("context_timestep")) {
     g.context_timestep = s.number("context_timestep");
+  }
+  if (s.has("cuda_graphs")) {
+    g.cuda_graphs = s.boolean("cuda_graphs");
   }
   const std::pair<const char*, int64_t*> integers[] = {
       {"frames_per_block", &g.frames_per_block},

@@ -1,6 +1,7 @@
 // ARGenerator and GenerationRun (see generator.h).
 #include "inference/generator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <utility>
@@ -96,7 +97,13 @@ GenerationRun::GenerationRun(
       caches_(std::move(caches)),
       num_blocks_(num_blocks),
       noise_(std::move(noise)),
-      timed_(timed) {}
+      timed_(timed) {
+  const bool shapes_repeat = std::all_of(
+      caches_.begin(), caches_.end(), [](const model::LayerCache& c) { return c.as_recurrent_state() != nullptr; });
+  if (options_.cuda_graphs && text_.is_cuda() && shapes_repeat && PassGraph::available()) {
+    graph_ = std::make_unique<PassGraph>();
+  }
+}
 
 at::Tensor GenerationRun::timesteps(double t) const {
   return at::full({text_.size(0), options_.frames_per_block}, t, text_.options().dtype(at::kFloat));
@@ -107,15 +114,23 @@ at::Tensor GenerationRun::denoise_next() {
   at::NoGradGuard no_grad;
   const auto& c = model_->config();
   const auto weight = model_->parameters().front();
-  const auto flow = [this](const at::Tensor& x_t, double t) {
-    return model_->forward_cached(x_t, timesteps(t), text_, caches_, /*write_cache=*/false);
+  const auto pass = [this](const at::Tensor& x_t, const at::Tensor& t) {
+    return model_->forward_cached(x_t, t, text_, caches_, /*write_cache=*/false);
   };
-  return denoise_block(
+  const bool replay = graph_ != nullptr && blocks_done_ > 0;
+  const auto flow = [&](const at::Tensor& x_t, double t) {
+    return replay ? graph_->run(x_t, timesteps(t), pass) : pass(x_t, timesteps(t));
+  };
+  auto x0 = denoise_block(
       schedule_,
       flow,
       {text_.size(0), c.in_dim, options_.frames_per_block, options_.latent_height, options_.latent_width},
       weight.options(),
       noise_);
+  if (replay) {
+    graph_->reset(); // the next block's frame positions differ
+  }
+  return x0;
 }
 
 void GenerationRun::commit(const at::Tensor& x0) {

@@ -22,6 +22,7 @@
 
 #include "inference/flow_matching.h"
 #include "inference/generator_options.h"
+#include "inference/pass_graph.h"
 #include "model/layer_cache.h"
 #include "model/wan_dit.h"
 
@@ -88,6 +89,10 @@ class GenerationRun {
   int64_t blocks_done_ = 0;
   at::Generator noise_;
   bool timed_;
+  // Set when the denoising passes replay a CUDA graph (GeneratorOptions::cuda_graphs); block 0 runs them
+  // eagerly, which warms up what a capture must find ready (the kernels' settings, the attention's plans,
+  // the prompt's keys and values).
+  std::unique_ptr<PassGraph> graph_;
 };
 
 class ARGenerator {

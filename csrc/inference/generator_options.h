@@ -16,6 +16,9 @@ struct GeneratorOptions {
   int64_t latent_height = 60; // 480 pixels
   int64_t latent_width = 104; // 832 pixels
   KVCachePolicy kv;           // softmax layers: the whole video preallocated, or a rolling window with sinks
+  // Replay each block's denoising passes from a CUDA graph (pass_graph.h) where their shapes repeat from
+  // block to block: on CUDA, for models whose every layer keeps a recurrent state (hybrid 100%).
+  bool cuda_graphs = true;
 };
 
 } // namespace arl2::inference

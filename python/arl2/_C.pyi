@@ -127,4 +127,5 @@ class WanDiT:
         context_timestep: float = 0.0,
         kv_window_frames: int = 0,
         kv_sink_frames: int = 0,
+        cuda_graphs: bool = True,
     ) -> GenerationRun: ...

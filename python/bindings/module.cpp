@@ -113,6 +113,7 @@ py::dict generation_to_dict(const inference::GeneratorOptions& g) {
   d["context_timestep"] = g.context_timestep;
   d["kv_window_frames"] = g.kv.window_frames;
   d["kv_sink_frames"] = g.kv.sink_frames;
+  d["cuda_graphs"] = g.cuda_graphs;
   return d;
 }
 
@@ -501,7 +502,8 @@ PYBIND11_MODULE(_C, m) {
              bool warp,
              double context_timestep,
              int64_t kv_window_frames,
-             int64_t kv_sink_frames) {
+             int64_t kv_sink_frames,
+             bool cuda_graphs) {
             inference::GeneratorOptions o;
             o.schedule.denoising_steps = denoising_steps;
             o.schedule.shift = shift;
@@ -511,6 +513,7 @@ PYBIND11_MODULE(_C, m) {
             o.latent_height = latent_height;
             o.latent_width = latent_width;
             o.kv = {kv_window_frames, kv_sink_frames};
+            o.cuda_graphs = cuda_graphs;
             return inference::ARGenerator(w, o).start(text, latent_frames, seed);
           },
           py::arg("text"),
@@ -525,6 +528,7 @@ PYBIND11_MODULE(_C, m) {
           py::arg("context_timestep") = 0.0,
           py::arg("kv_window_frames") = 0,
           py::arg("kv_sink_frames") = 0,
+          py::arg("cuda_graphs") = true,
           "Starts generating (csrc/inference/generator.h): checks the request, allocates the caches and "
           "returns an iterator of the finished blocks [B, C, frames_per_block, H, W].");
 }

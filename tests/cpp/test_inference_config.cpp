@@ -15,7 +15,8 @@ TEST_CASE("the inference section sets the generator, dtype, device and checkpoin
   const auto c = config::parse_config(
       "model:\n  preset: tiny\ninference:\n  denoising_steps: [1000, 500]\n  shift: 8.0\n  warp: false\n"
       "  context_timestep: 5\n  frames_per_block: 1\n  latent_height: 4\n  latent_width: 6\n"
-      "  kv_window_frames: 6\n  kv_sink_frames: 3\n  dtype: float32\n  device: cpu\n  checkpoint: base.safetensors\n",
+      "  kv_window_frames: 6\n  kv_sink_frames: 3\n  cuda_graphs: false\n  dtype: float32\n  device: cpu\n"
+      "  checkpoint: base.safetensors\n",
       "test.yaml");
   const auto& g = c.inference.generator;
   CHECK(g.schedule.denoising_steps == std::vector<int64_t>{1000, 500});
@@ -25,6 +26,7 @@ TEST_CASE("the inference section sets the generator, dtype, device and checkpoin
   CHECK(g.frames_per_block == 1);
   CHECK((g.latent_height == 4 && g.latent_width == 6));
   CHECK((g.kv.window_frames == 6 && g.kv.sink_frames == 3));
+  CHECK(!g.cuda_graphs);
   CHECK(c.inference.dtype == "float32");
   CHECK(c.inference.device == "cpu");
   CHECK(c.inference.checkpoint == "base.safetensors");

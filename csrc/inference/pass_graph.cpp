@@ -1,0 +1,104 @@
+// PassGraph (see pass_graph.h): at::cuda::CUDAGraph where the build has CUDA (ARL2_WITH_CUDA, this file's
+// define alone); elsewhere available() is false and the generator never makes one.
+#include "inference/pass_graph.h"
+
+#include <optional>
+
+#include <c10/util/Exception.h>
+
+#ifdef ARL2_WITH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace arl2::inference {
+
+#ifdef ARL2_WITH_CUDA
+
+struct PassGraph::Impl {
+  c10::MempoolId_t pool = at::cuda::graph_pool_handle();
+  // Every capture runs on this one stream (captures need a stream other than the default one), warmed up
+  // by one eager pass before the first: the libraries keep per-stream state (cuBLAS workspaces) that must
+  // exist before a capture on the stream, not be made inside it.
+  std::optional<c10::cuda::CUDAStream> side;
+  std::unique_ptr<at::cuda::CUDAGraph> graph;
+  at::Tensor x, t, out; // the captured pass's input copies and output
+};
+
+bool PassGraph::available() {
+  return true;
+}
+
+at::Tensor PassGraph::run(const at::Tensor& x, const at::Tensor& t, const Pass& pass) {
+  TORCH_CHECK(x.is_cuda() && t.is_cuda(), "PassGraph: a CUDA graph runs on CUDA tensors");
+  if (impl_->graph == nullptr) {
+    const auto device = x.device().index();
+    const auto current = c10::cuda::getCurrentCUDAStream(device);
+    impl_->x = x.clone();
+    impl_->t = t.clone();
+    const bool warm_up = !impl_->side.has_value();
+    if (warm_up) {
+      impl_->side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device);
+    }
+    at::cuda::CUDAEvent inputs_ready, captured;
+    inputs_ready.record(current);
+    inputs_ready.block(*impl_->side);
+    auto graph = std::make_unique<at::cuda::CUDAGraph>();
+    {
+      c10::cuda::CUDAStreamGuard on_side(*impl_->side);
+      if (warm_up) {
+        pass(impl_->x, impl_->t);
+      }
+      // Relaxed: the kernels' launchers query the device and set their shared-memory limits, which the
+      // stricter modes refuse while a stream captures.
+      graph->capture_begin(impl_->pool, cudaStreamCaptureModeRelaxed);
+      impl_->out = pass(impl_->x, impl_->t);
+      graph->capture_end();
+      captured.record(*impl_->side);
+    }
+    captured.block(current);
+    impl_->graph = std::move(graph);
+  } else {
+    TORCH_CHECK(
+        x.sizes() == impl_->x.sizes() && t.sizes() == impl_->t.sizes(),
+        "PassGraph: the inputs' shapes changed since the capture (",
+        impl_->x.sizes(),
+        ", ",
+        impl_->t.sizes(),
+        "); reset() first");
+    impl_->x.copy_(x);
+    impl_->t.copy_(t);
+  }
+  impl_->graph->replay();
+  return impl_->out;
+}
+
+void PassGraph::reset() {
+  impl_->graph.reset();
+  impl_->out = at::Tensor();
+}
+
+#else
+
+struct PassGraph::Impl {};
+
+bool PassGraph::available() {
+  return false;
+}
+
+at::Tensor PassGraph::run(const at::Tensor&, const at::Tensor&, const Pass&) {
+  TORCH_CHECK(false, "PassGraph: CUDA graphs need a build with CUDA");
+}
+
+void PassGraph::reset() {}
+
+#endif
+
+PassGraph::PassGraph() : impl_(std::make_unique<Impl>()) {}
+PassGraph::~PassGraph() = default;
+PassGraph::PassGraph(PassGraph&&) noexcept = default;
+PassGraph& PassGraph::operator=(PassGraph&&) noexcept = default;
+
+} // namespace arl2::inference
