@@ -18,7 +18,6 @@ namespace arl2::inference {
 #ifdef ARL2_WITH_CUDA
 
 struct PassGraph::Impl {
-  c10::MempoolId_t pool = at::cuda::graph_pool_handle();
   // Every capture runs on this one stream (captures need a stream other than the default one), warmed up
   // by one eager pass before the first: the libraries keep per-stream state (cuBLAS workspaces) that must
   // exist before a capture on the stream, not be made inside it.
@@ -53,7 +52,7 @@ at::Tensor PassGraph::run(const at::Tensor& x, const at::Tensor& t, const Pass& 
       }
       // Relaxed: the kernels' launchers query the device and set their shared-memory limits, which the
       // stricter modes refuse while a stream captures.
-      graph->capture_begin(impl_->pool, cudaStreamCaptureModeRelaxed);
+      graph->capture_begin({0, 0}, cudaStreamCaptureModeRelaxed);
       impl_->out = pass(impl_->x, impl_->t);
       graph->capture_end();
       captured.record(*impl_->side);

@@ -1,9 +1,9 @@
 // One model pass captured as a CUDA graph and replayed: the generator's denoising passes of a block run the
 // same kernels on the same buffers, only x_t and the timesteps change, so the block's first pass is
 // captured (on a side stream, applied to copies of its inputs) and every pass copies its inputs into those
-// copies and replays the graph, with no kernel launches from the host. The graph's memory comes from one
-// pool kept for the whole video: recapturing for the next block (whose frame positions, and so the kernels'
-// arguments, differ) reuses it.
+// copies and replays the graph, with no kernel launches from the host. The next block's frame positions, and
+// so the kernels' arguments, differ: reset() drops the graph and its private memory pool, and the block's
+// first run captures again.
 #pragma once
 
 #include <functional>
@@ -29,7 +29,7 @@ class PassGraph {
   // run on the device without waiting for it and read nothing but x, t and buffers that outlive the graph.
   // The result is valid until the next run or reset().
   at::Tensor run(const at::Tensor& x, const at::Tensor& t, const Pass& pass);
-  // Drops the graph (its memory stays in the pool): the next run captures again.
+  // Drops the graph and its memory: the next run captures again.
   void reset();
 
  private:
