@@ -50,8 +50,8 @@ at::Tensor PassGraph::run(const at::Tensor& x, const at::Tensor& t, const Pass& 
       if (warm_up) {
         pass(impl_->x, impl_->t);
       }
-      // Relaxed: the kernels' launchers query the device and set their shared-memory limits, which the
-      // stricter modes refuse while a stream captures.
+      // Relaxed: the kernels' launchers query the device and set their shared-memory limits inside the pass;
+      // this mode lets such calls through while the stream captures.
       graph->capture_begin({0, 0}, cudaStreamCaptureModeRelaxed);
       impl_->out = pass(impl_->x, impl_->t);
       graph->capture_end();
