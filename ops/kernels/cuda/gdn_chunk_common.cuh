@@ -573,7 +573,7 @@ __device__ __forceinline__ void block_gemm(
   }
 }
 
-// V = A B for the 64 x 64 lower triangular A and B: 64 x N (N % 16 == 0), both row-major in shared memory.
+// C = A B for the 64 x 64 lower triangular A and B: 64 x N (N % 16 == 0), all row-major in shared memory.
 // Output tiles of 16 x 16; a warp takes row tiles r and 3 - r of one column tile, so that every warp runs
 // the same five 16-deep k steps (block_gemm's row tiles would run 1 to 4).
 template <bool kSplit>
@@ -802,8 +802,8 @@ inline ChunkBuffers carve_chunk_buffers(WorkspaceCarver& c, const GdnShape& s) {
 }
 
 // The forward's workspace. The sequential schedule uses seq, the parallel one par, hb and mseg (sized for
-// kMaxSegments per block). A forward carves the view of its schedule; views carves both over the same
-// bytes (for running both schedules in turn), and the workspace is then the larger of the two.
+// kMaxSegments per block). A forward carves the view of its schedule; FwdViews::kBoth carves both over the
+// same bytes (the workbench runs both schedules in turn), and the workspace is then the larger of the two.
 struct FwdWorkspace {
   ChunkBuffers seq;
   ChunkFactors par;
