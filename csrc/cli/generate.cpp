@@ -123,6 +123,9 @@ int run_generate(const GenerateArgs& args) {
       args.ema ? train::TrainedWeights::kEma : train::TrainedWeights::kRaw);
   const inference::ARGenerator generator(dit, inf.generator);
   auto run = generator.start(text, args.latent_frames, args.seed, /*timed=*/true);
+  std::printf(
+      "denoising passes: %s\n",
+      run.replays_cuda_graphs() ? "replayed from a CUDA graph from block 2 on (inference.cuda_graphs)" : "run eagerly");
 
   std::vector<at::Tensor> blocks;
   std::vector<double> block_ms;
@@ -172,6 +175,7 @@ int run_generate(const GenerateArgs& args) {
       {"kv_cache_bytes", estimate.kv_cache_bytes},
       {"state_bytes", estimate.state_bytes}};
   metrics["cache_bytes"] = run.cache_bytes();
+  metrics["cuda_graphs"] = run.replays_cuda_graphs();
   metrics["config"] = {
       {"path", args.config_path},
       {"overrides", args.overrides},

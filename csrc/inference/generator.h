@@ -62,6 +62,11 @@ class GenerationRun {
   const std::vector<model::LayerCache>& caches() const {
     return caches_;
   }
+  // Whether blocks after the first replay their denoising passes from a CUDA graph
+  // (GeneratorOptions::cuda_graphs, where the device and the model allow it).
+  bool replays_cuda_graphs() const {
+    return graph_ != nullptr;
+  }
   // Bytes held by every layer's cache, and of those the bytes that hold committed frames (a KV cache is
   // allocated for the whole video up front).
   int64_t cache_bytes() const;
