@@ -12,10 +12,18 @@
 #include <c10/util/Exception.h>
 
 #include "inference/device_memory.h"
+#include "model/conversion.h"
 #include "model/cpu_denormals.h"
+#include "model/hybrid_attention.h"
 
 namespace arl2::inference {
 namespace {
+
+bool records_diagnostics(const model::WanDiT& model) {
+  const auto layers = model::hybrid_layers(model);
+  return std::any_of(
+      layers.begin(), layers.end(), [](const auto& layer) { return layer.second->records_diagnostics(); });
+}
 
 void check_options(const model::ModelConfig& c, const GeneratorOptions& o) {
   TORCH_CHECK(o.frames_per_block > 0, "inference.frames_per_block must be positive, got ", o.frames_per_block);
@@ -117,7 +125,8 @@ at::Tensor GenerationRun::denoise_next() {
   const auto pass = [this](const at::Tensor& x_t, const at::Tensor& t) {
     return model_->forward_cached(x_t, t, text_, caches_, /*write_cache=*/false);
   };
-  const bool replay = graph_ != nullptr && blocks_done_ > 0;
+  // Recording diagnostics reads values back to the host, which a capture cannot hold.
+  const bool replay = graph_ != nullptr && blocks_done_ > 0 && !records_diagnostics(*model_);
   const auto flow = [&](const at::Tensor& x_t, double t) {
     return replay ? graph_->run(x_t, timesteps(t), pass) : pass(x_t, timesteps(t));
   };

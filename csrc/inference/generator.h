@@ -63,7 +63,8 @@ class GenerationRun {
     return caches_;
   }
   // Whether blocks after the first replay their denoising passes from a CUDA graph
-  // (GeneratorOptions::cuda_graphs, where the device and the model allow it).
+  // (GeneratorOptions::cuda_graphs, where the device and the model allow it; a block runs eagerly while
+  // hybrid layers record diagnostics).
   bool replays_cuda_graphs() const {
     return graph_ != nullptr;
   }

@@ -63,6 +63,9 @@ class HybridAttention : public SelfAttentionLayer {
   void set_diagnostics(bool on) {
     record_diagnostics_ = on;
   }
+  bool records_diagnostics() const {
+    return record_diagnostics_;
+  }
   // The last forward's, while recording is on.
   const std::optional<HybridDiagnostics>& diagnostics() const {
     return diagnostics_;

@@ -66,3 +66,17 @@ def test_cuda_graphs_replay_the_eager_passes_exactly(ratio):
     graphed = torch.cat(list(dit.generate(text, cuda_graphs=True, **options)), 2)
     eager = torch.cat(list(dit.generate(text, cuda_graphs=False, **options)), 2)
     assert torch.equal(graphed, eager)
+
+
+@pytest.mark.requires_cuda
+def test_blocks_run_eagerly_while_hybrid_layers_record_diagnostics():
+    # recording reads values back to the host, which a captured pass cannot do
+    dit = _C.WanDiT("tiny", dtype="float32", device="cuda")
+    dit.convert_to_hybrid(ratio=1.0)
+    dit.set_diagnostics(True)
+    text = torch.randn(1, 5, 32, device="cuda")
+    options = dict(latent_frames=4, seed=2, frames_per_block=2, latent_height=4, latent_width=6)
+    graphed = torch.cat(list(dit.generate(text, cuda_graphs=True, **options)), 2)
+    assert dit.diagnostics()
+    eager = torch.cat(list(dit.generate(text, cuda_graphs=False, **options)), 2)
+    assert torch.equal(graphed, eager)
