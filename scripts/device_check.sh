@@ -5,7 +5,7 @@
 #   device run: bash scripts/device_check.sh      (carry .whl to compare against fla's Triton kernel;
 #   SKIP_BENCH=1 to check correctness only; PYTEST_ALL=1 runs every pytest case, not only those marked
 #   requires_cuda (the CPU cases run in CI; the whole suite takes ~5.5 minutes there); BENCH_GENERATE="--models hybrid100 --frames 921" also runs
-#   scripts/bench_generate.py with those arguments, and PROFILE_GENERATE=hybrid100 scripts/profile_generate.py
+#   scripts/bench_generate.py with those arguments, and PROFILE_GENERATE=hybrid100 scripts/profile_generate.py --by-shape
 #   on that model, after the checks)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -68,7 +68,7 @@ fi
 [ -z "${BENCH_GENERATE:-}" ] ||
   step bench_generate "$PYTHON" scripts/bench_generate.py --json "$OUT/bench_generate.json" $BENCH_GENERATE
 [ -z "${PROFILE_GENERATE:-}" ] ||
-  step profile_generate "$PYTHON" scripts/profile_generate.py --model "$PROFILE_GENERATE" --blocks 2 \
+  step profile_generate "$PYTHON" scripts/profile_generate.py --model "$PROFILE_GENERATE" --blocks 2 --by-shape \
     --json "$OUT/profile_generate.json"
 
 for f in catch_cuda kernels pytest generate torchrun_nccl; do
