@@ -19,6 +19,10 @@ TORCH_LIBRARY(arl2, m) {
   m.def(
       "_gdn_block_read_backward(Tensor d_o, Tensor q, Tensor states, int block_len, float scale)"
       " -> (Tensor dq, Tensor d_states)");
+  // hybrid_attention's (3) with the read: residual + gate * gdn_block_read(q, states, block_len, scale)
+  m.def(
+      "_gdn_block_read_gated(Tensor residual, Tensor gate, Tensor q, Tensor states, int block_len, float scale)"
+      " -> Tensor o");
   // ops/specs/hybrid_attention.md
   m.def(
       "hybrid_attention(Tensor q, Tensor k, Tensor v, Tensor q_mem, Tensor states, Tensor gate, int block_len,"

@@ -164,6 +164,23 @@ void check_read_backward_args(
   check_same_device(op, q, "q", d_o, "d_o");
 }
 
+void check_gated_read_args(
+    const char* op,
+    const at::Tensor& residual,
+    const at::Tensor& gate,
+    const at::Tensor& q,
+    const at::Tensor& states,
+    int64_t block_len) {
+  check_read_args(op, q, states, block_len);
+  const auto B = q.sym_size(0), T = q.sym_size(1), H = q.sym_size(2);
+  check_shape(op, residual, "residual", "[B, T, H, V]", {B, T, H, states.sym_size(4)});
+  check_shape(op, gate, "gate", "[B, T, H]", {B, T, H});
+  check_dtype(op, residual, "residual", q.scalar_type(), "the dtype of q");
+  check_dtype(op, gate, "gate", q.scalar_type(), "the dtype of q");
+  check_same_device(op, q, "q", residual, "residual");
+  check_same_device(op, q, "q", gate, "gate");
+}
+
 std::vector<c10::SymInt> gdn_transitions_shape(const at::Tensor& k, int64_t block_len) {
   const auto NB = k.sym_size(1) / block_len;
   return {k.sym_size(0), NB.max(1) - 1, k.sym_size(2), k.sym_size(3), k.sym_size(3)};

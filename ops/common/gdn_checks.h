@@ -43,6 +43,13 @@ std::vector<c10::SymInt> gdn_transitions_shape(const at::Tensor& k, int64_t bloc
 void check_read_args(const char* op, const at::Tensor& q, const at::Tensor& states, int64_t block_len);
 void check_read_backward_args(
     const char* op, const at::Tensor& d_o, const at::Tensor& q, const at::Tensor& states, int64_t block_len);
+void check_gated_read_args(
+    const char* op,
+    const at::Tensor& residual,
+    const at::Tensor& gate,
+    const at::Tensor& q,
+    const at::Tensor& states,
+    int64_t block_len);
 
 // Sizes of a checked [B, T, H, K] tensor with value width dim_v (concrete tensors only).
 kernels::GdnShape gdn_shape(const at::Tensor& k, int64_t dim_v, int64_t block_len);

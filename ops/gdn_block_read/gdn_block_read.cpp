@@ -22,5 +22,18 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward(
   return op.call(d_o, q, states, block_len, scale);
 }
 
+at::Tensor gdn_block_read_gated(
+    const at::Tensor& residual,
+    const at::Tensor& gate,
+    const at::Tensor& q,
+    const at::Tensor& states,
+    int64_t block_len,
+    double scale) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("arl2::_gdn_block_read_gated", "")
+                       .typed<decltype(gdn_block_read_gated)>();
+  return op.call(residual, gate, q, states, block_len, scale);
+}
+
 } // namespace detail
 } // namespace arl2

@@ -35,6 +35,35 @@ at::Tensor gdn_block_read_cuda(const at::Tensor& q, const at::Tensor& states, in
   return o;
 }
 
+at::Tensor gdn_block_read_gated_cuda(
+    const at::Tensor& residual,
+    const at::Tensor& gate,
+    const at::Tensor& q,
+    const at::Tensor& states,
+    int64_t block_len,
+    double scale) {
+  check_gated_read_args("_gdn_block_read_gated", residual, gate, q, states, block_len);
+  check_cuda_dtype("_gdn_block_read_gated", q, "q");
+  kernels::GdnReadFwdParams p;
+  p.shape = gdn_shape(q, states.size(4), block_len);
+  p.dtype = to_kernel_dtype(q.scalar_type());
+  const std::string unsupported = kernels::gdn_cuda_unsupported(p.shape);
+  TORCH_CHECK(unsupported.empty(), "_gdn_block_read_gated", ": ", unsupported);
+  // Every check before the guard and the first allocation: nothing is touched on the device for bad input.
+  const c10::cuda::CUDAGuard device_guard(q.device());
+  const auto q_c = dense_aligned(q), states_c = dense_aligned(states);
+  const auto residual_c = dense_aligned(residual), gate_c = dense_aligned(gate);
+  p.scale = scale;
+  auto o = at::empty_like(residual_c);
+  p.q = q_c.const_data_ptr();
+  p.states = states_c.const_data_ptr();
+  p.residual = residual_c.const_data_ptr();
+  p.gate = gate_c.const_data_ptr();
+  p.o = o.mutable_data_ptr();
+  kernels::gdn_block_read_fwd_cuda(p, c10::cuda::getCurrentCUDAStream());
+  return o;
+}
+
 std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward_cuda(
     const at::Tensor& d_o, const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale) {
   check_read_backward_args("gdn_block_read backward", d_o, q, states, block_len);
@@ -63,6 +92,7 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward_cuda(
 TORCH_LIBRARY_IMPL(arl2, CUDA, m) {
   m.impl("gdn_block_read", &gdn_block_read_cuda);
   m.impl("_gdn_block_read_backward", &gdn_block_read_backward_cuda);
+  m.impl("_gdn_block_read_gated", &gdn_block_read_gated_cuda);
 }
 
 } // namespace arl2::detail

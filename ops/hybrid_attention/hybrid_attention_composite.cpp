@@ -1,9 +1,9 @@
 // arl2::hybrid_attention as a composite of two ops (ops/specs/hybrid_attention.md): softmax attention
 // inside each block through scaled_dot_product_attention, plus the gated memory read through
-// arl2::gdn_block_read. Registered as CompositeImplicitAutograd, so every backend, autograd and fake
+// arl2::_gdn_block_read_gated. Registered as CompositeImplicitAutograd, so every backend, autograd and fake
 // tensors come from those two ops: on CUDA that is LibTorch's FlashAttention (or cuDNN / efficient)
-// kernels, forward and backward, and the project's read kernels. A fused kernel would save one
-// [B, T, H, V] round trip of the read's output, a few percent of the layer.
+// kernels, forward and backward, and the project's read kernels, whose epilogue adds the gated read to
+// the softmax branch's output.
 #include <cmath>
 
 #include <ATen/ATen.h>
@@ -131,9 +131,8 @@ at::Tensor hybrid_attention_composite(
                                .transpose(1, 2)
                                .reshape({batch, seqlen, heads, v.size(3)});
   const double read_scale = mem_scale.value_or(1.0 / std::sqrt(static_cast<double>(q_mem.size(3))));
-  const at::Tensor memory = gdn_block_read(q_mem, states, block_len, read_scale);
-  // intra + gate * memory in one kernel, accumulated in float32 for reduced-precision inputs
-  return at::addcmul(intra, gate.unsqueeze(-1), memory);
+  // intra + gate * memory: on CUDA in the read kernel's epilogue, accumulated in float32
+  return gdn_block_read_gated(intra, gate, q_mem, states, block_len, read_scale);
 }
 
 } // namespace

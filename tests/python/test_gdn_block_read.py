@@ -1,6 +1,6 @@
-"""arl2.gdn_block_read against arl2.naive: outputs and gradients over the case table (fp32/bf16/fp16,
-contiguous and strided, CPU and CUDA); gradcheck, opcheck and fake-tensor strides; argument errors
-through Python."""
+"""arl2.gdn_block_read and its gated form (arl2::_gdn_block_read_gated, hybrid_attention's sum of its
+branches) against arl2.naive: outputs and gradients over the case table (fp32/bf16/fp16, contiguous and
+strided, CPU and CUDA); gradcheck, opcheck and fake-tensor strides; argument errors through Python."""
 import pytest
 import torch
 
@@ -39,9 +39,50 @@ def test_matches_naive(case, device, layout, tol):
     assert all(e < tol_grad for e in errs.values()), errs
 
 
+def gated_inputs(c):
+    """float64 residual [B, T, H, V] and gate [B, T, H] in (0, 1), rounded to q's dtype."""
+    residual = torch.randn(c.B, c.T, c.H, c.V, dtype=torch.float64).to(c.dtype).double()
+    gate = torch.rand(c.B, c.T, c.H, dtype=torch.float64).to(c.dtype).double()
+    return residual, gate
+
+
+def gated_read(residual, gate, q, states, block_len, scale):
+    return torch.ops.arl2._gdn_block_read_gated(residual, gate, q, states, block_len, scale)
+
+
+def test_gated_matches_naive(case, device, layout, tol):
+    q, states = read_inputs(case)
+    residual, gate = gated_inputs(case)
+    scale = case.K**-0.5
+    inputs = (residual, gate, q, states)
+    ref_inputs = [t.clone().requires_grad_() for t in inputs]
+    r, g, rq, rs = ref_inputs
+    ref = r + g[..., None] * naive_gdn_block_read(rq, rs, case.block_len, scale)
+    d_o = torch.randn_like(ref).to(case.dtype).double()
+    ref_grads = torch.autograd.grad(ref, ref_inputs, d_o)
+
+    dtypes = (case.dtype, case.dtype, case.dtype, torch.float32)
+    kernel_inputs = [to_kernel(t, dt, device, layout) for t, dt in zip(inputs, dtypes)]
+    if device == "cuda":
+        poison_cuda_allocator(ref.shape)
+    o = gated_read(*kernel_inputs, case.block_len, scale)
+    grads = torch.autograd.grad(o, kernel_inputs, d_o.to(device, case.dtype))
+
+    tol_out, tol_grad = tol
+    assert o.dtype == case.dtype and o.is_contiguous()
+    assert rel_err(o, ref) < tol_out
+    names = ("d_residual", "d_gate", "dq", "d_states")
+    errs = {n: rel_err(d, ref_d) for n, d, ref_d in zip(names, grads, ref_grads)}
+    assert all(e < tol_grad for e in errs.values()), errs
+
+
 def test_gradcheck():
     q, states = (t.requires_grad_() for t in read_inputs(TINY))
     assert torch.autograd.gradcheck(lambda q, s: arl2.gdn_block_read(q, s, TINY.block_len, 0.7), (q, states))
+    residual, gate = (t.requires_grad_() for t in gated_inputs(TINY))
+    assert torch.autograd.gradcheck(
+        lambda r, g, q, s: gated_read(r, g, q, s, TINY.block_len, 0.7), (residual, gate, q, states)
+    )
 
 
 def opcheck_samples(device, requires_grad):
@@ -54,6 +95,8 @@ def opcheck_samples(device, requires_grad):
             c.block_len,
             0.5,
         )
+        residual, gate = (t.to(device, c.dtype).requires_grad_(requires_grad) for t in gated_inputs(c))
+        yield torch.ops.arl2._gdn_block_read_gated.default, (residual, gate, q, states, c.block_len, 0.5)
         # Not with requires_grad: the backward op refuses double backward, which opcheck would ask of it.
         d_o = torch.randn(c.B, c.T, c.H, c.V, device=device, dtype=c.dtype)
         yield torch.ops.arl2._gdn_block_read_backward.default, (d_o, q.detach(), states.detach(), c.block_len, 0.5)
@@ -76,7 +119,10 @@ def test_fake_strides_match_real():
     q = q.float().transpose(1, 2).contiguous().transpose(1, 2)
     states = states.float().transpose(-1, -2).contiguous().transpose(-1, -2)
     d_o = torch.randn(TINY.B, TINY.T, TINY.H, TINY.V)
+    residual = d_o.transpose(1, 2).contiguous().transpose(1, 2)  # the gated read's output is contiguous
+    gate = torch.rand(TINY.B, TINY.T, TINY.H)
     samples = [
+        (torch.ops.arl2._gdn_block_read_gated.default, (residual, gate, q, states, TINY.block_len, 0.5)),
         (torch.ops.arl2.gdn_block_read.default, (q, states, TINY.block_len, 0.5)),
         (torch.ops.arl2._gdn_block_read_backward.default, (d_o, q, states, TINY.block_len, 0.5)),
     ]
@@ -107,6 +153,24 @@ def test_bad_arguments_are_named(name, change, message):
     args[name] = change(args)
     with pytest.raises(RuntimeError, match="gdn_block_read: .*" + message):
         arl2.gdn_block_read(**args)
+
+
+@pytest.mark.parametrize(
+    "index, change, message",
+    [
+        (0, lambda t: t[..., :-1], r"residual must have shape \[B, T, H, V\]"),
+        (1, lambda t: t[..., None], r"gate must have shape \[B, T, H\]"),
+        (1, lambda t: t.double(), "gate must be Float"),
+        (0, lambda t: t.to("meta"), "residual is on meta but q is on cpu"),
+    ],
+    ids=["residual-shape", "gate-rank", "gate-dtype", "residual-device"],
+)
+def test_gated_bad_arguments_are_named(index, change, message):
+    q, states = read_inputs(TINY)
+    args = [*(t.float() for t in gated_inputs(TINY)), q.float(), states.float()]
+    args[index] = change(args[index])
+    with pytest.raises(RuntimeError, match="_gdn_block_read_gated: .*" + message):
+        gated_read(*args, TINY.block_len, 0.5)
 
 
 def test_check_finite_names_the_argument():

@@ -92,5 +92,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
 std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward(
     const at::Tensor& d_o, const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale);
 
+// residual + gate[..., None] * gdn_block_read(q, states, block_len, scale): hybrid_attention's sum of its two
+// branches, on CUDA in the read's epilogue. residual [B, T, H, V] and gate [B, T, H] have q's dtype.
+at::Tensor gdn_block_read_gated(
+    const at::Tensor& residual,
+    const at::Tensor& gate,
+    const at::Tensor& q,
+    const at::Tensor& states,
+    int64_t block_len,
+    double scale);
+
 } // namespace detail
 } // namespace arl2

@@ -68,6 +68,9 @@ struct GdnReadFwdParams {
   const void* q = nullptr;       // [B, T, H, K]
   const void* states = nullptr;  // [B, NB, H, K, V]
   void* o = nullptr;             // out [B, T, H, V]
+  // Gated (both or neither): o = residual + gate * (4), residual [B, T, H, V] and gate [B, T, H] of q's dtype.
+  const void* residual = nullptr;
+  const void* gate = nullptr;
 };
 
 struct GdnReadBwdParams {
