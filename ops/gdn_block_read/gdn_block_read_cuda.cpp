@@ -15,17 +15,31 @@
 namespace arl2::detail {
 namespace {
 
-at::Tensor gdn_block_read_cuda(const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale) {
-  check_read_args("gdn_block_read", q, states, block_len);
-  check_cuda_dtype("gdn_block_read", q, "q");
+// o = (4), or residual + gate * (4) where residual and gate are given; the caller checked its arguments.
+at::Tensor read_forward(
+    const char* op,
+    const at::Tensor& q,
+    const at::Tensor& states,
+    int64_t block_len,
+    double scale,
+    const at::Tensor* residual = nullptr,
+    const at::Tensor* gate = nullptr) {
+  check_cuda_dtype(op, q, "q");
   kernels::GdnReadFwdParams p;
   p.shape = gdn_shape(q, states.size(4), block_len);
   p.dtype = to_kernel_dtype(q.scalar_type());
   const std::string unsupported = kernels::gdn_cuda_unsupported(p.shape);
-  TORCH_CHECK(unsupported.empty(), "gdn_block_read", ": ", unsupported);
+  TORCH_CHECK(unsupported.empty(), op, ": ", unsupported);
   // Every check before the guard and the first allocation: nothing is touched on the device for bad input.
   const c10::cuda::CUDAGuard device_guard(q.device());
   const auto q_c = dense_aligned(q), states_c = dense_aligned(states);
+  at::Tensor residual_c, gate_c;
+  if (residual != nullptr) {
+    residual_c = dense_aligned(*residual);
+    gate_c = dense_aligned(*gate);
+    p.residual = residual_c.const_data_ptr();
+    p.gate = gate_c.const_data_ptr();
+  }
   p.scale = scale;
   auto o = at::empty({p.shape.batch, p.shape.seqlen, p.shape.heads, p.shape.dim_v}, q.options());
   p.q = q_c.const_data_ptr();
@@ -33,6 +47,11 @@ at::Tensor gdn_block_read_cuda(const at::Tensor& q, const at::Tensor& states, in
   p.o = o.mutable_data_ptr();
   kernels::gdn_block_read_fwd_cuda(p, c10::cuda::getCurrentCUDAStream());
   return o;
+}
+
+at::Tensor gdn_block_read_cuda(const at::Tensor& q, const at::Tensor& states, int64_t block_len, double scale) {
+  check_read_args("gdn_block_read", q, states, block_len);
+  return read_forward("gdn_block_read", q, states, block_len, scale);
 }
 
 at::Tensor gdn_block_read_gated_cuda(
@@ -43,25 +62,7 @@ at::Tensor gdn_block_read_gated_cuda(
     int64_t block_len,
     double scale) {
   check_gated_read_args("_gdn_block_read_gated", residual, gate, q, states, block_len);
-  check_cuda_dtype("_gdn_block_read_gated", q, "q");
-  kernels::GdnReadFwdParams p;
-  p.shape = gdn_shape(q, states.size(4), block_len);
-  p.dtype = to_kernel_dtype(q.scalar_type());
-  const std::string unsupported = kernels::gdn_cuda_unsupported(p.shape);
-  TORCH_CHECK(unsupported.empty(), "_gdn_block_read_gated", ": ", unsupported);
-  // Every check before the guard and the first allocation: nothing is touched on the device for bad input.
-  const c10::cuda::CUDAGuard device_guard(q.device());
-  const auto q_c = dense_aligned(q), states_c = dense_aligned(states);
-  const auto residual_c = dense_aligned(residual), gate_c = dense_aligned(gate);
-  p.scale = scale;
-  auto o = at::empty_like(residual_c);
-  p.q = q_c.const_data_ptr();
-  p.states = states_c.const_data_ptr();
-  p.residual = residual_c.const_data_ptr();
-  p.gate = gate_c.const_data_ptr();
-  p.o = o.mutable_data_ptr();
-  kernels::gdn_block_read_fwd_cuda(p, c10::cuda::getCurrentCUDAStream());
-  return o;
+  return read_forward("_gdn_block_read_gated", q, states, block_len, scale, &residual, &gate);
 }
 
 std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward_cuda(
