@@ -131,7 +131,8 @@ def hybrid_attention(
 
     Attention is bidirectional inside a block and never crosses blocks; everything before the block
     reaches it only through ``states`` (from :func:`gdn_block_scan`). On CUDA the softmax branch runs
-    LibTorch's FlashAttention kernels (bfloat16 / float16).
+    LibTorch's FlashAttention kernels (bfloat16 / float16), and the read kernel adds the gated read to it
+    in its epilogue.
 
     Parameters
     ----------

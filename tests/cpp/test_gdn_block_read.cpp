@@ -69,6 +69,41 @@ TEST_CASE("gdn_block_read CUDA matches the float64 CPU reference", "[gdn_block_r
     }
   }
 }
+
+// The gated form at the model's widths: K = V = 128 is two 64-column output tiles, each with its own slice of
+// the residual, and a generated block of 4680 tokens ends in a partial token tile.
+TEST_CASE("gated gdn_block_read CUDA matches the float64 reference", "[gdn_block_read][cuda]") {
+  REQUIRE(torch::cuda::is_available());
+  for (const GdnCase& c : {GdnCase{1, 9360, 3, 128, 128, 4680, 1, false}, GdnCase{2, 200, 3, 64, 32, 100, 1, false}}) {
+    for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+      INFO(c.name() << " " << dtype);
+      const auto q = make_inputs(c).q.to(dtype).to(torch::kFloat64);
+      const auto states = torch::randn({c.B, c.T / c.block_len, c.H, c.K, c.V}, torch::kFloat64);
+      const auto residual = torch::randn({c.B, c.T, c.H, c.V}, torch::kFloat64).to(dtype).to(torch::kFloat64);
+      const auto gate = torch::rand({c.B, c.T, c.H}, torch::kFloat64).to(dtype).to(torch::kFloat64);
+      const double scale = 1.0 / std::sqrt(double(c.K));
+      std::vector<torch::Tensor> ref_in{residual, gate, q, states};
+      for (auto& t : ref_in)
+        t = t.clone().requires_grad_(true);
+      const auto ref = ref_in[0] + ref_in[1].unsqueeze(-1) * naive_read(ref_in[2], ref_in[3], c.block_len, scale);
+      const auto d_o = torch::randn_like(ref).to(dtype).to(torch::kFloat64);
+      const auto ref_grads = torch::autograd::grad({ref}, ref_in, {d_o});
+
+      std::vector<torch::Tensor> in{residual, gate, q, states};
+      for (size_t i = 0; i < in.size(); ++i)
+        in[i] = in[i].to(torch::kCUDA, i == 3 ? torch::kFloat32 : dtype).requires_grad_(true);
+      poison_cuda_outputs({ref.sizes().vec()});
+      const auto o = arl2::detail::gdn_block_read_gated(in[0], in[1], in[2], in[3], c.block_len, scale);
+      const auto grads = torch::autograd::grad({o}, in, {d_o.to(torch::kCUDA, dtype)});
+      const bool fp32 = dtype == torch::kFloat32;
+      CHECK(rel_err(o, ref.detach()) < (fp32 ? 1e-4 : 5e-3));
+      for (size_t i = 0; i < grads.size(); ++i) {
+        INFO("gradient " << i);
+        CHECK(rel_err(grads[i], ref_grads[i]) < (fp32 ? 1e-4 : 1e-2));
+      }
+    }
+  }
+}
 #endif
 
 } // namespace
