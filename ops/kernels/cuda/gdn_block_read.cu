@@ -31,7 +31,7 @@ struct ReadOutArgs {
   int D; // reduction length: K forward, V backward
   int N; // output row length: V forward, K backward
   int col_tiles, token_groups;
-  int sub_tiles; // 64-token sub-tiles per CTA (read_grid): one state-tile load serves them all
+  int sub_tiles; // 64-token sub-tiles per CTA (read_sub_tiles): one state-tile load serves them all
   float scale;
 };
 
