@@ -2,7 +2,9 @@
 // define alone); elsewhere available() is false and the generator never makes one.
 #include "inference/pass_graph.h"
 
+#include <mutex>
 #include <optional>
+#include <vector>
 
 #include <c10/util/Exception.h>
 
@@ -17,13 +19,59 @@ namespace arl2::inference {
 
 #ifdef ARL2_WITH_CUDA
 
+namespace {
+
+// Capture streams handed back by ended PassGraphs, for the next ones. LibTorch keeps a cuBLAS workspace per
+// (handle, stream) for the life of the process; a fresh pool stream for every generation would leave one
+// more workspace behind each time. Generations one after another share a stream; concurrent ones each hold
+// their own.
+class CaptureStreams {
+ public:
+  static CaptureStreams& instance() {
+    // Leaked: PassGraphs in static objects may end after this would have been destroyed.
+    static auto* streams = new CaptureStreams();
+    return *streams;
+  }
+
+  c10::cuda::CUDAStream acquire(c10::DeviceIndex device) {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      for (auto it = free_.begin(); it != free_.end(); ++it) {
+        if (it->device_index() == device) {
+          const auto stream = *it;
+          free_.erase(it);
+          return stream;
+        }
+      }
+    }
+    return c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device);
+  }
+
+  void release(c10::cuda::CUDAStream stream) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    free_.push_back(stream);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<c10::cuda::CUDAStream> free_;
+};
+
+} // namespace
+
 struct PassGraph::Impl {
   // Every capture runs on this one stream (captures need a stream other than the default one), warmed up
-  // by one eager pass before the first: the libraries keep per-stream state (cuBLAS workspaces) that must
-  // exist before a capture on the stream, not be made inside it.
+  // by one eager pass before the first: the libraries keep per-stream state (cuBLAS workspaces, per thread
+  // and stream) that must exist before a capture on the stream, not be made inside it.
   std::optional<c10::cuda::CUDAStream> side;
   std::unique_ptr<at::cuda::CUDAGraph> graph;
   at::Tensor x, t, out; // the captured pass's input copies and output
+
+  ~Impl() {
+    if (side.has_value()) {
+      CaptureStreams::instance().release(*side);
+    }
+  }
 };
 
 bool PassGraph::available() {
@@ -39,7 +87,7 @@ at::Tensor PassGraph::run(const at::Tensor& x, const at::Tensor& t, const Pass& 
     impl_->t = t.clone();
     const bool warm_up = !impl_->side.has_value();
     if (warm_up) {
-      impl_->side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device);
+      impl_->side = CaptureStreams::instance().acquire(device);
     }
     at::cuda::CUDAEvent inputs_ready, captured;
     inputs_ready.record(current);

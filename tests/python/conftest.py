@@ -75,12 +75,16 @@ def layout(request):
     return request.param
 
 
-@pytest.fixture
-def tol(case, device):
+def tolerances(case, device):
     """(states / outputs, gradients) tolerances of ops/specs/gdn_block_scan.md."""
     if case.dtype != torch.float32:
         return 5e-3, 1e-2
     return (1e-5, 1e-5) if device == "cpu" else (1e-4, 1e-4)
+
+
+@pytest.fixture
+def tol(case, device):
+    return tolerances(case, device)
 
 
 def make_inputs(c: GdnCase):

@@ -69,6 +69,21 @@ def test_cuda_graphs_replay_the_eager_passes_exactly(ratio):
 
 
 @pytest.mark.requires_cuda
+def test_generations_one_after_another_hold_no_more_memory():
+    # each generation's captures reuse the last one's stream, and with it the libraries' per-stream workspaces
+    dit = _C.WanDiT("tiny", dtype="float32", device="cuda")
+    dit.convert_to_hybrid(ratio=1.0)
+    text = torch.randn(1, 5, 32, device="cuda")
+    options = dict(latent_frames=4, seed=2, frames_per_block=2, latent_height=4, latent_width=6, cuda_graphs=True)
+    held = []
+    for _ in range(4):
+        list(dit.generate(text, **options))
+        torch.cuda.synchronize()
+        held.append(torch.cuda.memory_allocated())
+    assert held[1:] == [held[1]] * 3, held
+
+
+@pytest.mark.requires_cuda
 def test_blocks_run_eagerly_while_hybrid_layers_record_diagnostics():
     # recording reads values back to the host, which a captured pass cannot do
     dit = _C.WanDiT("tiny", dtype="float32", device="cuda")

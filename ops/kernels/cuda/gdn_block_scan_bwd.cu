@@ -334,7 +334,7 @@ __global__ void __launch_bounds__(kGradThreads, 1) gdn_chunk_grad_kernel(GradArg
   block_gemm<4, 2, kSplit, ColMajor, RowMajor>(sDW, ldk, sA, ldc, sDW, ldk, kChunk, K, kChunk);
   __syncthreads();
   // Row pass: (17) dv = beta dBv, dbeta = rowsum(dBv . V); (18) dk += beta gamma dBk,
-  // dbeta += gamma rowsum(dBk . K), dG = gamma beta rowsum(dBk . K); (22) dG_r -= s_r.
+  // dbeta += gamma rowsum(dBk . K), dG = gamma beta rowsum(dBk . K). (22)'s s terms join in the gate tail.
   for (int r = warp; r < kChunk; r += nwarps) {
     const float br = sBeta[r], gr = sGam[r];
     float rv = 0.f, rk = 0.f;
@@ -352,7 +352,7 @@ __global__ void __launch_bounds__(kGradThreads, 1) gdn_chunk_grad_kernel(GradArg
     rk = warp_sum(rk);
     if (lane == 0) {
       sDB[r] = fmaf(gr, rk, rv);
-      sDG[r] = gr * br * rk - sS[r];
+      sDG[r] = gr * br * rk;
     }
   }
   __syncthreads();
@@ -410,13 +410,15 @@ __global__ void __launch_bounds__(kGradThreads, 1) gdn_chunk_grad_kernel(GradArg
   __syncthreads();
   // (20) dk += (dKK + dKK^T) K
   block_gemm_wide<kSplit, RowMajor, RowMajor>(sDK, ldk, sSym, ldc, sKf, ldk, kChunk, K, kChunk, sDK, ldk, 1.f, 1.f);
-  // ---- gate tail in warp 0: (22) dG_c += sum_r s_r, (23) dG_c += gamma_c dgamma_c, (24) dg_r = sum_{j>=r} dG_j
+  // ---- gate tail in warp 0: (23) dG_c += gamma_c dgamma_c, (24) dg_r = sum_{j>=r} dG_j, and (22), which
+  // adds sum_r s_r to dG_c and takes s_r from dG_r, as its share of dg_r: the exclusive prefix sum
+  // sum_{j<r} s_j. Summed directly, never as a difference: s_c carries no decay and can be 1e4 times what
+  // survives of it (ops/kernels/cuda/NOTES.md, "float32 dg under strong decay").
   if (warp == 0) {
     const int r0 = 2 * lane, r1 = 2 * lane + 1;
-    const float s_sum = warp_sum(sS[r0] + sS[r1]); // zero on padding rows
     float d0 = r0 < rows ? sDG[r0] : 0.f;
     float d1 = r1 < rows ? sDG[r1] : 0.f;
-    const float tail = s_sum + sGam[rows - 1] * dgamma;
+    const float tail = sGam[rows - 1] * dgamma;
     if (r0 == rows - 1)
       d0 += tail;
     if (r1 == rows - 1)
@@ -433,8 +435,21 @@ __global__ void __launch_bounds__(kGradThreads, 1) gdn_chunk_grad_kernel(GradArg
     float after = __shfl_down_sync(0xffffffffu, incl, 1); // sum over rows > r1
     if (lane == kWarp - 1)
       after = 0.f;
-    const float dg1 = d1 + after;
-    const float dg0 = d0 + dg1;
+    // prefix sums up the lanes of the pair sums of s (zero on padding rows)
+    const float s0 = sS[r0], s1 = sS[r1];
+    float s_incl = s0 + s1;
+#pragma unroll
+    for (int o = 1; o < kWarp; o <<= 1) {
+      const float y = __shfl_up_sync(0xffffffffu, s_incl, o);
+      if (lane >= o)
+        s_incl += y;
+    }
+    float s_before = __shfl_up_sync(0xffffffffu, s_incl, 1); // sum over rows < r0
+    if (lane == 0)
+      s_before = 0.f;
+    const float rest1 = d1 + after; // dg_r1 but for s
+    const float dg0 = (d0 + rest1) + s_before;
+    const float dg1 = rest1 + (s_before + s0);
     if (r0 < rows) {
       a.dg[row0 + r0 * a.H] = dg0;
       a.dbeta[row0 + r0 * a.H] = sDB[r0];
