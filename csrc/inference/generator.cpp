@@ -120,26 +120,13 @@ at::Tensor GenerationRun::timesteps(double t) const {
 at::Tensor GenerationRun::denoise_next() {
   TORCH_CHECK(!done(), "GenerationRun: all ", num_blocks_, " blocks are done");
   at::NoGradGuard no_grad;
-  const auto& c = model_->config();
   const auto weight = model_->parameters().front();
-  const auto pass = [this](const at::Tensor& x_t, const at::Tensor& t) {
-    return model_->forward_cached(x_t, t, text_, caches_, /*write_cache=*/false);
-  };
   // Recording diagnostics reads values back to the host, which a capture cannot hold.
-  const bool replay = graph_ != nullptr && blocks_done_ > 0 && !records_diagnostics(*model_);
+  const bool replay = graph_ != nullptr && graph_->captured() && !records_diagnostics(*model_);
   const auto flow = [&](const at::Tensor& x_t, double t) {
-    return replay ? graph_->run(x_t, timesteps(t), pass) : pass(x_t, timesteps(t));
+    return replay ? graph_->replay(x_t, timesteps(t)) : denoising_pass(x_t, timesteps(t));
   };
-  auto x0 = denoise_block(
-      schedule_,
-      flow,
-      {text_.size(0), c.in_dim, options_.frames_per_block, options_.latent_height, options_.latent_width},
-      weight.options(),
-      noise_);
-  if (replay) {
-    graph_->reset(); // the next block's frame positions differ
-  }
-  return x0;
+  return denoise_block(schedule_, flow, block_shape(), weight.options(), noise_);
 }
 
 void GenerationRun::commit(const at::Tensor& x0) {
@@ -147,6 +134,29 @@ void GenerationRun::commit(const at::Tensor& x0) {
   at::NoGradGuard no_grad;
   model_->commit_cached(x0, timesteps(options_.context_timestep), text_, caches_);
   ++blocks_done_;
+  if (graph_ == nullptr) {
+    return;
+  }
+  // The next block's passes, captured now: the device is still busy with this block, so the capture's
+  // host work costs no time.
+  if (done() || records_diagnostics(*model_)) {
+    graph_->reset();
+  } else {
+    const auto weight = model_->parameters().front();
+    graph_->capture(
+        at::zeros(block_shape(), weight.options()),
+        timesteps(schedule_.step_timesteps().front()),
+        [this](const at::Tensor& x_t, const at::Tensor& t) { return denoising_pass(x_t, t); });
+  }
+}
+
+at::Tensor GenerationRun::denoising_pass(const at::Tensor& x_t, const at::Tensor& t) {
+  return model_->forward_cached(x_t, t, text_, caches_, /*write_cache=*/false);
+}
+
+std::vector<int64_t> GenerationRun::block_shape() const {
+  const auto& c = model_->config();
+  return {text_.size(0), c.in_dim, options_.frames_per_block, options_.latent_height, options_.latent_width};
 }
 
 FinishedBlock GenerationRun::next() {

@@ -84,7 +84,10 @@ class GenerationRun {
       int64_t num_blocks,
       at::Generator noise,
       bool timed);
-  at::Tensor timesteps(double t) const; // [B, Fb], every frame at t
+  at::Tensor timesteps(double t) const;     // [B, Fb], every frame at t
+  std::vector<int64_t> block_shape() const; // [B, C, Fb, H, W]
+  // One denoising pass of the next block: reads the caches only.
+  at::Tensor denoising_pass(const at::Tensor& x_t, const at::Tensor& t);
 
   std::shared_ptr<const model::WanDiT> model_;
   FlowMatchSchedule schedule_;
@@ -95,9 +98,9 @@ class GenerationRun {
   int64_t blocks_done_ = 0;
   at::Generator noise_;
   bool timed_;
-  // Set when the denoising passes replay a CUDA graph (GeneratorOptions::cuda_graphs); block 0 runs them
-  // eagerly, which warms up what a capture must find ready (the kernels' settings, the attention's plans,
-  // the prompt's keys and values).
+  // Set when the denoising passes replay a CUDA graph (GeneratorOptions::cuda_graphs), captured for each
+  // block by the commit of the one before; block 0 runs them eagerly, which warms up what a capture must
+  // find ready (the kernels' settings, the attention's plans, the prompt's keys and values).
   std::unique_ptr<PassGraph> graph_;
 };
 

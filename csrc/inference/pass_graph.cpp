@@ -78,46 +78,56 @@ bool PassGraph::available() {
   return true;
 }
 
-at::Tensor PassGraph::run(const at::Tensor& x, const at::Tensor& t, const Pass& pass) {
+void PassGraph::capture(const at::Tensor& x, const at::Tensor& t, const Pass& pass) {
   TORCH_CHECK(x.is_cuda() && t.is_cuda(), "PassGraph: a CUDA graph runs on CUDA tensors");
-  if (impl_->graph == nullptr) {
-    const auto device = x.device().index();
-    const auto current = c10::cuda::getCurrentCUDAStream(device);
-    impl_->x = x.clone();
-    impl_->t = t.clone();
-    const bool warm_up = !impl_->side.has_value();
-    if (warm_up) {
-      impl_->side = CaptureStreams::instance().acquire(device);
-    }
-    at::cuda::CUDAEvent inputs_ready, captured;
-    inputs_ready.record(current);
-    inputs_ready.block(*impl_->side);
-    auto graph = std::make_unique<at::cuda::CUDAGraph>();
-    {
-      c10::cuda::CUDAStreamGuard on_side(*impl_->side);
-      if (warm_up) {
-        pass(impl_->x, impl_->t);
-      }
-      // Relaxed: the kernels' launchers query the device and set their shared-memory limits inside the pass;
-      // this mode lets such calls through while the stream captures.
-      graph->capture_begin({0, 0}, cudaStreamCaptureModeRelaxed);
-      impl_->out = pass(impl_->x, impl_->t);
-      graph->capture_end();
-      captured.record(*impl_->side);
-    }
-    captured.block(current);
-    impl_->graph = std::move(graph);
-  } else {
-    TORCH_CHECK(
-        x.sizes() == impl_->x.sizes() && t.sizes() == impl_->t.sizes(),
-        "PassGraph: the inputs' shapes changed since the capture (",
-        impl_->x.sizes(),
-        ", ",
-        impl_->t.sizes(),
-        "); reset() first");
-    impl_->x.copy_(x);
-    impl_->t.copy_(t);
+  reset(); // the old graph's memory goes before the new one takes its own
+  const auto device = x.device().index();
+  const auto current = c10::cuda::getCurrentCUDAStream(device);
+  impl_->x = x.clone();
+  impl_->t = t.clone();
+  const bool warm_up = !impl_->side.has_value();
+  if (warm_up) {
+    impl_->side = CaptureStreams::instance().acquire(device);
   }
+  at::cuda::CUDAEvent inputs_ready, captured;
+  inputs_ready.record(current);
+  inputs_ready.block(*impl_->side);
+  auto graph = std::make_unique<at::cuda::CUDAGraph>();
+  {
+    c10::cuda::CUDAStreamGuard on_side(*impl_->side);
+    if (warm_up) {
+      pass(impl_->x, impl_->t);
+    }
+    // Relaxed: the kernels' launchers query the device and set their shared-memory limits inside the pass;
+    // this mode lets such calls through while the stream captures.
+    graph->capture_begin({0, 0}, cudaStreamCaptureModeRelaxed);
+    impl_->out = pass(impl_->x, impl_->t);
+    graph->capture_end();
+    captured.record(*impl_->side);
+  }
+  captured.block(current);
+  impl_->graph = std::move(graph);
+}
+
+bool PassGraph::captured() const {
+  return impl_->graph != nullptr;
+}
+
+at::Tensor PassGraph::replay(const at::Tensor& x, const at::Tensor& t) {
+  TORCH_CHECK(captured(), "PassGraph: nothing captured to replay");
+  TORCH_CHECK(
+      x.sizes() == impl_->x.sizes() && t.sizes() == impl_->t.sizes(),
+      "PassGraph: the inputs' shapes (",
+      x.sizes(),
+      ", ",
+      t.sizes(),
+      ") differ from the captured pass's (",
+      impl_->x.sizes(),
+      ", ",
+      impl_->t.sizes(),
+      ")");
+  impl_->x.copy_(x);
+  impl_->t.copy_(t);
   impl_->graph->replay();
   return impl_->out;
 }
@@ -135,7 +145,15 @@ bool PassGraph::available() {
   return false;
 }
 
-at::Tensor PassGraph::run(const at::Tensor&, const at::Tensor&, const Pass&) {
+void PassGraph::capture(const at::Tensor&, const at::Tensor&, const Pass&) {
+  TORCH_CHECK(false, "PassGraph: CUDA graphs need a build with CUDA");
+}
+
+bool PassGraph::captured() const {
+  return false;
+}
+
+at::Tensor PassGraph::replay(const at::Tensor&, const at::Tensor&) {
   TORCH_CHECK(false, "PassGraph: CUDA graphs need a build with CUDA");
 }
 

@@ -1,9 +1,9 @@
 // One model pass captured as a CUDA graph and replayed: the generator's denoising passes of a block run the
-// same kernels on the same buffers, only x_t and the timesteps change, so the block's first pass is
-// captured (on a side stream, applied to copies of its inputs) and every pass copies its inputs into those
-// copies and replays the graph, with no kernel launches from the host. The next block's frame positions, and
-// so the kernels' arguments, differ: reset() drops the graph and its private memory pool, and the block's
-// first run captures again.
+// same kernels on the same buffers, only x_t and the timesteps change, so the pass is captured once (on a
+// side stream, applied to copies of its inputs) and every pass copies its inputs into those copies and
+// replays the graph, with no kernel launches from the host. The next block's frame positions, and so the
+// kernels' arguments, differ: the generator captures again for each block, as soon as the block before it
+// is committed, so that the capture's host work overlaps the device's work on that block.
 #pragma once
 
 #include <functional>
@@ -25,11 +25,16 @@ class PassGraph {
   PassGraph(PassGraph&&) noexcept;
   PassGraph& operator=(PassGraph&&) noexcept;
 
-  // pass(x, t), captured by the first run after construction or reset(), replayed by every run. pass must
-  // run on the device without waiting for it and read nothing but x, t and buffers that outlive the graph.
-  // The result is valid until the next run or reset().
-  at::Tensor run(const at::Tensor& x, const at::Tensor& t, const Pass& pass);
-  // Drops the graph and its memory: the next run captures again.
+  // Records pass(x, t), applied to copies of x and t, in place of any earlier capture. Host work only
+  // (besides one eager warm-up pass before a graph's first capture): the device's queued work need not have
+  // run, and x's values do not matter. pass must run on the device without waiting for it and read nothing
+  // but x, t and buffers that outlive the capture.
+  void capture(const at::Tensor& x, const at::Tensor& t, const Pass& pass);
+  bool captured() const;
+  // Copies x and t into the captured pass's inputs and replays it. The result is valid until the next
+  // replay, capture or reset().
+  at::Tensor replay(const at::Tensor& x, const at::Tensor& t);
+  // Drops the graph and its memory.
   void reset();
 
  private:
