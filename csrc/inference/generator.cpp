@@ -137,8 +137,8 @@ void GenerationRun::commit(const at::Tensor& x0) {
   if (graph_ == nullptr) {
     return;
   }
-  // The next block's passes, captured now: the device is still busy with this block, so the capture's
-  // host work costs no time.
+  // The next block's passes, captured now, while the device still runs this block: the capture's host work
+  // overlaps it instead of waiting on an idle device.
   if (done() || records_diagnostics(*model_)) {
     graph_->reset();
   } else {
