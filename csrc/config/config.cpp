@@ -12,26 +12,42 @@
 namespace arl2::config {
 namespace {
 
+std::string preset_names() {
+  std::string names;
+  for (const auto& name : model::model_preset_names()) {
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  return names;
+}
+
 Config read_config(const YAML::Node& root) {
-  Config config; // an empty file or section: Wan2.1-T2V-1.3B, no hybrid layers
-  if (root && !root.IsNull()) {
-    const YamlMap top(root, "config");
-    top.check_keys({"model", "hybrid", "inference", "train", "data"});
-    if (top.has("model")) {
-      config.model = read_model_section(YamlMap(root["model"], "model"));
-    }
-    if (top.has("hybrid")) {
-      config.hybrid = read_hybrid_section(YamlMap(root["hybrid"], "hybrid"));
-    }
-    if (top.has("inference")) {
-      config.inference = read_inference_section(YamlMap(root["inference"], "inference"));
-    }
-    if (top.has("train")) {
-      config.train = read_train_section(YamlMap(root["train"], "train"));
-    }
-    if (top.has("data")) {
-      config.data = read_data_section(YamlMap(root["data"], "data"));
-    }
+  // An empty file is more likely a mistake (the wrong path, a file not yet written) than a wish for the
+  // 1.3B default, so a config names its model.
+  TORCH_CHECK(
+      root && !root.IsNull(),
+      "the config is empty: it must at least name the model, e.g. model: {preset: toy} (presets: ",
+      preset_names(),
+      ")");
+  Config config;
+  const YamlMap top(root, "config");
+  top.check_keys({"model", "hybrid", "inference", "train", "data"});
+  if (top.has("model")) {
+    config.model = read_model_section(YamlMap(root["model"], "model"));
+  }
+  if (top.has("hybrid")) {
+    config.hybrid = read_hybrid_section(YamlMap(root["hybrid"], "hybrid"));
+  }
+  if (top.has("inference")) {
+    config.inference = read_inference_section(YamlMap(root["inference"], "inference"));
+  }
+  if (top.has("train")) {
+    config.train = read_train_section(YamlMap(root["train"], "train"));
+  }
+  if (top.has("data")) {
+    config.data = read_data_section(YamlMap(root["data"], "data"));
+  }
+  if (!top.has("model")) {
+    fail_at(root, "model", "missing: name the model, e.g. model: {preset: toy} (presets: " + preset_names() + ")");
   }
   model::validate_model_config(config.model);
   if (config.hybrid) {

@@ -17,7 +17,8 @@
 // Training reuses the inference section for what both share: the teacher's weights (checkpoint), the
 // block size and the sampler whose step list the training input draws its timesteps from.
 //
-// Unknown sections or keys and values of the wrong type are errors naming the key path and the line, and so
+// The model section is required (an empty file is refused). Unknown sections or keys, keys given twice, values of
+// the wrong type or out of their field's range (sections.h) are errors naming the key path and the line, and so
 // is a hybrid section under train.stage 0 (which trains the plain model).
 #pragma once
 

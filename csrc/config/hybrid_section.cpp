@@ -15,15 +15,9 @@ model::HybridOptions read_hybrid_section(const YamlMap& s) {
   if (s.has("policy")) {
     h.policy = model::layer_policy(s.choice("policy", model::layer_policy_names()));
   }
-  if (s.has("lora")) {
-    h.lora = s.boolean("lora");
-  }
-  if (s.has("lora_rank")) {
-    h.lora_options.rank = s.integer("lora_rank");
-  }
-  if (s.has("lora_alpha")) {
-    h.lora_options.alpha = s.number("lora_alpha");
-  }
+  s.read("lora", h.lora);
+  s.read("lora_rank", h.lora_options.rank, {1, 1 << 12});
+  s.read("lora_alpha", h.lora_options.alpha, NumberRange{});
   return h;
 }
 

@@ -2,6 +2,13 @@
 #include "config/sections.h"
 
 namespace arl2::config {
+namespace {
+
+// Latent sizes large enough for any video, small enough that their products fit 64 bits.
+constexpr IntRange kFrames{0, 1 << 20};
+constexpr IntRange kLatentSide{1, 1 << 16};
+
+} // namespace
 
 InferenceConfig read_inference_section(const YamlMap& s) {
   s.check_keys(
@@ -21,44 +28,25 @@ InferenceConfig read_inference_section(const YamlMap& s) {
        "hybrid_checkpoint"});
   InferenceConfig c;
   auto& g = c.generator;
+  const int64_t timesteps = g.schedule.num_train_timesteps;
   if (s.has("denoising_steps")) {
-    g.schedule.denoising_steps = s.integers("denoising_steps");
+    g.schedule.denoising_steps = s.integers("denoising_steps", {1, timesteps});
   }
-  if (s.has("shift")) {
-    g.schedule.shift = s.number("shift");
-  }
-  if (s.has("warp")) {
-    g.schedule.warp = s.boolean("warp");
-  }
-  if (s.has("context_timestep")) {
-    g.context_timestep = s.number("context_timestep");
-  }
-  if (s.has("cuda_graphs")) {
-    g.cuda_graphs = s.boolean("cuda_graphs");
-  }
-  const std::pair<const char*, int64_t*> integers[] = {
-      {"frames_per_block", &g.frames_per_block},
-      {"latent_height", &g.latent_height},
-      {"latent_width", &g.latent_width},
-      {"kv_window_frames", &g.kv.window_frames},
-      {"kv_sink_frames", &g.kv.sink_frames}};
-  for (const auto& [key, field] : integers) {
-    if (s.has(key)) {
-      *field = s.integer(key);
-    }
-  }
+  s.read("shift", g.schedule.shift, {0, std::numeric_limits<double>::max(), true});
+  s.read("warp", g.schedule.warp);
+  s.read("context_timestep", g.context_timestep, {0, static_cast<double>(timesteps)});
+  s.read("cuda_graphs", g.cuda_graphs);
+  s.read("frames_per_block", g.frames_per_block, {1, 1 << 10});
+  s.read("latent_height", g.latent_height, kLatentSide);
+  s.read("latent_width", g.latent_width, kLatentSide);
+  s.read("kv_window_frames", g.kv.window_frames, kFrames);
+  s.read("kv_sink_frames", g.kv.sink_frames, kFrames);
   if (s.has("dtype")) {
     c.dtype = s.choice("dtype", {"float32", "float64", "bfloat16"});
   }
-  if (s.has("device")) {
-    c.device = s.string("device");
-  }
-  if (s.has("checkpoint")) {
-    c.checkpoint = s.string("checkpoint");
-  }
-  if (s.has("hybrid_checkpoint")) {
-    c.hybrid_checkpoint = s.string("hybrid_checkpoint");
-  }
+  s.read("device", c.device);
+  s.read("checkpoint", c.checkpoint);
+  s.read("hybrid_checkpoint", c.hybrid_checkpoint);
   return c;
 }
 

@@ -1,9 +1,15 @@
 // The `model:` section (see sections.h).
 #include "config/sections.h"
 
-#include <utility>
-
 namespace arl2::config {
+namespace {
+
+// Bounds far above any DiT's, so that a typo fails here rather than in an hour-long build, and no product of
+// sizes overflows 64 bits.
+constexpr IntRange kWidth{1, 1 << 20};
+constexpr IntRange kCount{1, 1 << 10};
+
+} // namespace
 
 model::ModelConfig read_model_section(const YamlMap& s) {
   s.check_keys(
@@ -20,28 +26,19 @@ model::ModelConfig read_model_section(const YamlMap& s) {
        "freq_dim",
        "eps"});
   auto c = model::model_preset(s.has("preset") ? s.choice("preset", model::model_preset_names()) : "wan2.1-t2v-1.3b");
-  const std::pair<const char*, int64_t*> integers[] = {
-      {"dim", &c.dim},
-      {"ffn_dim", &c.ffn_dim},
-      {"num_heads", &c.num_heads},
-      {"num_layers", &c.num_layers},
-      {"in_dim", &c.in_dim},
-      {"out_dim", &c.out_dim},
-      {"text_len", &c.text_len},
-      {"text_dim", &c.text_dim},
-      {"freq_dim", &c.freq_dim},
-  };
-  for (const auto& [key, field] : integers) {
-    if (s.has(key)) {
-      *field = s.integer(key);
-    }
-  }
+  s.read("dim", c.dim, kWidth);
+  s.read("ffn_dim", c.ffn_dim, kWidth);
+  s.read("num_heads", c.num_heads, kCount);
+  s.read("num_layers", c.num_layers, kCount);
+  s.read("in_dim", c.in_dim, kWidth);
+  s.read("out_dim", c.out_dim, kWidth);
+  s.read("text_len", c.text_len, kWidth);
+  s.read("text_dim", c.text_dim, kWidth);
+  s.read("freq_dim", c.freq_dim, kWidth);
   if (s.has("patch")) {
-    c.patch = s.integer_triple("patch");
+    c.patch = s.integer_triple("patch", {1, 1 << 8});
   }
-  if (s.has("eps")) {
-    c.eps = s.number("eps");
-  }
+  s.read("eps", c.eps, {0, 1, true});
   return c;
 }
 

@@ -14,12 +14,11 @@ model::ModelConfig read_model_section(const YamlMap& section);
 // `layers` or `ratio` with `policy`; `lora`, `lora_rank`, `lora_alpha`.
 model::HybridOptions read_hybrid_section(const YamlMap& section);
 
-// The sampler, block and latent sizes, KV window, dtype, device and checkpoints; the schedule's values
-// are checked by the generator.
+// The sampler, block and latent sizes, KV window, dtype, device and checkpoints; relations between values
+// (a window that holds a block, latent sizes that are whole patches) are checked by the generator.
 InferenceConfig read_inference_section(const YamlMap& section);
 
-// The stage, optimizer, schedule, precision and run folder; values are checked where they are used
-// (train/lr_schedule.h, train/ema.h, train/trainer.h), each error naming its key.
+// The stage, optimizer (AdamW's ranges, as PyTorch checks them), schedule, precision and run folder.
 TrainConfig read_train_section(const YamlMap& section);
 
 // `path`, the folder of shards.

@@ -1,9 +1,17 @@
 // The `train:` section (see sections.h).
 #include "config/sections.h"
 
-#include <utility>
-
 namespace arl2::config {
+namespace {
+
+constexpr IntRange kPositive{1};
+constexpr IntRange kCount{0};
+constexpr IntRange kBatch{1, 1 << 20}; // a bound on clips a step, so that no tensor size overflows
+constexpr NumberRange kNonNegative{0};
+// AdamW's ranges, as torch.optim.AdamW checks them.
+constexpr NumberRange kBeta{0, 1, false, true};
+
+} // namespace
 
 TrainConfig read_train_section(const YamlMap& s) {
   s.check_keys(
@@ -12,79 +20,53 @@ TrainConfig read_train_section(const YamlMap& s) {
        "ema_decay", "ema_start_step", "seed", "checkpoint_every", "log_every",         "activation_checkpointing",
        "dtype",     "device",         "out",  "init_from",        "layer_loss_weight"});
   TrainConfig c;
-  const std::pair<const char*, int64_t*> integers[] = {
-      {"stage", &c.stage},
-      {"steps", &c.steps},
-      {"warmup_steps", &c.warmup_steps},
-      {"grad_accumulation", &c.grad_accumulation},
-      {"batch_size", &c.batch_size},
-      {"ema_start_step", &c.ema_start_step},
-      {"checkpoint_every", &c.checkpoint_every},
-      {"log_every", &c.log_every}};
-  for (const auto& [key, field] : integers) {
-    if (s.has(key)) {
-      *field = s.integer(key);
-    }
-  }
-  if (s.has("stage") && (c.stage < 0 || c.stage > 2)) {
+  s.read("stage", c.stage, {});
+  if (c.stage < 0 || c.stage > 2) {
     s.fail(
         "stage",
         "expected 0 (teacher training), 1 (layer alignment) or 2 (distillation), got " + std::to_string(c.stage));
   }
-  for (const char* key : {"grad_accumulation", "batch_size", "checkpoint_every", "log_every"}) {
-    if (s.has(key) && s.integer(key) <= 0) {
-      s.fail(key, "expected a positive integer, got " + std::to_string(s.integer(key)));
-    }
-  }
-  const std::pair<const char*, double*> numbers[] = {
-      {"lr", &c.lr},
-      {"min_lr_ratio", &c.min_lr_ratio},
-      {"weight_decay", &c.weight_decay},
-      {"beta1", &c.beta1},
-      {"beta2", &c.beta2},
-      {"eps", &c.eps},
-      {"grad_clip", &c.grad_clip},
-      {"ema_decay", &c.ema_decay},
-      {"layer_loss_weight", &c.layer_loss_weight}};
-  for (const auto& [key, field] : numbers) {
-    if (s.has(key)) {
-      *field = s.number(key);
-    }
-  }
-  if (s.has("grad_clip") && !(c.grad_clip >= 0)) {
-    s.fail("grad_clip", "expected a norm >= 0 (0: no clipping), got " + std::to_string(c.grad_clip));
-  }
-  if (s.has("layer_loss_weight") && !(c.layer_loss_weight >= 0)) {
+  s.read("steps", c.steps, kPositive);
+  s.read("warmup_steps", c.warmup_steps, kCount);
+  s.read("grad_accumulation", c.grad_accumulation, kBatch);
+  s.read("batch_size", c.batch_size, kBatch);
+  s.read("ema_start_step", c.ema_start_step, kCount);
+  s.read("checkpoint_every", c.checkpoint_every, kPositive);
+  s.read("log_every", c.log_every, kPositive);
+  s.read("lr", c.lr, {0, std::numeric_limits<double>::max(), true});
+  s.read("min_lr_ratio", c.min_lr_ratio, {0, 1});
+  s.read("weight_decay", c.weight_decay, kNonNegative);
+  s.read("beta1", c.beta1, kBeta);
+  s.read("beta2", c.beta2, kBeta);
+  s.read("eps", c.eps, kNonNegative);
+  s.read("grad_clip", c.grad_clip, kNonNegative); // 0: no clipping
+  s.read("ema_decay", c.ema_decay, {0, 1, false, true});
+  s.read("layer_loss_weight", c.layer_loss_weight, kNonNegative); // 0: no per-layer terms
+  if (c.warmup_steps > c.steps) {
     s.fail(
-        "layer_loss_weight",
-        "expected a weight >= 0 (0: no per-layer terms), got " + std::to_string(c.layer_loss_weight));
+        s.has("warmup_steps") ? "warmup_steps" : "steps",
+        "train.warmup_steps (" + std::to_string(c.warmup_steps) + ") must not exceed train.steps (" +
+            std::to_string(c.steps) + ")");
   }
-  if (s.has("layer_loss_weight") && c.layer_loss_weight > 0 && c.stage != 2) {
+  if (c.layer_loss_weight > 0 && c.stage != 2) {
     s.fail(
         "layer_loss_weight",
         "per-layer terms are a stage-2 option (stage 1's loss is the per-layer alignment itself), but train.stage is " +
             std::to_string(c.stage));
   }
-  if (s.has("seed")) {
-    const int64_t seed = s.integer("seed");
-    if (seed < 0) {
-      s.fail("seed", "expected a non-negative integer, got " + std::to_string(seed));
-    }
-    c.seed = static_cast<uint64_t>(seed);
-  }
-  if (s.has("activation_checkpointing")) {
-    c.activation_checkpointing = s.boolean("activation_checkpointing");
-  }
+  auto seed = static_cast<int64_t>(c.seed);
+  s.read("seed", seed, kCount);
+  c.seed = static_cast<uint64_t>(seed);
+  s.read("activation_checkpointing", c.activation_checkpointing);
   if (s.has("dtype")) {
     c.dtype = s.choice("dtype", {"float32", "float64", "bfloat16"});
   }
-  const std::pair<const char*, std::string*> strings[] = {
-      {"device", &c.device}, {"out", &c.out}, {"init_from", &c.init_from}};
-  for (const auto& [key, field] : strings) {
-    if (s.has(key)) {
-      *field = s.string(key);
-    }
+  s.read("device", c.device);
+  s.read("out", c.out);
+  if (c.out.empty()) {
+    s.fail("out", "expected the run folder's path, got an empty string");
   }
+  s.read("init_from", c.init_from);
   return c;
 }
 

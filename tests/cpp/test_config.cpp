@@ -74,9 +74,78 @@ hybrid:
   CHECK(c.model.eps == 1e-5);
   CHECK(c.hybrid->layers == std::vector<int64_t>{3, 1});
   CHECK(c.hybrid->lora);
-  // No hybrid section: the teacher; an empty file: Wan2.1-T2V-1.3B.
+  // No hybrid section: the teacher; a model section without a preset: Wan2.1-T2V-1.3B.
   CHECK_FALSE(parse("model:\n  preset: tiny\n").hybrid.has_value());
-  CHECK(parse("").model.dim == 1536);
+  CHECK(parse("model: {}\n").model.dim == 1536);
+}
+
+TEST_CASE("a config names its model: an empty file or one without a model section is refused", "[config][errors]") {
+  CHECK(contains(error_in(""), "test.yaml: the config is empty: it must at least name the model"));
+  CHECK(contains(error_in("# nothing yet\n"), "the config is empty"));
+  CHECK(contains(error_in("train:\n  seed: 3\n"), "test.yaml: model: missing: name the model, e.g. model: {preset:"));
+  CHECK(config::parse_config("", "test.yaml", {"model.preset=tiny"}).model.dim == 64);
+}
+
+TEST_CASE("a key given twice is refused, naming both lines", "[config][errors]") {
+  CHECK(contains(
+      error_in("model:\n  preset: tiny\ntrain:\n  lr: 1e-4\n  steps: 3\n  lr: 1e-2\n"),
+      "train.lr: given twice (first at line 4) (line 6)"));
+  CHECK(contains(
+      error_in("model:\n  preset: tiny\nmodel:\n  preset: toy\n"), "config.model: given twice (first at line 1)"));
+}
+
+TEST_CASE("every numeric value is checked against its field's range, naming the key and the line", "[config][errors]") {
+  const auto error_in_section = [](const std::string& section, const std::string& entry) {
+    return error_in("model:\n  preset: tiny\n" + section + ":\n  " + entry + "\n");
+  };
+  // AdamW's ranges, as torch.optim.AdamW checks them
+  CHECK(
+      contains(error_in_section("train", "beta1: 1.5"), "train.beta1: expected a number in [0, 1), got 1.5 (line 4)"));
+  CHECK(contains(error_in_section("train", "beta2: -0.1"), "train.beta2: expected a number in [0, 1), got -0.1"));
+  CHECK(contains(error_in_section("train", "eps: -1"), "train.eps: expected a number >= 0, got -1"));
+  CHECK(contains(
+      error_in_section("train", "weight_decay: -0.5"), "train.weight_decay: expected a number >= 0, got -0.5"));
+  CHECK(contains(error_in_section("train", "lr: 0"), "train.lr: expected a number > 0, got 0"));
+  CHECK(contains(error_in_section("train", "lr: .nan"), "train.lr: expected a number > 0, got .nan"));
+  CHECK(contains(error_in_section("train", "ema_decay: 1"), "train.ema_decay: expected a number in [0, 1), got 1"));
+  CHECK(
+      contains(error_in_section("train", "min_lr_ratio: 2"), "train.min_lr_ratio: expected a number in [0, 1], got 2"));
+  CHECK(contains(error_in_section("train", "steps: 0"), "train.steps: expected a positive integer, got 0"));
+  CHECK(contains(
+      error_in_section("train", "steps: 5"), "train.warmup_steps (100) must not exceed train.steps (5) (line 4)"));
+  CHECK(contains(
+      error_in_section("train", "batch_size: 9223372036854775807"),
+      "train.batch_size: expected an integer in [1, 1048576], got 9223372036854775807"));
+  CHECK(contains(
+      error_in_section("train", "out: \"\""), "train.out: expected the run folder's path, got an empty string"));
+  CHECK(contains(
+      error_in_section("inference", "frames_per_block: 0"),
+      "inference.frames_per_block: expected an integer in [1, 1024], got 0 (line 4)"));
+  CHECK(contains(
+      error_in_section("inference", "context_timestep: 5000"),
+      "inference.context_timestep: expected a number in [0, 1000], got 5000"));
+  CHECK(contains(
+      error_in_section("inference", "denoising_steps: [1000, 0]"),
+      "inference.denoising_steps[1]: expected an integer in [1, 1000], got 0"));
+  CHECK(contains(error_in_section("inference", "shift: -1"), "inference.shift: expected a number > 0, got -1"));
+  CHECK(contains(
+      error_in_section("inference", "latent_height: 100000"),
+      "inference.latent_height: expected an integer in [1, 65536], got 100000"));
+  CHECK(contains(
+      error_in_section("inference", "kv_window_frames: -3"),
+      "inference.kv_window_frames: expected an integer in [0, 1048576], got -3"));
+  CHECK(contains(
+      error_in("model:\n  preset: tiny\n  num_layers: 10000000\n"),
+      "model.num_layers: expected an integer in [1, 1024], got 10000000 (line 3)"));
+  CHECK(
+      contains(error_in("model:\n  preset: tiny\n  eps: .inf\n"), "model.eps: expected a number in (0, 1], got .inf"));
+  CHECK(contains(error_in("model:\n  patch: [1, 0, 2]\n"), "model.patch[1]: expected an integer in [1, 256], got 0"));
+  CHECK(contains(
+      error_in("model:\n  preset: tiny\nhybrid:\n  ratio: 0.5\n  lora_rank: 0\n"),
+      "hybrid.lora_rank: expected an integer in [1, 4096], got 0 (line 5)"));
+  CHECK(contains(
+      error_in("model:\n  preset: tiny\nhybrid:\n  ratio: .nan\n"),
+      "hybrid.ratio: expected a finite number, got .nan"));
 }
 
 TEST_CASE("config mistakes name the key path and the line", "[config][errors]") {

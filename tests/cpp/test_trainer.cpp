@@ -162,7 +162,7 @@ TEST_CASE("the train and data sections", "[config][train]") {
       "train.stage: expected 0 (teacher training), 1 (layer alignment) or 2 (distillation), got 3 (line 2)"));
   CHECK(contains(error_in("train:\n  steps: 10\n  lr: abc\n"), "train.lr: expected a number, got \"abc\" (line 3)"));
   CHECK(
-      contains(error_in("train:\n  batch_size: 0\n"), "train.batch_size: expected a positive integer, got 0 (line 2)"));
+      contains(error_in("train:\n  batch_size: 0\n"), "train.batch_size: expected an integer in [1, 1048576], got 0 (line 2)"));
   CHECK(contains(
       error_in("train:\n  activation_checkpointing: 2\n"), "train.activation_checkpointing: expected true or false"));
   CHECK(contains(error_in("train:\n  dtype: float16\n"), "train.dtype: expected one of float32, float64, bfloat16"));
@@ -175,7 +175,7 @@ TEST_CASE("the train and data sections", "[config][train]") {
       "itself), but train.stage is 1 (line 3)"));
   CHECK(contains(
       error_in("train:\n  stage: 2\n  layer_loss_weight: -1\n"),
-      "train.layer_loss_weight: expected a weight >= 0 (0: no per-layer terms), got -1"));
+      "train.layer_loss_weight: expected a number >= 0, got -1"));
   CHECK(contains(
       error_of([] { config::parse_config("train:\n  stage: 1\n", "test.yaml", {"train.seed=-1"}); }),
       "train.seed: expected a non-negative integer, got -1 (set on the command line)"));
