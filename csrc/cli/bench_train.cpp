@@ -285,9 +285,11 @@ Command add_bench_command(CLI::App& app) {
   auto args = std::make_shared<BenchTrainArgs>();
   add_config_options(
       cmd, args->config_path, args->overrides, "A training config: model, hybrid, inference and train sections");
-  cmd->add_option("--latent-frames", args->latent_frames, "Latent frames of the clip (default 21: 7 blocks of 3)");
-  cmd->add_option("--warmup", args->warmup, "Untimed steps first (default 2)");
-  cmd->add_option("--steps", args->steps, "Timed steps (default 5)");
+  cmd->add_option("--latent-frames", args->latent_frames, "Latent frames of the clip (default 21: 7 blocks of 3)")
+      ->check(kFramesRange);
+  cmd->add_option("--warmup", args->warmup, "Untimed steps first (default 2)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  cmd->add_option("--steps", args->steps, "Timed steps (default 5)")->check(kCountRange);
   cmd->add_option("--json", args->json_path, "Write the results here as JSON (rank 0)");
   cmd->add_option(
       "--save-trainable",

@@ -21,6 +21,11 @@ Command add_bench_command(CLI::App& app);
 Command add_toy_data_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 
+// The ranges of the commands' size options: wide enough for any run, small enough that no product of sizes
+// overflows 64 bits before it is checked.
+inline const CLI::Range kFramesRange(int64_t{1}, int64_t{1} << 20);
+inline const CLI::Range kCountRange(int64_t{1}, int64_t{1} << 30);
+
 // The options of every command that runs from a config: the YAML file (`config_help` says which sections
 // it reads) and --set overrides of its values.
 inline void add_config_options(

@@ -74,7 +74,7 @@ Command add_eval_command(CLI::App& app) {
       "--set",
       r.overrides,
       "Override a value of every config: --set section.key=value (repeatable), e.g. --set inference.device=cpu");
-  cmd->add_option("--clips", r.options.clips, "Toy clips to measure on (default 8)");
+  cmd->add_option("--clips", r.options.clips, "Toy clips to measure on (default 8)")->check(kCountRange);
   cmd->add_option(
       "--seed",
       r.options.seed,
@@ -84,13 +84,16 @@ Command add_eval_command(CLI::App& app) {
          r.options.lengths,
          "Rollout lengths in frames, comma-separated, each whole blocks of inference.frames_per_block (default "
          "16,64,320)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check(kFramesRange);
   cmd->add_option(
-      "--context-blocks", r.options.context_blocks, "Continuation: true blocks given as context (default 1)");
+         "--context-blocks", r.options.context_blocks, "Continuation: true blocks given as context (default 1)")
+      ->check(kFramesRange);
   cmd->add_option(
-      "--predict-blocks",
-      r.options.predict_blocks,
-      "Continuation: blocks generated after the context, compared with the truth (default 3)");
+         "--predict-blocks",
+         r.options.predict_blocks,
+         "Continuation: blocks generated after the context, compared with the truth (default 3)")
+      ->check(kFramesRange);
   cmd->add_option("--out", args->out_dir, "Output folder for eval.json")->required();
   return [args] { return run_eval(*args); };
 }

@@ -222,7 +222,8 @@ Command add_generate_command(CLI::App& app) {
          "--latent-frames",
          args->latent_frames,
          "Latent frames to generate, a whole number of blocks (pixel frames = 4 x latent frames - 3: 21 -> 81)")
-      ->required();
+      ->required()
+      ->check(kFramesRange);
   cmd->add_option("--out", args->out_dir, "Output folder for latents.safetensors and metrics.json")->required();
   cmd->add_option("--seed", args->seed, "Seed of the noise (default 0)");
   cmd->add_flag(

@@ -6,6 +6,8 @@
 #include <c10/util/Exception.h>
 #include <torch/cuda.h>
 
+#include "io/value_checks.h"
+
 namespace arl2::cli {
 
 io::SafetensorsFile open_prompts(const std::string& path) {
@@ -23,6 +25,7 @@ io::SafetensorsFile open_prompts(const std::string& path) {
       path,
       "': 'text_embeddings' must be [N, L, D] with N >= 1, got ",
       at::IntArrayRef(shape));
+  io::check_finite_floats(prompts.tensor("text_embeddings"), "--prompts: " + path, "text_embeddings");
   return prompts;
 }
 

@@ -8,6 +8,8 @@
 #include "commands.h"
 
 int main(int argc, char** argv) {
+  // Line by line, so that a run killed from outside (out of memory, a time limit) has printed what it did.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   CLI::App app{"ARL2: linear-attention memory for autoregressive video diffusion"};
   app.require_subcommand(1);
   const arl2::cli::Command info = arl2::cli::add_info_command(app);

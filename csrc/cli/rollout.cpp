@@ -62,7 +62,7 @@ int run_rollout(const RolloutArgs& args) {
   inference::ARGenerator(meta, inf.generator).check_request(text, args.latent_frames);
 
   const int64_t clips = text.size(0);
-  const int64_t shards = (clips + args.clips_per_shard - 1) / args.clips_per_shard;
+  const int64_t shards = clips / args.clips_per_shard + (clips % args.clips_per_shard != 0 ? 1 : 0);
   // What makes the shards what they are: a shard of another request is not this rollout's.
   const std::string request = "config " + config::config_hash(config) + ", prompts " +
                               io::file_fingerprint(args.prompts_path) + ", " + std::to_string(args.latent_frames) +
@@ -146,9 +146,10 @@ Command add_rollout_command(CLI::App& app) {
   cmd->add_option("--out", args->out_dir, "Folder of the shards (data.path of the training run)")->required();
   cmd->add_option(
          "--latent-frames", args->latent_frames, "Latent frames per clip, two or more whole blocks (21 -> 81 frames)")
-      ->required();
-  cmd->add_option("--clips-per-shard", args->clips_per_shard, "Clips per shard file (default 64)");
-  cmd->add_option("--batch", args->batch, "Clips generated at once (default 1)");
+      ->required()
+      ->check(kFramesRange);
+  cmd->add_option("--clips-per-shard", args->clips_per_shard, "Clips per shard file (default 64)")->check(kCountRange);
+  cmd->add_option("--batch", args->batch, "Clips generated at once (default 1)")->check(kCountRange);
   cmd->add_option(
       "--seed", args->seed, "Seed of the noise; a batch's is seed + the index of its first clip (default 0)");
   return [args] { return run_rollout(*args); };

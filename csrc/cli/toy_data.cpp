@@ -134,22 +134,26 @@ Command add_toy_data_command(CLI::App& app) {
   auto args = std::make_shared<ToyDataArgs>();
   auto& o = args->options;
   cmd->add_option("--out", args->out_dir, "Folder of the shards (data.path of a training run)")->required();
-  cmd->add_option("--clips", args->clips, "Number of clips")->required()->check(CLI::PositiveNumber);
-  cmd->add_option("--frames", o.frames, "Frames per clip (default 16)")->check(CLI::PositiveNumber);
-  cmd->add_option("--size", o.scene.size, "Frame height and width in pixels, 8 or more (default 32)");
+  cmd->add_option("--clips", args->clips, "Number of clips")->required()->check(kCountRange);
+  cmd->add_option("--frames", o.frames, "Frames per clip (default 16)")->check(kFramesRange);
+  cmd->add_option("--size", o.scene.size, "Frame height and width in pixels, 8 to 4096 (default 32)")
+      ->check(CLI::Range(int64_t{8}, int64_t{4096}));
   cmd->add_option("--seed", args->seed, "Seed of the scenes: clip i depends on the seed and i alone (default 0)");
-  cmd->add_option("--shard-size", args->shard_size, "Clips per shard file (default 256)")->check(CLI::PositiveNumber);
+  cmd->add_option("--shard-size", args->shard_size, "Clips per shard file (default 256)")->check(kCountRange);
   cmd->add_option(
-      "--text-len",
-      o.text_len,
-      "Text tokens per prompt, padded; the model's text_len, at least the longest prompt's " +
-          std::to_string(toy::longest_prompt_tokens(o.scene.max_sprites)) + " (default 16)");
+         "--text-len",
+         o.text_len,
+         "Text tokens per prompt, padded; the model's text_len, at least the longest prompt's " +
+             std::to_string(toy::longest_prompt_tokens(o.scene.max_sprites)) + " (default 16)")
+      ->check(kCountRange);
   cmd->add_option(
-      "--text-dim",
-      o.text_dim,
-      "Width of the one-hot text embeddings; the model's text_dim, at least the vocabulary's " +
-          std::to_string(toy::vocabulary().size()) + " ids (default 32)");
-  cmd->add_option("--preview", args->preview, "Also draw the first N clips as PNG film strips in DIR/preview");
+         "--text-dim",
+         o.text_dim,
+         "Width of the one-hot text embeddings; the model's text_dim, at least the vocabulary's " +
+             std::to_string(toy::vocabulary().size()) + " ids (default 32)")
+      ->check(kCountRange);
+  cmd->add_option("--preview", args->preview, "Also draw the first N clips as PNG film strips in DIR/preview")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   return [args] { return run_toy_data(*args); };
 }
 

@@ -11,8 +11,9 @@
 
 namespace arl2::inference {
 
-// Bytes the device can still allocate (the driver's free memory plus what torch's caching allocator
-// holds unused); nullopt on the CPU.
+// Bytes the device can still allocate: on a GPU the driver's free memory plus what torch's caching allocator
+// holds unused; on the CPU the host's available memory (MemAvailable, less where the process's cgroup limits
+// it); nullopt where that cannot be read and on the meta device.
 std::optional<int64_t> free_device_bytes(const c10::Device& device);
 
 // Starts counting the peak of allocated bytes afresh; a no-op on the CPU.

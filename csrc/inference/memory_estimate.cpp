@@ -1,10 +1,27 @@
 #include "inference/memory_estimate.h"
 
 #include <cstdio>
+#include <initializer_list>
 
 #include <c10/util/Exception.h>
 
 namespace arl2::inference {
+namespace {
+
+// The product of `factors`, refused where it overflows 64 bits: a request that large cannot fit anywhere.
+int64_t bytes_of(std::initializer_list<int64_t> factors, const char* what) {
+  int64_t product = 1;
+  for (const int64_t f : factors) {
+    TORCH_CHECK(
+        !__builtin_mul_overflow(product, f, &product),
+        "the memory estimate of the ",
+        what,
+        " overflows 64 bits: the request is far too large (fewer frames, a smaller latent or a KV window)");
+  }
+  return product;
+}
+
+} // namespace
 
 MemoryEstimate estimate_generation_memory(
     const model::ModelConfig& config,
@@ -48,15 +65,28 @@ MemoryEstimate estimate_generation_memory(
       " sink frames and one block of ",
       shape.frames_per_block);
 
-  const int64_t tokens_per_frame = (shape.latent_height / config.patch[1]) * (shape.latent_width / config.patch[2]);
   const int64_t cache_frames = policy.window_frames > 0 ? policy.window_frames : shape.latent_frames;
   const int64_t head_dim = config.head_dim();
   MemoryEstimate e;
-  e.weight_bytes = parameter_count * elem_bytes;
-  e.kv_cache_bytes =
-      (config.num_layers - hybrid_layers) * 2 * shape.batch * cache_frames * tokens_per_frame * config.dim * elem_bytes;
-  e.state_bytes = hybrid_layers * shape.batch * config.num_heads * head_dim * head_dim * int64_t{4};
-  e.prompt_bytes = config.num_layers * 2 * shape.batch * config.text_len * config.dim * elem_bytes;
+  e.weight_bytes = bytes_of({parameter_count, elem_bytes}, "weights");
+  e.kv_cache_bytes = bytes_of(
+      {config.num_layers - hybrid_layers,
+       2,
+       shape.batch,
+       cache_frames,
+       shape.latent_height / config.patch[1],
+       shape.latent_width / config.patch[2],
+       config.dim,
+       elem_bytes},
+      "KV caches");
+  e.state_bytes = bytes_of({hybrid_layers, shape.batch, config.num_heads, head_dim, head_dim, 4}, "states");
+  e.prompt_bytes = bytes_of({config.num_layers, 2, shape.batch, config.text_len, config.dim, elem_bytes}, "prompt");
+  int64_t total = 0;
+  for (const int64_t part : {e.weight_bytes, e.kv_cache_bytes, e.state_bytes, e.prompt_bytes}) {
+    TORCH_CHECK(
+        !__builtin_add_overflow(total, part, &total),
+        "the memory estimate's total overflows 64 bits: the request is far too large");
+  }
   return e;
 }
 
