@@ -10,6 +10,7 @@
 #include <c10/util/Exception.h>
 
 #include "io/safetensors.h"
+#include "io/value_checks.h"
 
 namespace arl2::model {
 
@@ -34,14 +35,7 @@ void load_weights(torch::nn::Module& module, const std::string& path) {
         ": cannot load '",
         name,
         "' into a parameter on the meta device; build the model on a real device");
-    TORCH_CHECK(
-        at::isFloatingType(source.scalar_type()),
-        path,
-        ": '",
-        name,
-        "' is ",
-        source.scalar_type(),
-        ", expected a floating-point tensor");
+    io::check_finite_floats(source, path, name);
     p.value().copy_(source);
   }
 }

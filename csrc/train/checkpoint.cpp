@@ -9,6 +9,7 @@
 #include <c10/util/Exception.h>
 
 #include "io/safetensors.h"
+#include "io/value_checks.h"
 
 namespace arl2::train {
 namespace {
@@ -36,6 +37,7 @@ int64_t metadata_int(const io::SafetensorsFile& file, const std::string& key) {
 void copy_checked(const io::SafetensorsFile& file, const std::string& key, const at::Tensor& into) {
   TORCH_CHECK(file.contains(key), file.path(), ": missing '", key, "'");
   const at::Tensor t = file.tensor(key);
+  io::check_finite_floats(t, file.path(), key);
   TORCH_CHECK(
       t.sizes() == into.sizes(),
       file.path(),

@@ -8,6 +8,8 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include "io/value_checks.h"
+
 namespace arl2::train {
 namespace {
 
@@ -87,9 +89,14 @@ Clip ClipDataset::get(int64_t i) const {
   TORCH_CHECK(i >= 0 && i < total_, "clip ", i, " asked of a dataset of ", total_);
   const size_t s = static_cast<size_t>(std::upper_bound(first_.begin(), first_.end(), i) - first_.begin()) - 1;
   const int64_t j = i - first_[s];
-  return {
-      shards_[s].tensor(kLatents)[j].to(at::kFloat, /*non_blocking=*/false, /*copy=*/true),
-      shards_[s].tensor(kText)[j].to(at::kFloat, /*non_blocking=*/false, /*copy=*/true)};
+  Clip clip;
+  for (auto [name, into] : {std::pair{kLatents, &clip.latents}, std::pair{kText, &clip.text_embeddings}}) {
+    const auto t = shards_[s].tensor(name)[j];
+    // A clip at a time, where a step reads it: checking a whole shard up front would read every clip twice.
+    io::check_finite_floats(t, shards_[s].path(), std::string(name) + "[" + std::to_string(j) + "]");
+    *into = t.to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);
+  }
+  return clip;
 }
 
 void save_clip_shard(
@@ -109,6 +116,9 @@ void save_clip_shard(
       latents.sizes(),
       " and ",
       text_embeddings.sizes());
+  // Shards are training data: a NaN written here would stop a run that reads it much later.
+  io::check_finite_floats(latents, path, kLatents);
+  io::check_finite_floats(text_embeddings, path, kText);
   std::vector<std::pair<std::string, at::Tensor>> tensors = {{kLatents, latents}, {kText, text_embeddings}};
   tensors.insert(tensors.end(), extra.begin(), extra.end());
   io::save_safetensors(path, tensors, metadata);

@@ -4,6 +4,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <ATen/ATen.h>
@@ -15,6 +16,7 @@
 #include <torch/nn/utils/clip_grad.h>
 
 #include "io/safetensors.h"
+#include "io/value_checks.h"
 #include "model/autocast_scope.h"
 #include "model/cpu_denormals.h"
 #include "model/weights.h"
@@ -167,6 +169,9 @@ void Trainer::build_distillation(const at::Device& device) {
         p.set_data(p.detach().to(at::kFloat));
       }
       trainable_.emplace_back(name, p);
+      if (group.name == "lora") {
+        lora_names_.insert(name);
+      }
     }
   }
 }
@@ -191,6 +196,10 @@ void Trainer::init_from(const std::string& path) {
   check_base_weights(path, state, config_.inference.checkpoint, base_fingerprint_);
   const std::string prefix = "param.";
   std::map<std::string, at::Tensor> by_name(trainable_.begin(), trainable_.end());
+  std::set<std::string> not_loaded;
+  for (const auto& [name, p] : trainable_) {
+    not_loaded.insert(name);
+  }
   c10::NoGradGuard no_grad;
   for (const auto& key : file.keys()) {
     if (key.rfind(prefix, 0) != 0) {
@@ -201,6 +210,7 @@ void Trainer::init_from(const std::string& path) {
     TORCH_CHECK(
         it != by_name.end(), "train.init_from: '", path, "' holds '", name, "', not a trainable parameter of this run");
     const auto t = file.tensor(key);
+    io::check_finite_floats(t, "train.init_from: " + path, key);
     TORCH_CHECK(
         t.sizes() == it->second.sizes(),
         "train.init_from: '",
@@ -212,6 +222,23 @@ void Trainer::init_from(const std::string& path) {
         "', this run's is ",
         it->second.sizes());
     it->second.copy_(t);
+    not_loaded.erase(name);
+  }
+  // Stage 2 adds LoRA to what stage 1 trained; anything else a checkpoint lacks would train on from its fresh
+  // initialisation without a word.
+  const auto added = state.stage < config_.train.stage ? lora_names_ : std::set<std::string>{};
+  for (const auto& name : not_loaded) {
+    TORCH_CHECK(
+        added.count(name),
+        "train.init_from: '",
+        path,
+        "' (a stage-",
+        state.stage,
+        " checkpoint) has no 'param.",
+        name,
+        "', a trainable parameter of this stage-",
+        config_.train.stage,
+        " run");
   }
 }
 
