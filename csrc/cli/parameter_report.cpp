@@ -47,7 +47,8 @@ std::string parameter_report(const config::Config& config) {
   if (config.hybrid) {
     const auto layers = model::convert_to_hybrid(dit, *config.hybrid);
     out << "hybrid layers: " << ranges(layers) << " (" << layers.size() << " of " << c.num_layers << ")"
-        << (config.hybrid->lora ? ", with LoRA" : "") << "\n";
+        << (config.hybrid->lora ? ", with LoRA" : "")
+        << (config.hybrid->lora && config.hybrid->ffn_lora_all_layers ? " (FFN adapters on every layer)" : "") << "\n";
   } else {
     out << "hybrid layers: none\n";
   }

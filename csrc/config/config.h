@@ -6,6 +6,7 @@
 //     ratio: 0.75
 //     policy: first
 //     lora: true
+//     ffn_lora_all_layers: false  # true: the FFN adapters on every layer, not only the hybrid ones
 //   inference:         # optional: how `arl2 generate` runs (defaults: Self Forcing's sampler, bf16 on CUDA)
 //     frames_per_block: 3
 //     device: cuda

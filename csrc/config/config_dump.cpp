@@ -74,6 +74,9 @@ void hybrid_section(YAML::Emitter& out, const model::HybridOptions& h) {
   put(out, "lora", h.lora);
   put(out, "lora_rank", h.lora_options.rank);
   put_number(out, "lora_alpha", h.lora_options.alpha);
+  if (h.ffn_lora_all_layers) { // only when set, so the configs (and hashes) of runs without it read as before
+    put(out, "ffn_lora_all_layers", h.ffn_lora_all_layers);
+  }
   out << YAML::EndMap;
 }
 

@@ -4,7 +4,7 @@
 namespace arl2::config {
 
 model::HybridOptions read_hybrid_section(const YamlMap& s) {
-  s.check_keys({"layers", "ratio", "policy", "lora", "lora_rank", "lora_alpha"});
+  s.check_keys({"layers", "ratio", "policy", "lora", "lora_rank", "lora_alpha", "ffn_lora_all_layers"});
   model::HybridOptions h;
   if (s.has("layers")) {
     h.layers = s.integers("layers");
@@ -18,6 +18,10 @@ model::HybridOptions read_hybrid_section(const YamlMap& s) {
   s.read("lora", h.lora);
   s.read("lora_rank", h.lora_options.rank, {1, 1 << 12});
   s.read("lora_alpha", h.lora_options.alpha, NumberRange{});
+  s.read("ffn_lora_all_layers", h.ffn_lora_all_layers);
+  if (h.ffn_lora_all_layers && !h.lora) {
+    s.fail("ffn_lora_all_layers", "needs hybrid.lora: true (it says where the FFN adapters go)");
+  }
   return h;
 }
 

@@ -27,6 +27,12 @@ int64_t integer_variable(const char* name, int64_t fallback) {
 
 } // namespace
 
+const char* cpu_multi_process_route() {
+  return "the CLI's multi-process path runs on NCCL, one CUDA GPU per rank; to train several processes on the CPU, "
+         "make a Gloo group with torch.distributed and pass it to arl2._C.Trainer(..., process_group=...) (README, "
+         "'Data-parallel training')";
+}
+
 TorchrunEnvironment torchrun_environment() {
   TorchrunEnvironment e;
   e.world_size = integer_variable("WORLD_SIZE", 1);
@@ -55,6 +61,18 @@ Group torchrun_group(const TorchrunEnvironment& e, [[maybe_unused]] std::chrono:
       "' and ",
       e.master_port);
 #ifdef ARL2_WITH_CUDA
+  // Before any CUDA call, which on a machine without a GPU fails with a driver message that says nothing of this.
+  const int64_t gpus = c10::cuda::device_count();
+  TORCH_CHECK(
+      e.local_rank < gpus,
+      "dist: WORLD_SIZE is ",
+      e.world_size,
+      " and LOCAL_RANK ",
+      e.local_rank,
+      ", but this machine has ",
+      gpus,
+      " CUDA GPU(s): ",
+      cpu_multi_process_route());
   c10::cuda::set_device(static_cast<c10::DeviceIndex>(e.local_rank));
   c10d::TCPStoreOptions store_options;
   store_options.port = static_cast<std::uint16_t>(e.master_port);
@@ -72,12 +90,7 @@ Group torchrun_group(const TorchrunEnvironment& e, [[maybe_unused]] std::chrono:
   group->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::NCCL, nccl);
   return Group(group, timeout);
 #else
-  TORCH_CHECK(
-      false,
-      "dist: WORLD_SIZE is ",
-      e.world_size,
-      " but this build has no CUDA, so no NCCL; on the CPU, create a Gloo group with torch.distributed and pass "
-      "it to arl2.Trainer(..., process_group=...)");
+  TORCH_CHECK(false, "dist: WORLD_SIZE is ", e.world_size, ", but this build has no CUDA: ", cpu_multi_process_route());
 #endif
 }
 

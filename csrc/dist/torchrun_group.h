@@ -23,8 +23,12 @@ struct TorchrunEnvironment {
 // Unset variables read as a world of one; a set one that is not a valid number is an error naming it.
 TorchrunEnvironment torchrun_environment();
 
+// What every refusal of a world of several processes that NCCL cannot run says: that the CLI's path is NCCL on
+// CUDA GPUs, and the Gloo route from Python for the CPU.
+const char* cpu_multi_process_route();
+
 // A world of one (Group()) when WORLD_SIZE is 1 or unset. Otherwise an NCCL group, which needs a CUDA
-// build; on the CPU, make a Gloo group with torch.distributed and pass it to the Python Trainer.
+// build and a GPU for LOCAL_RANK (checked before any CUDA call; the error gives cpu_multi_process_route()).
 // `timeout` bounds the rendezvous and every collective.
 Group torchrun_group(
     const TorchrunEnvironment& environment, std::chrono::milliseconds timeout = Group::kDefaultTimeout);

@@ -2,6 +2,8 @@
 #define TORCH_ASSERT_ONLY_METHOD_OPERATORS
 #include "io/state_dict.h"
 
+#include <algorithm>
+#include <array>
 #include <sstream>
 
 #include <c10/util/Exception.h>
@@ -9,8 +11,30 @@
 namespace arl2::io {
 namespace {
 
-constexpr std::string_view kModelPrefix = "model.";
-constexpr std::string_view kFsdpSegment = "_fsdp_wrapped_module.";
+// Module-path components that wrappers insert around a model's modules and that name nothing of the model:
+// FSDP's and activation checkpointing's (torch.distributed's checkpoint_wrapper).
+constexpr std::array<std::string_view, 2> kWrapperComponents = {"_fsdp_wrapped_module", "_checkpoint_wrapped_module"};
+// The leading component of Self Forcing / Causal Forcing / CausVid checkpoints (their DiT is a wrapper's `model`).
+constexpr std::string_view kModelComponent = "model";
+// The authors' FFN adapter wraps the linear it adapts as a child of this name: their `ffn.0.linear.weight` is Wan's
+// `ffn.0.weight`, next to the adapter's `ffn.0.lora_A`.
+constexpr std::string_view kFfnComponent = "ffn";
+constexpr std::string_view kAdaptedLinearComponent = "linear";
+
+bool is_wrapper(std::string_view component) {
+  return std::find(kWrapperComponents.begin(), kWrapperComponents.end(), component) != kWrapperComponents.end();
+}
+
+bool is_index(std::string_view component) {
+  return !component.empty() &&
+         std::all_of(component.begin(), component.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// `kept` ends with `ffn.<i>`, so `component` is the authors' adapted linear of an FFN.
+bool is_adapted_ffn_linear(const std::vector<std::string_view>& kept, std::string_view component) {
+  return component == kAdaptedLinearComponent && kept.size() >= 2 && kept[kept.size() - 2] == kFfnComponent &&
+         is_index(kept.back());
+}
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string s = "[";
@@ -36,25 +60,25 @@ void describe_kind(std::ostringstream& os, const char* kind, const std::vector<s
 } // namespace
 
 std::string canonical_key(std::string_view name) {
-  std::string out;
-  if (name.substr(0, kModelPrefix.size()) == kModelPrefix) {
-    name.remove_prefix(kModelPrefix.size());
-  }
-  // FSDP puts its segment at the start of any module path component: drop each occurrence that
-  // begins a component.
+  std::vector<std::string_view> kept;
   size_t pos = 0;
-  while (pos <= name.size()) {
-    if (name.substr(pos, kFsdpSegment.size()) == kFsdpSegment) {
-      pos += kFsdpSegment.size();
-      continue;
-    }
+  while (true) {
     const size_t dot = name.find('.', pos);
-    const size_t end = dot == std::string_view::npos ? name.size() : dot + 1;
-    out.append(name.substr(pos, end - pos));
-    if (dot == std::string_view::npos) {
+    const bool leaf = dot == std::string_view::npos; // a parameter's own name is never dropped
+    const auto component = name.substr(pos, leaf ? std::string_view::npos : dot - pos);
+    if (leaf || (!is_wrapper(component) && !is_adapted_ffn_linear(kept, component))) {
+      kept.push_back(component);
+    }
+    if (leaf) {
       break;
     }
-    pos = end;
+    pos = dot + 1;
+  }
+  // After the wrappers are gone, so `_fsdp_wrapped_module.model.` goes as `model._fsdp_wrapped_module.` does.
+  const size_t first = kept.size() > 1 && kept.front() == kModelComponent ? 1 : 0;
+  std::string out;
+  for (size_t i = first; i < kept.size(); ++i) {
+    out.append(i > first ? "." : "").append(kept[i]);
   }
   return out;
 }

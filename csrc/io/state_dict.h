@@ -1,6 +1,8 @@
 // Loads a model's state dict from a safetensors file by canonical name: the `model.` prefix of
-// Self Forcing / Causal Forcing / CausVid checkpoints and every `_fsdp_wrapped_module.` segment that
-// FSDP inserts are stripped, so their files and Wan's own load alike. Mismatches are reported by name.
+// Self Forcing / Causal Forcing / CausVid checkpoints, every `_fsdp_wrapped_module.` and
+// `_checkpoint_wrapped_module.` segment that FSDP and activation checkpointing insert, and the `linear.` of the
+// ARL2 authors' FFN adapters (`ffn.0.linear.weight`) are dropped, so their files and Wan's own load alike.
+// Mismatches are reported by name.
 #pragma once
 
 #include <map>
@@ -16,7 +18,8 @@ namespace arl2::io {
 
 using ShapeMap = std::map<std::string, std::vector<int64_t>>;
 
-// `name` without a leading `model.` and without any `_fsdp_wrapped_module.` segment.
+// `name` without its wrapper segments, the leading `model.` and the `linear.` after `ffn.<i>.`: the one table
+// of the names other projects' checkpoints use for this model's parameters.
 std::string canonical_key(std::string_view name);
 
 struct StateDictReport {

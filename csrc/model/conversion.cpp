@@ -82,16 +82,19 @@ std::vector<int64_t> convert_to_hybrid(WanDiT& model, const HybridOptions& optio
     model.blocks()[layers[n]]->replace_self_attention(std::make_shared<HybridAttention>(*teachers[n]));
   }
   if (options.lora) {
-    add_hybrid_lora(model, options.lora_options);
+    add_hybrid_lora(model, options.lora_options, options.ffn_lora_all_layers);
   }
   return layers;
 }
 
-void add_hybrid_lora(WanDiT& model, const LoraOptions& lora) {
-  for (const auto& [index, layer] : hybrid_layers(model)) {
-    if (!layer->has_lora()) {
-      layer->add_lora(lora);
-      const auto& ffn = model.blocks()[index]->ffn();
+void add_hybrid_lora(WanDiT& model, const LoraOptions& lora, bool ffn_lora_all_layers) {
+  for (const auto& block : model.blocks()) {
+    const auto hybrid = std::dynamic_pointer_cast<HybridAttention>(block->self_attention());
+    if (hybrid && !hybrid->has_lora()) {
+      hybrid->add_lora(lora);
+    }
+    const auto& ffn = block->ffn();
+    if ((hybrid || ffn_lora_all_layers) && !ffn->fc_in->lora()) {
       ffn->fc_in->add_lora(lora);
       ffn->fc_out->add_lora(lora);
     }
@@ -99,10 +102,9 @@ void add_hybrid_lora(WanDiT& model, const LoraOptions& lora) {
 }
 
 void merge_ffn_lora(WanDiT& model) {
-  for (const auto& [index, layer] : hybrid_layers(model)) {
-    const auto& ffn = model.blocks()[index]->ffn();
-    ffn->fc_in->merge_lora();
-    ffn->fc_out->merge_lora();
+  for (const auto& block : model.blocks()) {
+    block->ffn()->fc_in->merge_lora();
+    block->ffn()->fc_out->merge_lora();
   }
 }
 

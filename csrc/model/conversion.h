@@ -36,6 +36,8 @@ struct HybridOptions {
   // Stage 2: LoRA on the memory path's q, k, v and on both FFN linears of every hybrid layer.
   bool lora = false;
   LoraOptions lora_options;
+  // With lora: the FFN adapters on every layer's FFN, softmax layers' too (the authors' --ffn_lora_all_layers).
+  bool ffn_lora_all_layers = false;
 };
 
 // The layers `options` selects in a model of `num_layers`, ascending. Throws naming the field
@@ -48,10 +50,10 @@ std::vector<int64_t> hybrid_layer_indices(const HybridOptions& options, int64_t 
 std::vector<int64_t> convert_to_hybrid(WanDiT& model, const HybridOptions& options);
 
 // Stage 2 on a converted model: LoRA on the memory path's q/k/v and both FFN linears of every hybrid
-// layer that has none yet.
-void add_hybrid_lora(WanDiT& model, const LoraOptions& lora);
+// layer, and with `ffn_lora_all_layers` on every other layer's FFN linears too, wherever there is none yet.
+void add_hybrid_lora(WanDiT& model, const LoraOptions& lora, bool ffn_lora_all_layers = false);
 
-// Folds the FFN adapters of every hybrid layer into their linears' weights and removes them: the model as
+// Folds the FFN adapters of every layer into their linears' weights and removes them: the model as
 // `arl2 export` writes it and as generation runs it, with the memory path's adapters kept (they feed the
 // memory path only, so no shared weight can hold them).
 void merge_ffn_lora(WanDiT& model);

@@ -98,6 +98,7 @@ py::dict hybrid_to_dict(const model::HybridOptions& h) {
   d["lora"] = h.lora;
   d["lora_rank"] = h.lora_options.rank;
   d["lora_alpha"] = h.lora_options.alpha;
+  d["ffn_lora_all_layers"] = h.ffn_lora_all_layers;
   return d;
 }
 
@@ -390,13 +391,15 @@ PYBIND11_MODULE(_C, m) {
              const std::string& policy,
              bool lora,
              int64_t lora_rank,
-             double lora_alpha) {
+             double lora_alpha,
+             bool ffn_lora_all_layers) {
             model::HybridOptions o;
             o.layers = layers.value_or(std::vector<int64_t>{});
             o.ratio = ratio;
             o.policy = model::layer_policy(policy);
             o.lora = lora;
             o.lora_options = {lora_rank, lora_alpha};
+            o.ffn_lora_all_layers = ffn_lora_all_layers;
             return model::convert_to_hybrid(w, o);
           },
           py::arg("layers") = py::none(),
@@ -405,12 +408,14 @@ PYBIND11_MODULE(_C, m) {
           py::arg("lora") = false,
           py::arg("lora_rank") = 16,
           py::arg("lora_alpha") = 32.0,
-          "Converts layers in place (a list, or a ratio with a policy); freezes every base parameter. "
+          py::arg("ffn_lora_all_layers") = false,
+          "Converts layers in place (a list, or a ratio with a policy); freezes every base parameter. With lora, "
+          "adapters on the memory path and the hybrid layers' FFN (every layer's FFN with ffn_lora_all_layers). "
           "Returns the converted layers.")
       .def(
           "merge_ffn_lora",
           [](WanDiT& w) { model::merge_ffn_lora(w); },
-          "Folds the hybrid layers' FFN adapters into their weights and removes them, as `arl2 export` and "
+          "Folds the FFN adapters into their weights and removes them, as `arl2 export` and "
           "`arl2 generate` do; the memory path's adapters stay.")
       .def(
           "parameter_groups",

@@ -74,6 +74,12 @@ hybrid:
   CHECK(c.model.eps == 1e-5);
   CHECK(c.hybrid->layers == std::vector<int64_t>{3, 1});
   CHECK(c.hybrid->lora);
+  CHECK_FALSE(c.hybrid->ffn_lora_all_layers);
+  // The FFN adapters on every layer: read, and written back only when set (other configs keep their hash).
+  const auto all = parse("model:\n  preset: tiny\nhybrid:\n  layers: [0]\n  lora: true\n  ffn_lora_all_layers: true\n");
+  CHECK(all.hybrid->ffn_lora_all_layers);
+  CHECK(parse(config::dump_config(all)).hybrid->ffn_lora_all_layers);
+  CHECK(config::dump_config(c).find("ffn_lora_all_layers") == std::string::npos);
   // No hybrid section: the teacher; a model section without a preset: Wan2.1-T2V-1.3B.
   CHECK_FALSE(parse("model:\n  preset: tiny\n").hybrid.has_value());
   CHECK(parse("model: {}\n").model.dim == 1536);
@@ -154,7 +160,8 @@ TEST_CASE("config mistakes name the key path and the line", "[config][errors]") 
       "test.yaml: hybrid.ratio: expected a number, got \"abc\" (line 4)"));
   CHECK(contains(
       error_in("model:\n  preset: tiny\nhybrid:\n  ratoi: 0.5\n"),
-      "hybrid.ratoi: unknown key; known keys: layers, ratio, policy, lora, lora_rank, lora_alpha (line 4)"));
+      "hybrid.ratoi: unknown key; known keys: layers, ratio, policy, lora, lora_rank, lora_alpha, ffn_lora_all_layers "
+      "(line 4)"));
   CHECK(contains(
       error_in("modle:\n  preset: tiny\n"),
       "config.modle: unknown key; known keys: model, hybrid, inference, train, data (line 1)"));
@@ -168,6 +175,9 @@ TEST_CASE("config mistakes name the key path and the line", "[config][errors]") 
   CHECK(contains(
       error_in("model:\n  preset: tiny\nhybrid:\n  ratio: 0.5\n  lora: maybe\n"),
       "hybrid.lora: expected true or false, got \"maybe\" (line 5)"));
+  CHECK(contains(
+      error_in("model:\n  preset: tiny\nhybrid:\n  ratio: 0.5\n  ffn_lora_all_layers: true\n"),
+      "hybrid.ffn_lora_all_layers: needs hybrid.lora: true (it says where the FFN adapters go) (line 5)"));
   CHECK(contains(
       error_in("model:\n  preset: tiny\nhybrid:\n  ratio:\n"), "hybrid.ratio: expected a number, got nothing"));
   CHECK(contains(error_in("model: tiny\n"), "model: expected a mapping of keys to values, got \"tiny\" (line 1)"));

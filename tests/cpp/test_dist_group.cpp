@@ -60,6 +60,14 @@ TEST_CASE("torchrun's variables are read and checked by name", "[train][dist][er
   CHECK(error_of([&] { dist::torchrun_group(e); }).find("RANK 2 is not below WORLD_SIZE 2") != std::string::npos);
   e.rank = 1;
   CHECK(error_of([&] { dist::torchrun_group(e); }).find("needs MASTER_ADDR and MASTER_PORT") != std::string::npos);
+  // Where NCCL cannot run (no CUDA build, or no GPU for LOCAL_RANK), before any CUDA call: the Gloo route.
+  e.master_addr = "127.0.0.1";
+  e.master_port = 29531;
+  e.local_rank = 64;
+  const auto no_nccl = error_of([&] { dist::torchrun_group(e); });
+  CHECK(no_nccl.find("dist: WORLD_SIZE is 2") != std::string::npos);
+  CHECK(no_nccl.find(dist::cpu_multi_process_route()) != std::string::npos);
+  CHECK(no_nccl.find("Gloo group") != std::string::npos);
   unsetenv("WORLD_SIZE");
   unsetenv("RANK");
 }

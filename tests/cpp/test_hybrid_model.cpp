@@ -407,6 +407,29 @@ TEST_CASE("merging the FFN adapters keeps the function and removes them; the mem
   CHECK(rel_err(m->forward_teacher_forcing(c.noisy, c.noisy_t, c.clean, c.clean_t, c.context, 2), before) < 1e-13);
 }
 
+TEST_CASE("ffn_lora_all_layers adapts every layer's FFN; merging folds them all in", "[hybrid]") {
+  const auto m = random_tiny(torch::kFloat64);
+  auto options = ratio(0.5, true);
+  options.ffn_lora_all_layers = true;
+  model::convert_to_hybrid(*m, options);
+  const auto params = m->named_parameters();
+  for (const char* name : {"blocks.1.ffn.0.lora_A", "blocks.1.ffn.2.lora_B", "blocks.0.ffn.0.lora_A"}) {
+    INFO(name);
+    REQUIRE(params.find(name) != nullptr);
+    CHECK(params[name].requires_grad());
+  }
+  CHECK(params.find("blocks.1.self_attn.lora_q_A") == nullptr); // layer 1 stays softmax
+  CHECK(model::group_parameters(*m)[2].parameters.size() == 6 + 2 * 4);
+
+  randomize_hybrid(*m);
+  const auto c = make_clip(torch::kFloat64);
+  const auto before = m->forward_teacher_forcing(c.noisy, c.noisy_t, c.clean, c.clean_t, c.context, 2);
+  model::merge_ffn_lora(*m);
+  CHECK(rel_err(m->forward_teacher_forcing(c.noisy, c.noisy_t, c.clean, c.clean_t, c.context, 2), before) < 1e-13);
+  CHECK(!m->blocks()[1]->ffn()->fc_in->lora());
+  CHECK(model::group_parameters(*m)[2].parameters.size() == 6);
+}
+
 TEST_CASE("the 1.3B preset at 75% with LoRA trains about 2% of its parameters", "[hybrid]") {
   WanDiT m(model::model_preset("wan2.1-t2v-1.3b"), torch::TensorOptions().device(torch::kMeta));
   CHECK(model::convert_to_hybrid(m, ratio(0.75, true)).size() == 22);

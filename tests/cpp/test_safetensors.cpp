@@ -391,6 +391,27 @@ TEST_CASE("canonical_key strips the model. prefix and FSDP segments", "[safetens
   CHECK(canonical_key("my_model.w") == "my_model.w");
 }
 
+TEST_CASE(
+    "canonical_key maps the ARL2 authors' names: checkpoint wrappers and the FFN adapter's linear",
+    "[safetensors][state_dict]") {
+  using arl2::io::canonical_key;
+  CHECK(
+      canonical_key(
+          "model._fsdp_wrapped_module.blocks.3._fsdp_wrapped_module._checkpoint_wrapped_module.self_attn.A_log") ==
+      "blocks.3.self_attn.A_log");
+  CHECK(canonical_key("_fsdp_wrapped_module.model.blocks.0.norm3.weight") == "blocks.0.norm3.weight");
+  CHECK(canonical_key("model.blocks.12.ffn.0.linear.weight") == "blocks.12.ffn.0.weight");
+  CHECK(canonical_key("model.blocks.12.ffn.2.linear.bias") == "blocks.12.ffn.2.bias");
+  CHECK(canonical_key("model.blocks.12.ffn.2.lora_B") == "blocks.12.ffn.2.lora_B");
+  CHECK(canonical_key("blocks.0._checkpoint_wrapped_module.ffn.0.linear.weight") == "blocks.0.ffn.0.weight");
+  // Only an FFN's indexed child drops `linear`, and a parameter's own name is never dropped.
+  CHECK(canonical_key("head.linear.weight") == "head.linear.weight");
+  CHECK(canonical_key("blocks.0.ffn.linear.weight") == "blocks.0.ffn.linear.weight");
+  CHECK(canonical_key("blocks.0.ffn.0.linear") == "blocks.0.ffn.0.linear");
+  CHECK(canonical_key("a._checkpoint_wrapped_module") == "a._checkpoint_wrapped_module");
+  CHECK(canonical_key("model") == "model");
+}
+
 TEST_CASE("load_state_dict matches by canonical name and reports mismatches by name", "[safetensors][state_dict]") {
   TempDir dir;
   const auto w = torch::randn({4, 3}), b = torch::randn({4}), extra = torch::randn({2});

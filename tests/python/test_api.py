@@ -33,7 +33,9 @@ def test_config_reads_back_and_feeds_the_model():
     assert "steps: 7" in config.yaml and config.generation["shift"] == 3.5
     assert config.hash != _C.load_config(STAGE1).hash
     assert config.model == _C.WanDiT("tiny").config
-    assert config.hybrid == dict(layers=None, ratio=0.5, policy="first", lora=True, lora_rank=16, lora_alpha=32.0)
+    assert config.hybrid == dict(
+        layers=None, ratio=0.5, policy="first", lora=True, lora_rank=16, lora_alpha=32.0, ffn_lora_all_layers=False
+    )
     assert config.generation == dict(
         frames_per_block=2, latent_height=4, latent_width=4, denoising_steps=[1000, 750, 500, 250],
         shift=3.5, warp=True, context_timestep=0.0, kv_window_frames=0, kv_sink_frames=0, cuda_graphs=True,

@@ -24,16 +24,22 @@ TOL = {torch.float32: 2e-6, torch.float64: 1e-13}
 HYBRIDS = {"tiny-50": ("tiny", [0]), "tiny-100": ("tiny", [0, 1]), "narrow-last": ("narrow", [1])}
 
 
-def models(cfg, layers, lora, dtype, tmp_path):
-    """The reference with random weights (decay kept mild so the memory shows), and the C++ model converted
-    to the same hybrid layers, both loaded from one file."""
+def random_reference(cfg, layers, lora, dtype, ffn_lora_all_layers=False):
+    """The reference hybrid with random weights on every path, the decay kept mild so the memory shows."""
     rank = 16 if lora else 0
-    ref = WanReference(cfg, hybrid_layers=layers, lora_rank=rank).to(dtype)
+    ref = WanReference(cfg, hybrid_layers=layers, lora_rank=rank, ffn_lora_all_layers=ffn_lora_all_layers).to(dtype)
     with torch.no_grad():
         for name, p in ref.named_parameters():
             p.normal_(0.0, p[0].numel() ** -0.5 if p.dim() > 1 else 0.25)
             if name.endswith("A_log"):
                 p.uniform_(-4.0, -2.0)
+    return ref
+
+
+def models(cfg, layers, lora, dtype, tmp_path):
+    """The reference with random weights, and the C++ model converted to the same hybrid layers, both loaded
+    from one file."""
+    ref = random_reference(cfg, layers, lora, dtype)
     path = str(tmp_path / "hybrid.safetensors")
     save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, path)
     ref.load_state_dict(load_file(path), strict=True)

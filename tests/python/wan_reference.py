@@ -180,9 +180,9 @@ class HybridAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg, hybrid=False, lora_rank=0, lora_alpha=32.0):
+    def __init__(self, cfg, hybrid=False, lora_rank=0, lora_alpha=32.0, ffn_lora=None):
         """hybrid: a HybridAttention in place of the softmax self-attention; lora_rank > 0 adds LoRA to
-        its memory path and to both FFN linears."""
+        its memory path and to both FFN linears (ffn_lora: to the FFN whether hybrid or not)."""
         super().__init__()
         dim, eps = cfg["dim"], cfg["eps"]
         self.eps = eps
@@ -192,7 +192,7 @@ class Block(nn.Module):
             self.self_attn = Attention(dim, cfg["num_heads"], eps)
         self.norm3 = nn.LayerNorm(dim, eps=eps, elementwise_affine=True)
         self.cross_attn = Attention(dim, cfg["num_heads"], eps)
-        if hybrid and lora_rank:
+        if lora_rank and (hybrid if ffn_lora is None else ffn_lora):
             ffn_in = LoraLinear(dim, cfg["ffn_dim"], lora_rank, lora_alpha)
             ffn_out = LoraLinear(cfg["ffn_dim"], dim, lora_rank, lora_alpha)
         else:
@@ -241,7 +241,7 @@ def sinusoidal(t, dim):
 
 
 class WanReference(nn.Module):
-    def __init__(self, cfg, hybrid_layers=(), lora_rank=0, lora_alpha=32.0):
+    def __init__(self, cfg, hybrid_layers=(), lora_rank=0, lora_alpha=32.0, ffn_lora_all_layers=False):
         super().__init__()
         self.cfg = cfg
         dim = cfg["dim"]
@@ -252,7 +252,8 @@ class WanReference(nn.Module):
         self.time_embedding = nn.Sequential(nn.Linear(cfg["freq_dim"], dim), nn.SiLU(), nn.Linear(dim, dim))
         self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
         self.blocks = nn.ModuleList(
-            Block(cfg, i in hybrid_layers, lora_rank, lora_alpha) for i in range(cfg["num_layers"])
+            Block(cfg, i in hybrid_layers, lora_rank, lora_alpha, ffn_lora=(i in hybrid_layers) or ffn_lora_all_layers)
+            for i in range(cfg["num_layers"])
         )
         self.head = Head(cfg)
 
