@@ -1,7 +1,12 @@
 """Shared pytest setup for the arl2 ops: the requires_cuda marker, device / layout fixtures, the case
 table every op test is parametrised over, inputs drawn as in tests/cpp/gdn_test_util.h, the error
-metric, and CUDA output poisoning."""
+metric, and CUDA output poisoning.
+
+Every test draws fresh inputs from a fresh seed. Two environment variables serve scripts/error_study.py,
+which measures each tolerance's margin over many seeds: ARL2_SEED_REPEAT=N runs every test N times, each
+with its own seed, and ARL2_ERROR_LOG=FILE appends every rel_err a test computes to FILE as a JSON line."""
 import dataclasses
+import json
 import os
 
 import pytest
@@ -55,14 +60,23 @@ def pytest_generate_tests(metafunc):
     # A test that takes `case` runs over the whole table, with ids like B2-T200-H3-K16-V32-L100-g8-h0-bf16.
     if "case" in metafunc.fixturenames:
         metafunc.parametrize("case", CASES, ids=str)
+    repeat = int(os.environ.get("ARL2_SEED_REPEAT", "0"))
+    if repeat > 0:
+        metafunc.parametrize("_repeat", range(repeat), ids=lambda i: f"seed{i}")
+
+
+@pytest.fixture
+def _repeat():
+    return 0
 
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _seed(_repeat):
     # Fresh inputs on every run; the seed is printed so a failure can be replayed (ARL2_TEST_SEED=N).
     seed = int(os.environ.get("ARL2_TEST_SEED", int.from_bytes(os.urandom(4), "little")))
     print(f"seed {seed}")
     torch.manual_seed(seed)
+    _error_log.update(seed=seed, index=0)
 
 
 @pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.requires_cuda)])
@@ -119,13 +133,30 @@ def to_kernel(t, dtype, device, layout):
     return t.detach().requires_grad_()
 
 
+_error_log = {"seed": None, "index": 0}
+
+
 def rel_err(x, ref):
     """||x - ref|| / ||ref|| in float64 on the CPU; inf if x holds a non-finite value."""
     x, ref = x.detach().to("cpu", torch.float64), ref.detach().to("cpu", torch.float64)
     if not torch.isfinite(x).all():
-        return float("inf")
-    denom = ref.norm().item()
-    return (x - ref).norm().item() / denom if denom > 0 else (x - ref).norm().item()
+        err = float("inf")
+    else:
+        denom = ref.norm().item()
+        err = (x - ref).norm().item() / denom if denom > 0 else (x - ref).norm().item()
+    log_error(err)
+    return err
+
+
+def log_error(err):
+    """Appends `err` to $ARL2_ERROR_LOG, keyed by the test, the seed and its place among the test's errors."""
+    path = os.environ.get("ARL2_ERROR_LOG")
+    if path:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" ", 1)[0]
+        record = {"test": test, "seed": _error_log["seed"], "index": _error_log["index"], "error": err}
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+    _error_log["index"] += 1
 
 
 def poison_cuda_allocator(*shapes):
