@@ -43,7 +43,8 @@ def main():
     def on_step(result):  # called after every step, on every rank; raising here ends the run
         losses[result["step"]] = result["loss"]
 
-    trainer.run(callback=on_step)  # from step 4 to train.steps
+    # From step 4 to train.steps; overwrite: a second run of this example replaces the first one's run folder.
+    trainer.run(callback=on_step, overwrite=True)
     Path(args.out, "config.yaml").write_text(trainer.config.yaml)  # as `arl2 train` keeps it, for `arl2 export`
     print(f"run(): steps {min(losses)}-{max(losses)}, loss {losses[min(losses)]:.5f} -> {losses[max(losses)]:.5f}")
     logged = [json.loads(line)["step"] for line in Path(args.out, "metrics.jsonl").read_text().splitlines()]

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <c10/core/TensorOptions.h>
 
@@ -13,6 +14,7 @@
 #include "generation_inputs.h"
 #include "io/atomic_file.h"
 #include "io/directories.h"
+#include "io/output_paths.h"
 #include "model_loading.h"
 #include "train/teacher.h"
 
@@ -24,8 +26,27 @@ struct EvalArgs {
   std::string out_dir;
 };
 
+// The files an evaluation reads: every config and the weights each names.
+std::vector<io::NamedPath> eval_inputs(const eval::EvalRequest& request) {
+  std::vector<io::NamedPath> inputs;
+  const auto add_config = [&](const std::string& option, const std::string& path) {
+    inputs.push_back({option, path});
+    for (const auto& weights : weights_files(config::load_config(path, request.overrides))) {
+      inputs.push_back({path + "'s " + weights.what, weights.path});
+    }
+  };
+  add_config("--teacher", request.teacher_config);
+  for (const auto& model : request.models) {
+    add_config("--model", eval::parse_named_config(model).config_path);
+  }
+  return inputs;
+}
+
 int run_eval(const EvalArgs& args) {
   const auto start = std::chrono::steady_clock::now();
+  io::make_directories(args.out_dir, "--out");
+  const auto path = args.out_dir + "/eval.json";
+  io::check_output_file({"--out", path}, eval_inputs(args.request));
   const auto build = [](const config::Config& config, const std::string& config_path) {
     const auto& inf = config.inference;
     check_inference_device(inf.device, config_path);
@@ -38,8 +59,6 @@ int run_eval(const EvalArgs& args) {
   };
   const auto report = eval::run_toy_eval(args.request, build, log);
 
-  io::make_directories(args.out_dir, "--out");
-  const auto path = args.out_dir + "/eval.json";
   io::write_file_atomically(path, eval::eval_json(report));
   std::printf("%s", eval::summary_table(report).c_str());
   std::printf(

@@ -11,6 +11,9 @@
 
 #include "commands.h"
 #include "config/config.h"
+#include "io/output_paths.h"
+#include "io/safetensors.h"
+#include "train/checkpoint.h"
 #include "train/trained_hybrid.h"
 #include "train/trained_teacher.h"
 
@@ -25,8 +28,23 @@ struct ExportArgs {
   bool ema = false;
 };
 
+// The files an export reads: the config, the checkpoint and the base weights, named by the config or, in a hybrid
+// checkpoint, by the checkpoint itself.
+std::vector<io::NamedPath> export_inputs(const ExportArgs& args, const config::Config& config) {
+  std::vector<io::NamedPath> inputs = {
+      {"--config", args.config_path},
+      {"--checkpoint", args.checkpoint},
+      {"inference.checkpoint", config.inference.checkpoint}};
+  const io::SafetensorsFile checkpoint(args.checkpoint);
+  if (train::is_training_checkpoint(checkpoint)) {
+    inputs.push_back({"the base weights --checkpoint names", train::read_checkpoint_state(checkpoint).base_weights});
+  }
+  return inputs;
+}
+
 int run_export(const ExportArgs& args) {
   const auto config = config::load_config(args.config_path, args.overrides);
+  io::check_output_file({"--out", args.out}, export_inputs(args, config));
   const auto weights = args.ema ? train::TrainedWeights::kEma : train::TrainedWeights::kRaw;
   const char* which = args.ema ? "EMA" : "trained";
   if (config.train.stage == 0) {
@@ -54,7 +72,8 @@ Command add_export_command(CLI::App& app) {
   auto args = std::make_shared<ExportArgs>();
   add_config_options(cmd, args->config_path, args->overrides, "The run's config (its folder's config.yaml)");
   cmd->add_option("--checkpoint", args->checkpoint, "A checkpoint of the run")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--out", args->out, "The merged safetensors file (written atomically)")->required();
+  cmd->add_option("--out", args->out, "The merged safetensors file (written atomically; not one of the files it reads)")
+      ->required();
   cmd->add_flag("--ema", args->ema, "Export the EMA of the parameters rather than their last values");
   return [args] { return run_export(*args); };
 }

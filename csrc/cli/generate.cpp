@@ -27,6 +27,7 @@
 #include "inference/memory_estimate.h"
 #include "io/atomic_file.h"
 #include "io/directories.h"
+#include "io/output_paths.h"
 #include "io/safetensors.h"
 #include "model/conversion.h"
 #include "model/wan_dit.h"
@@ -72,9 +73,22 @@ int64_t parameter_count(const model::WanDiT& dit) {
   return n;
 }
 
+// Makes the output folder and checks the files it will hold, before any work.
+void prepare_outputs(const GenerateArgs& args, const config::Config& config, const std::string& metrics_path) {
+  io::make_directories(args.out_dir, "--out");
+  auto inputs = weights_files(config);
+  inputs.push_back({"--config", args.config_path});
+  inputs.push_back({"--prompts", args.prompts_path});
+  for (const auto& output : {latents_path(args.out_dir), metrics_path}) {
+    io::check_output_file({"--out", output}, inputs);
+  }
+}
+
 int run_generate(const GenerateArgs& args) {
   const auto config = config::load_config(args.config_path, args.overrides);
   const auto& inf = config.inference;
+  const auto metrics_path = args.out_dir + "/metrics.json";
+  prepare_outputs(args, config, metrics_path);
   const at::Device device(inf.device);
   check_inference_device(inf.device, args.config_path);
   for (const auto* path : {&inf.checkpoint, &inf.hybrid_checkpoint}) {
@@ -147,7 +161,6 @@ int run_generate(const GenerateArgs& args) {
   }
   const auto peak = inference::peak_device_bytes(device);
 
-  io::make_directories(args.out_dir, "--out");
   const auto prompt_list = prompts.metadata().count("prompts") ? prompts.metadata().at("prompts") : std::string("[]");
   const auto hash = config_hash(args.config_path, args.overrides);
   const auto latents_path = write_latents(
@@ -197,7 +210,6 @@ int run_generate(const GenerateArgs& args) {
   metrics["latent_frames"] = args.latent_frames;
   metrics["batch"] = text.size(0);
   metrics["seed"] = args.seed;
-  const auto metrics_path = args.out_dir + "/metrics.json";
   io::write_file_atomically(metrics_path, metrics.dump(2) + "\n");
   std::printf(
       "%lld blocks in %.1f ms; wrote %s and %s\n",
@@ -224,7 +236,11 @@ Command add_generate_command(CLI::App& app) {
          "Latent frames to generate, a whole number of blocks (pixel frames = 4 x latent frames - 3: 21 -> 81)")
       ->required()
       ->check(kFramesRange);
-  cmd->add_option("--out", args->out_dir, "Output folder for latents.safetensors and metrics.json")->required();
+  cmd->add_option(
+         "--out",
+         args->out_dir,
+         "Output folder for latents.safetensors and metrics.json (made, and checked, before any work)")
+      ->required();
   cmd->add_option("--seed", args->seed, "Seed of the noise (default 0)");
   cmd->add_flag(
       "--ema",

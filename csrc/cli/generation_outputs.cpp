@@ -1,4 +1,4 @@
-// write_latents, contact_sheet and write_video_sheets (see generation_outputs.h).
+// latents_path, write_latents, contact_sheet and write_video_sheets (see generation_outputs.h).
 #include "generation_outputs.h"
 
 #include <algorithm>
@@ -12,9 +12,13 @@
 
 namespace arl2::cli {
 
+std::string latents_path(const std::string& dir) {
+  return dir + "/latents.safetensors";
+}
+
 std::string write_latents(
     const std::string& dir, const at::Tensor& latents, const std::map<std::string, std::string>& metadata) {
-  const auto path = dir + "/latents.safetensors";
+  const auto path = latents_path(dir);
   const auto frames_major = latents.permute({0, 2, 1, 3, 4}).to(at::kCPU, at::kFloat).contiguous();
   io::save_safetensors(path, {{"latents", frames_major}}, metadata);
   return path;

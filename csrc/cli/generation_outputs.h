@@ -11,8 +11,11 @@
 
 namespace arl2::cli {
 
+// `dir`/latents.safetensors.
+std::string latents_path(const std::string& dir);
+
 // `latents` in the model's layout [B, C, F, H, W], written as float32 [B, F, C, H, W] to
-// `dir`/latents.safetensors with `metadata`; returns the file's path.
+// latents_path(`dir`) with `metadata`; returns the file's path.
 std::string write_latents(
     const std::string& dir, const at::Tensor& latents, const std::map<std::string, std::string>& metadata);
 

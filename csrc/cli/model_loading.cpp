@@ -55,4 +55,10 @@ std::shared_ptr<model::WanDiT> build_model(
   return dit;
 }
 
+std::vector<io::NamedPath> weights_files(const config::Config& config) {
+  return {
+      {"inference.checkpoint", config.inference.checkpoint},
+      {"inference.hybrid_checkpoint", config.inference.hybrid_checkpoint}};
+}
+
 } // namespace arl2::cli

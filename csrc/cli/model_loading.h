@@ -5,10 +5,12 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include <ATen/core/TensorBody.h>
 
 #include "config/config.h"
+#include "io/output_paths.h"
 #include "model/wan_dit.h"
 #include "train/trained_hybrid.h"
 
@@ -19,5 +21,8 @@ std::shared_ptr<model::WanDiT> build_model(
     const config::Config& config,
     const at::TensorOptions& options,
     train::TrainedWeights trained = train::TrainedWeights::kRaw);
+
+// The weights files build_model reads, by key: inference.checkpoint and inference.hybrid_checkpoint ("" when unset).
+std::vector<io::NamedPath> weights_files(const config::Config& config);
 
 } // namespace arl2::cli

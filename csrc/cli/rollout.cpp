@@ -21,6 +21,7 @@
 #include "inference/generator.h"
 #include "io/directories.h"
 #include "io/file_fingerprint.h"
+#include "io/output_paths.h"
 #include "resumable_shards.h"
 #include "train/clip_dataset.h"
 #include "train/teacher.h"
@@ -69,6 +70,11 @@ int run_rollout(const RolloutArgs& args) {
                               " frames, seed " + std::to_string(args.seed) + ", batch " + std::to_string(args.batch) +
                               ", " + std::to_string(args.clips_per_shard) + " clips per shard";
   io::make_directories(args.out_dir, "--out");
+  const std::vector<io::NamedPath> inputs = {
+      {"--config", args.config_path}, {"--prompts", args.prompts_path}, {"inference.checkpoint", inf.checkpoint}};
+  for (int64_t s = 0; s < shards; ++s) {
+    io::check_output_file({"--out", train::shard_path(args.out_dir, s)}, inputs);
+  }
 
   std::fprintf(
       stderr,

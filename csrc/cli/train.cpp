@@ -1,13 +1,15 @@
 // `arl2 train`: trains the teacher (stage 0) or distils the configured hybrid from it (stage 1 or 2), as the
 // config's train section says (train/trainer.h). Before the first step it prints the parameters and the trainable share
 // and writes the effective config to <train.out>/config.yaml; then train/training_run.h's loop logs and checkpoints.
-// --resume continues a run from one of its checkpoints exactly.
+// --resume continues a run from one of its checkpoints exactly. Before any work the run folder is checked and
+// locked (train/run_folder.h): a fresh run refuses a folder that holds a run, unless --overwrite.
 //
 // Launched by torchrun (`torchrun --nproc-per-node N --no-python arl2 train ...`), it trains data-parallel
 // over an NCCL group from torchrun's variables (dist/torchrun_group.h), each rank on the GPU of its
 // LOCAL_RANK; rank 0 alone prints and writes the run folder.
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "io/atomic_file.h"
 #include "parameter_report.h"
 #include "torchrun_launch.h"
+#include "train/run_folder.h"
 #include "train/trainer.h"
 #include "train/training_run.h"
 
@@ -26,6 +29,7 @@ struct TrainArgs {
   std::string config_path;
   std::vector<std::string> overrides;
   std::string resume;
+  bool overwrite = false;
   double dist_timeout_s = 600;
 };
 
@@ -35,6 +39,14 @@ int run_train(const TrainArgs& args) {
   auto launch = launch_rank(config, args.dist_timeout_s);
   const bool speaks = launch.group.rank() == 0; // for the whole run
   const auto& t = config.train;
+  std::optional<train::RunFolder> folder; // rank 0 writes the run folder
+  if (speaks) {
+    folder.emplace(
+        t.out,
+        train::run_start(args.resume, args.overwrite),
+        std::vector<io::NamedPath>{
+            {"train.init_from", t.init_from}, {"inference.checkpoint", config.inference.checkpoint}});
+  }
   auto as_built = config; // what the report counts: the model this stage trains
   if (t.stage > 0) {
     as_built.hybrid = train::student_hybrid_options(config);
@@ -66,10 +78,9 @@ int run_train(const TrainArgs& args) {
     } else if (!t.init_from.empty()) {
       std::fprintf(stderr, "trainable parameters from %s (train.init_from)\n", t.init_from.c_str());
     }
-    train::make_run_folder(t.out);
-    io::write_file_atomically(t.out + "/config.yaml", config::dump_config(config));
+    io::write_file_atomically(folder->config_path(), config::dump_config(config));
   }
-  train::run_training(trainer, t, stderr);
+  train::run_training(trainer, folder ? &*folder : nullptr, stderr);
   if (speaks) {
     std::printf(
         "trained to step %lld; last checkpoint %s\n",
@@ -89,6 +100,12 @@ Command add_train_command(CLI::App& app) {
       cmd, args->config_path, args->overrides, "YAML config: model, hybrid, train, data and inference sections");
   cmd->add_option("--resume", args->resume, "A checkpoint of this run to continue from exactly")
       ->check(CLI::ExistingFile);
+  cmd->add_flag(
+         "--overwrite",
+         args->overwrite,
+         "Start afresh in a train.out that holds a run (config.yaml, metrics.jsonl or checkpoints), removing that "
+         "run's files first; without it such a folder is refused")
+      ->excludes("--resume");
   add_dist_timeout_option(cmd, args->dist_timeout_s);
   return [args] { return run_train(*args); };
 }

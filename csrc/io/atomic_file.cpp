@@ -10,6 +10,8 @@
 
 #include <c10/util/Exception.h>
 
+#include "io/directories.h"
+
 namespace arl2::io {
 namespace {
 
@@ -17,10 +19,12 @@ std::string errno_text() {
   return std::strerror(errno);
 }
 
+const std::string kTempInfix = ".tmp."; // `path`.tmp.<pid>
+
 } // namespace
 
 AtomicFile::AtomicFile(std::string path, std::string who) : path_(std::move(path)), who_(std::move(who)) {
-  tmp_ = path_ + ".tmp." + std::to_string(getpid());
+  tmp_ = path_ + kTempInfix + std::to_string(getpid());
   fd_ = open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   TORCH_CHECK(fd_ >= 0, who_, ": cannot create '", tmp_, "': ", errno_text());
 }
@@ -63,9 +67,7 @@ void AtomicFile::commit() {
       errno_text());
   committed_ = true;
   // The data is safe in the file already; this only makes the new name survive a crash.
-  const auto slash = path_.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path_.substr(0, slash));
-  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int dfd = open(parent_folder(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     fsync(dfd);
     close(dfd);
@@ -76,6 +78,16 @@ void write_file_atomically(const std::string& path, const std::string& text) {
   AtomicFile file(path, "write_file_atomically");
   file.write(text.data(), text.size());
   file.commit();
+}
+
+std::string temp_file_target(const std::string& name) {
+  const auto at = name.rfind(kTempInfix);
+  if (at == std::string::npos || at == 0) {
+    return "";
+  }
+  const auto pid = name.substr(at + kTempInfix.size());
+  const bool digits = !pid.empty() && pid.find_first_not_of("0123456789") == std::string::npos;
+  return digits ? name.substr(0, at) : "";
 }
 
 } // namespace arl2::io

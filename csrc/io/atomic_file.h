@@ -29,4 +29,8 @@ class AtomicFile {
 // `text` to `path` through an AtomicFile.
 void write_file_atomically(const std::string& path, const std::string& text);
 
+// The file that a temporary file named `name` was being written for ("x.safetensors" for
+// "x.safetensors.tmp.4242"); "" when `name` is not an AtomicFile's temporary file.
+std::string temp_file_target(const std::string& name);
+
 } // namespace arl2::io

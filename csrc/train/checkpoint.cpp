@@ -97,6 +97,37 @@ void check_base_weights(
                         : ": a different file; point inference.checkpoint at the one it was trained on");
 }
 
+std::vector<std::pair<std::string, at::Tensor>> checkpoint_tensors(
+    const std::vector<std::pair<std::string, at::Tensor>>& trainable,
+    const torch::optim::AdamW& optimizer,
+    const Ema& ema) {
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  const auto& moments = optimizer.state();
+  for (const auto& [name, p] : trainable) {
+    tensors.emplace_back(kParam + name, p.detach());
+    const auto it = moments.find(p.unsafeGetTensorImpl());
+    if (it != moments.end()) { // no state before the parameter's first step
+      const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+      tensors.emplace_back(kExpAvg + name, s.exp_avg());
+      tensors.emplace_back(kExpAvgSq + name, s.exp_avg_sq());
+      tensors.emplace_back(kStep + name, at::scalar_tensor(s.step(), at::kLong));
+    }
+  }
+  for (const auto& [name, s] : ema.shadow()) {
+    tensors.emplace_back(kEma + name, s);
+  }
+  return tensors;
+}
+
+std::string first_non_finite(const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  for (const auto& [name, t] : tensors) {
+    if (!at::isfinite(t).all().item<bool>()) {
+      return name;
+    }
+  }
+  return "";
+}
+
 void save_checkpoint(
     const std::string& path,
     const std::vector<std::pair<std::string, at::Tensor>>& trainable,
@@ -104,20 +135,9 @@ void save_checkpoint(
     const Ema& ema,
     const CheckpointState& state,
     const at::Generator& rng) {
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  const auto& moments = optimizer.state();
-  for (const auto& [name, p] : trainable) {
-    tensors.emplace_back(kParam + name, p.detach().cpu());
-    const auto it = moments.find(p.unsafeGetTensorImpl());
-    if (it != moments.end()) { // no state before the parameter's first step
-      const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
-      tensors.emplace_back(kExpAvg + name, s.exp_avg().cpu());
-      tensors.emplace_back(kExpAvgSq + name, s.exp_avg_sq().cpu());
-      tensors.emplace_back(kStep + name, at::scalar_tensor(s.step(), at::kLong));
-    }
-  }
-  for (const auto& [name, s] : ema.shadow()) {
-    tensors.emplace_back(kEma + name, s.cpu());
+  auto tensors = checkpoint_tensors(trainable, optimizer, ema);
+  for (auto& [name, t] : tensors) {
+    t = t.cpu();
   }
   {
     at::Generator shared = rng; // a handle to the same generator: its mutex is not const

@@ -50,6 +50,16 @@ void check_base_weights(
     const std::string& base_path,
     const std::string& fingerprint);
 
+// The tensors a checkpoint holds besides the RNG state, by their names in it, where they are (not copied): the
+// trainable parameters, AdamW's moments and step counts, the EMA.
+std::vector<std::pair<std::string, at::Tensor>> checkpoint_tensors(
+    const std::vector<std::pair<std::string, at::Tensor>>& trainable,
+    const torch::optim::AdamW& optimizer,
+    const Ema& ema);
+
+// The name of the first of `tensors` that holds a NaN or an infinity; "" when every value is finite.
+std::string first_non_finite(const std::vector<std::pair<std::string, at::Tensor>>& tensors);
+
 void save_checkpoint(
     const std::string& path,
     const std::vector<std::pair<std::string, at::Tensor>>& trainable,

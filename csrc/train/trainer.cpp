@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -82,6 +83,11 @@ std::string describe(const std::vector<LayerDiagnostics>& layers) {
            ", gate saturation " + number(d.values.gate_saturation);
   }
   return out;
+}
+
+// The line of an error that names the last good checkpoint (see Trainer::save_checkpoint).
+std::string last_good(const std::string& checkpoint) {
+  return "\nlast good checkpoint: " + (checkpoint.empty() ? std::string("none yet") : checkpoint);
 }
 
 } // namespace
@@ -379,6 +385,9 @@ StepResult Trainer::step() {
   if (!std::isfinite(result.grad_norm)) {
     fail_non_finite("the gradient norm", result.grad_norm, std::nullopt);
   }
+  if (!unproven_checkpoint_.empty()) { // its parameters gave this step's finite loss and gradient norm
+    good_checkpoint_ = std::exchange(unproven_checkpoint_, "");
+  }
   result.lr = schedule_.lr(step_);
   set_lr(*optimizer_, result.lr);
   optimizer_->step();
@@ -412,8 +421,11 @@ void Trainer::fail_non_finite(const char* what, double value, const std::optiona
       hybrids_.empty() ? std::string()
       : layers.empty() ? std::string(" Hybrid layers on the failing micro-batch: not recorded")
                        : " Hybrid layers on the failing micro-batch:" + describe(layers),
-      "\nlast good checkpoint: ",
-      last_checkpoint_.empty() ? std::string("none written yet") : last_checkpoint_);
+      last_good(good_checkpoint_),
+      unproven_checkpoint_.empty()
+          ? std::string()
+          : "\n" + unproven_checkpoint_ +
+                " holds the parameters that gave it: a run resumed from it fails the same way");
 }
 
 int64_t Trainer::trainable_numel() const {
@@ -445,6 +457,17 @@ std::vector<LayerDiagnostics> Trainer::diagnostics() const {
 }
 
 void Trainer::save_checkpoint(const std::string& path) {
+  const auto non_finite = first_non_finite(checkpoint_tensors(trainable_, *optimizer_, *ema_));
+  TORCH_CHECK(
+      non_finite.empty(),
+      "'",
+      non_finite,
+      "' holds a NaN or an infinity after step ",
+      step_,
+      ": its checkpoint ",
+      path,
+      " is not written and the run stops",
+      last_good(good_checkpoint_));
   CheckpointState state;
   state.step = step_;
   state.stage = config_.train.stage;
@@ -456,7 +479,7 @@ void Trainer::save_checkpoint(const std::string& path) {
     train::save_checkpoint(path, trainable_, *optimizer_, *ema_, state, rng_);
   }
   group_.barrier();
-  last_checkpoint_ = path;
+  last_checkpoint_ = unproven_checkpoint_ = path;
 }
 
 void Trainer::resume(const std::string& path) {
@@ -464,7 +487,7 @@ void Trainer::resume(const std::string& path) {
   check_base_weights(path, state, config_.inference.checkpoint, base_fingerprint_);
   step_ = state.step;
   sampler_->set_position(state.data);
-  last_checkpoint_ = path;
+  last_checkpoint_ = unproven_checkpoint_ = path;
 }
 
 } // namespace arl2::train

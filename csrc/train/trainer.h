@@ -78,9 +78,9 @@ class Trainer {
   // data-parallel world (a world of one by default).
   Trainer(const config::Config& config, std::string config_hash, dist::Group group = {});
 
-  // One optimizer step. Throws, before touching the parameters, when the loss is NaN or infinite: the
-  // message names the step, the hybrid layers' diagnostics on the failing micro-batch and the last
-  // checkpoint written or resumed from.
+  // One optimizer step. Throws, before touching the parameters, when the loss or the gradient norm is NaN or
+  // infinite: the message names the step, the hybrid layers' diagnostics on the failing micro-batch, the last
+  // good checkpoint (see save_checkpoint) and the checkpoint, if any, that holds the failing step's parameters.
   StepResult step();
 
   int64_t steps_done() const {
@@ -94,7 +94,13 @@ class Trainer {
   // The last micro-batch's, while set_diagnostics is on.
   std::vector<LayerDiagnostics> diagnostics() const;
 
-  // Written by rank 0; the other ranks wait for it at a barrier.
+  // Written by rank 0; the other ranks wait for it at a barrier. A checkpoint is good when every value in it is
+  // finite and a step from its parameters gave a finite loss and gradient norm, so that a run resumed from it
+  // takes at least that step again; a finite checkpoint is not enough on its own: a diverging learning rate
+  // leaves parameters of 1e29 whose next loss is infinite. So one that holds a NaN or an infinity (parameters,
+  // AdamW's moments, EMA) is never written: every rank refuses it here, naming the tensor, and the run stops; and
+  // the next step's finite loss and gradient norm make the written one good. Checks once per checkpoint, not per
+  // step.
   void save_checkpoint(const std::string& path);
   // Continues the run saved at `path` exactly (its config hash must be this run's).
   void resume(const std::string& path);
@@ -172,6 +178,8 @@ class Trainer {
   at::Generator rng_; // the teacher-forcing inputs' timesteps and noise
   int64_t step_ = 0;
   std::string last_checkpoint_;
+  std::string good_checkpoint_;     // the newest checkpoint known good (see save_checkpoint), "" if none
+  std::string unproven_checkpoint_; // written or resumed from at step_: no step has used its parameters yet
   PhaseTimer timer_;
 };
 

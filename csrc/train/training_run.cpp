@@ -6,8 +6,6 @@
 #include <c10/util/Exception.h>
 #include <nlohmann/json.hpp>
 
-#include "io/directories.h"
-
 namespace arl2::train {
 namespace {
 
@@ -49,29 +47,26 @@ nlohmann::json metrics_line(const StepResult& r, double steps_per_s, double elap
 
 } // namespace
 
-void make_run_folder(const std::string& out) {
-  io::make_directories(out + "/checkpoints", "train.out");
-}
-
-std::string checkpoint_path(const std::string& out, int64_t step) {
-  char name[40];
-  std::snprintf(name, sizeof(name), "step_%06lld.safetensors", static_cast<long long>(step));
-  return out + "/checkpoints/" + name;
-}
-
 void run_training(
     Trainer& trainer,
-    const config::TrainConfig& train,
+    const RunFolder* folder,
     std::FILE* progress,
     const std::function<void(const StepResult&)>& on_step) {
-  // In a data-parallel run rank 0 alone writes the run folder and the progress lines.
-  const bool writes = trainer.group().rank() == 0;
-  const auto metrics_path = train.out + "/metrics.jsonl";
+  const auto& train = trainer.config().train;
+  const bool writes = folder != nullptr;
+  TORCH_CHECK(writes == (trainer.group().rank() == 0), "run_training: rank 0, and it alone, writes the run folder");
+  TORCH_CHECK(
+      !writes || folder->path() == train.out,
+      "run_training: the run folder '",
+      folder->path(),
+      "' is not train.out '",
+      train.out,
+      "'");
   std::ofstream metrics;
   if (writes) {
-    make_run_folder(train.out);
-    metrics.open(metrics_path, std::ios::app);
-    TORCH_CHECK(metrics.good(), "train.out: cannot write '", metrics_path, "'");
+    folder->keep_metrics_through(trainer.steps_done());
+    metrics.open(folder->metrics_path(), std::ios::app);
+    TORCH_CHECK(metrics.good(), "train.out: cannot write '", folder->metrics_path(), "'");
   }
 
   const int64_t first = trainer.steps_done();
@@ -93,7 +88,7 @@ void run_training(
       window_first = result.step;
       metrics << metrics_line(result, rate, elapsed, trainer).dump() << "\n";
       metrics.flush();
-      TORCH_CHECK(metrics.good(), "train.out: cannot write '", metrics_path, "'");
+      TORCH_CHECK(metrics.good(), "train.out: cannot write '", folder->metrics_path(), "'");
       std::fprintf(
           progress,
           "step %lld/%lld  %.2f it/s  loss %.6g  lr %.3g  grad norm %.4g  ETA %s\n",

@@ -22,6 +22,7 @@
 #include "model/conversion.h"
 #include "model/wan_dit.h"
 #include "model/weights.h"
+#include "train/run_folder.h"
 #include "train/trainer.h"
 #include "train/training_run.h"
 
@@ -267,9 +268,13 @@ PYBIND11_MODULE(_C, m) {
           "One optimizer step: a dict of step, loss, grad_norm, lr and (stage 1) layer_losses.")
       .def(
           "run",
-          [](train::Trainer& t, const std::optional<py::function>& callback) {
+          [](train::Trainer& t, const std::optional<py::function>& callback, bool overwrite) {
             py::gil_scoped_release release;
-            train::run_training(t, t.config().train, stderr, [&](const train::StepResult& r) {
+            std::optional<train::RunFolder> folder; // rank 0 writes the run folder
+            if (t.group().rank() == 0) {
+              folder.emplace(t.config().train.out, train::run_start(t.last_checkpoint(), overwrite));
+            }
+            train::run_training(t, folder ? &*folder : nullptr, stderr, [&](const train::StepResult& r) {
               if (callback) {
                 py::gil_scoped_acquire acquire;
                 (*callback)(python::step_to_dict(r));
@@ -277,9 +282,12 @@ PYBIND11_MODULE(_C, m) {
             });
           },
           py::arg("callback") = py::none(),
+          py::arg("overwrite") = false,
           "Steps to train.steps as `arl2 train` does (progress lines on stderr; metrics.jsonl and checkpoints "
-          "in train.out, written by rank 0), calling callback with step()'s dict after every step; an exception "
-          "it raises ends the run.")
+          "in train.out, written by rank 0, which locks it), calling callback with step()'s dict after every step; "
+          "an exception it raises ends the run. A trainer that has not resumed or written a checkpoint starts a "
+          "fresh run, which refuses a train.out holding a run unless overwrite (then that run's files are removed "
+          "first); one that has continues the run, its metrics.jsonl cut to the steps before.")
       .def_property_readonly("config", &train::Trainer::config, py::return_value_policy::copy)
       .def_property_readonly(
           "last_checkpoint",

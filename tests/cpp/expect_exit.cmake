@@ -1,7 +1,8 @@
-# cmake -DCOMMAND=<list> -DEXPECTED_EXIT=<code> -DEXPECTED_OUTPUT=<regex> [-DMUST_NOT_EXIST=<path>] -P expect_exit.cmake
+# cmake -DCOMMAND=<list> -DEXPECTED_EXIT=<code> -DEXPECTED_OUTPUT=<regex> [-DUNEXPECTED_OUTPUT=<regex>]
+#       [-DMUST_NOT_EXIST=<path>] -P expect_exit.cmake
 # Runs COMMAND and fails unless it exits with EXPECTED_EXIT, its output (stdout and stderr) matches EXPECTED_OUTPUT
-# and MUST_NOT_EXIST was not created: a refusal checked by its exit code too, which PASS_REGULAR_EXPRESSION ignores,
-# and checked to come before any work.
+# and not UNEXPECTED_OUTPUT, and MUST_NOT_EXIST was not created: a refusal checked by its exit code too, which
+# PASS_REGULAR_EXPRESSION ignores, and checked to come before any work.
 execute_process(COMMAND ${COMMAND} RESULT_VARIABLE exit_code OUTPUT_VARIABLE out ERROR_VARIABLE err)
 set(output "${out}${err}")
 message("${output}")
@@ -10,6 +11,9 @@ if(NOT exit_code STREQUAL EXPECTED_EXIT)
 endif()
 if(NOT output MATCHES "${EXPECTED_OUTPUT}")
   message(FATAL_ERROR "the output does not match: ${EXPECTED_OUTPUT}")
+endif()
+if(DEFINED UNEXPECTED_OUTPUT AND output MATCHES "${UNEXPECTED_OUTPUT}")
+  message(FATAL_ERROR "the output matches what a refusal must not print: ${UNEXPECTED_OUTPUT}")
 endif()
 if(DEFINED MUST_NOT_EXIST AND EXISTS "${MUST_NOT_EXIST}")
   message(FATAL_ERROR "${MUST_NOT_EXIST} was created")

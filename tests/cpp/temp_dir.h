@@ -1,34 +1,31 @@
-// A fresh, flat temporary directory per test case, removed with everything in it at the end. POSIX calls
+// A fresh temporary directory per test case, removed with everything in it at the end. POSIX calls
 // rather than std::filesystem: the torch wheel's libtorch.so exports its own copy of some std::filesystem
 // symbols (e.g. remove_all), and calls bound to that copy crash.
 #pragma once
 
-#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
-#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "catch.h"
+#include "io/directories.h"
 
 namespace arl2::test {
 
-// The entries of a flat directory (none if it does not exist), sorted.
-inline std::vector<std::string> list_dir(const std::string& path) {
-  std::vector<std::string> names;
-  if (DIR* d = opendir(path.c_str())) {
-    while (const dirent* e = readdir(d)) {
-      const std::string name = e->d_name;
-      if (name != "." && name != "..") {
-        names.push_back(name);
-      }
+// Removes `path` and, when it is a folder, everything in it.
+inline void remove_tree(const std::string& path) {
+  struct stat s {};
+  if (lstat(path.c_str(), &s) == 0 && S_ISDIR(s.st_mode)) {
+    for (const auto& name : io::list_folder(path)) {
+      remove_tree(path + "/" + name);
     }
-    closedir(d);
+    rmdir(path.c_str());
+  } else {
+    unlink(path.c_str());
   }
-  std::sort(names.begin(), names.end());
-  return names;
 }
 
 struct TempDir {
@@ -39,10 +36,7 @@ struct TempDir {
     path = tmpl;
   }
   ~TempDir() {
-    for (const auto& name : listing()) {
-      unlink(file(name).c_str());
-    }
-    rmdir(path.c_str());
+    remove_tree(path);
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
@@ -50,7 +44,7 @@ struct TempDir {
     return path + "/" + name;
   }
   std::vector<std::string> listing() const {
-    return list_dir(path);
+    return io::list_folder(path);
   }
 };
 

@@ -370,7 +370,7 @@ TEST_CASE("safetensors rejects corrupt files with a message naming the problem",
 TEST_CASE("inputs the fuzzer found are refused or read, never crash", "[safetensors]") {
   // scripts/fuzz.sh saves every input that crashed the reader here; each stays a regression test.
   const std::string dir = ARL2_SAFETENSORS_CRASHES_DIR;
-  for (const auto& name : list_dir(dir)) {
+  for (const auto& name : io::list_folder(dir)) {
     INFO(name);
     try {
       const SafetensorsFile file(dir + "/" + name);

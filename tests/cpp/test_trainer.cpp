@@ -1,6 +1,6 @@
 // The trainer (csrc/train/trainer.h) on the tiny model on the CPU: the loss falls in both stages, the
 // frozen base stays bitwise as it was, a resumed run continues bitwise, a stage-1 checkpoint starts stage
-// 2, a non-finite loss stops the run with the step, the layers' diagnostics and the last checkpoint named,
+// 2, a non-finite loss stops the run with the step, the layers' diagnostics and the last good checkpoint named,
 // and the train and data sections read and report mistakes like the others.
 #include <cmath>
 #include <string>
@@ -92,22 +92,37 @@ TEST_CASE("a stage-1 checkpoint starts stage 2", "[train][trainer][checkpoint]")
           "parameter of this run"));
 }
 
-TEST_CASE("a non-finite loss stops the run naming the step, the layers and the last checkpoint", "[train][trainer]") {
+TEST_CASE(
+    "a non-finite loss stops the run naming the step, the layers and the last good checkpoint", "[train][trainer]") {
   TempDir data, out;
   write_clips(data, 1);
   train::Trainer trainer(tiny_config(1, data.path), "hash");
   losses(trainer, 2);
   trainer.save_checkpoint(out.file("good.safetensors"));
+  losses(trainer, 1); // a step from its parameters with a finite loss makes it good
+  trainer.save_checkpoint(out.file("unproven.safetensors"));
+  const std::string gate = "blocks.0.self_attn.gate_proj.weight";
   {
     torch::NoGradGuard no_grad;
-    trainer.student().named_parameters()["blocks.0.self_attn.gate_proj.weight"].fill_(NAN);
+    trainer.student().named_parameters()[gate].fill_(NAN);
   }
   const auto message = error_of([&] { trainer.step(); });
-  CHECK(contains(message, "the loss is nan at step 3; the run stops before the optimizer step"));
+  CHECK(contains(message, "the loss is nan at step 4; the run stops before the optimizer step"));
   CHECK(contains(message, "layer 0: intra RMS"));
   CHECK(contains(message, "gate mean nan"));
   CHECK(contains(message, "last good checkpoint: " + out.file("good.safetensors")));
-  CHECK(trainer.steps_done() == 2);
+  CHECK(contains(
+      message,
+      out.file("unproven.safetensors") +
+          " holds the parameters that gave it: a run resumed from it fails the same way"));
+  CHECK(trainer.steps_done() == 3);
+
+  // a checkpoint holding a NaN is never written
+  CHECK(contains(
+      error_of([&] { trainer.save_checkpoint(out.file("nan.safetensors")); }),
+      "'param." + gate + "' holds a NaN or an infinity after step 3: its checkpoint " + out.file("nan.safetensors") +
+          " is not written and the run stops\nlast good checkpoint: " + out.file("good.safetensors")));
+  CHECK(out.listing() == std::vector<std::string>{"good.safetensors", "unproven.safetensors"});
 }
 
 TEST_CASE("bfloat16 runs the base in bfloat16 and trains float32 parameters", "[train][trainer]") {

@@ -8,6 +8,7 @@
 
 #include "catch.h"
 #include "error_of.h"
+#include "io/directories.h"
 #include "io/safetensors.h"
 #include "io/value_checks.h"
 #include "model/weights.h"
@@ -77,7 +78,7 @@ TEST_CASE("a clip with a NaN is refused when read; a shard with one is never wri
         train::save_clip_shard(dir.file("out.safetensors"), latents, torch::randn({2, 8, 32}));
       }),
       "out.safetensors: tensor 'latents' holds 1 non-finite value"));
-  CHECK(list_dir(dir.path) == std::vector<std::string>{"bad.safetensors"});
+  CHECK(io::list_folder(dir.path) == std::vector<std::string>{"bad.safetensors"});
 }
 
 TEST_CASE("init_from refuses a checkpoint that lacks a trainable parameter or holds a NaN", "[train][values]") {

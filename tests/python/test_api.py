@@ -78,6 +78,14 @@ def test_run_calls_back_every_step_and_writes_the_run_folder(tmp_path):
     assert trainer.steps_done == 4
 
 
+def test_run_refuses_a_folder_that_holds_a_run_unless_it_overwrites_it(tmp_path):
+    stage1(tmp_path, 2).run()
+    with pytest.raises(RuntimeError, match=r"holds a run .*start afresh over it with --overwrite"):
+        stage1(tmp_path, 2).run()
+    stage1(tmp_path, 2).run(overwrite=True)
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2  # the new run's alone
+
+
 def test_an_exception_in_the_callback_ends_the_run(tmp_path):
     trainer = stage1(tmp_path, 10)
 
