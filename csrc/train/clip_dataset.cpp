@@ -87,9 +87,8 @@ Clip ClipDataset::get(int64_t i) const {
   TORCH_CHECK(i >= 0 && i < total_, "clip ", i, " asked of a dataset of ", total_);
   const size_t s = static_cast<size_t>(std::upper_bound(first_.begin(), first_.end(), i) - first_.begin()) - 1;
   const int64_t j = i - first_[s];
-  return {
-      shards_[s].tensor(kLatents)[j].to(at::kFloat, /*non_blocking=*/false, /*copy=*/true),
-      shards_[s].tensor(kText)[j].to(at::kFloat, /*non_blocking=*/false, /*copy=*/true)};
+  // Each row is read into memory of its own, so a float32 shard's row is returned as it is.
+  return {shards_[s].row(kLatents, j).to(at::kFloat), shards_[s].row(kText, j).to(at::kFloat)};
 }
 
 void save_clip_shard(
