@@ -32,9 +32,6 @@ namespace {
 
 // The reference implementation's limit: a larger header is either corrupt or an attack.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
-// A header nests three levels deep (the object, a tensor's entry, its shape); anything deeper is
-// refused while parsing, so that a header of nested brackets costs neither time nor memory.
-constexpr int kMaxHeaderDepth = 3;
 
 struct DtypeEntry {
   const char* name;
@@ -126,22 +123,128 @@ uint64_t read_at(int fd, uint64_t offset, void* dst, uint64_t size, const std::s
   return done;
 }
 
-// Parses the header, refusing a container nested deeper than a header's three levels as soon as
-// it opens (the parser's callback runs before the container is built).
-nlohmann::json parse_header(const std::string& text, const std::string& where) {
-  const auto bound_depth = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
-    const bool opens =
-        event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start;
+// Builds the header's JSON through nlohmann's DOM builder, refusing on the way, before the offending
+// value is built, what no header holds: a header that is an array, a container nested deeper than
+// three levels, an entry that is not an object, a tensor field other than the three, a container
+// inside __metadata__ or a tensor field, and an array of more than kMaxArrayItems (a shape's rank;
+// data_offsets holds 2). So a hostile header costs about what a valid one of its length does. (The
+// parser's callback interface would do the same, but it rescans a parent object at each child's end,
+// which is quadratic in the number of tensors.) The full checks follow the parse.
+class HeaderSax {
+ public:
+  using Json = nlohmann::json;
+  HeaderSax(Json& out, const std::string& where) : dom_(out, /*allow_exceptions=*/false), where_(where) {}
+
+  bool null() {
+    return value("null") && dom_.null();
+  }
+  bool boolean(bool v) {
+    return value("boolean") && dom_.boolean(v);
+  }
+  bool number_integer(Json::number_integer_t v) {
+    return value("number") && dom_.number_integer(v);
+  }
+  bool number_unsigned(Json::number_unsigned_t v) {
+    return value("number") && dom_.number_unsigned(v);
+  }
+  bool number_float(Json::number_float_t v, const Json::string_t& text) {
+    return value("number") && dom_.number_float(v, text);
+  }
+  bool string(Json::string_t& v) {
+    return value("string") && dom_.string(v);
+  }
+  bool binary(Json::binary_t& v) {
+    return value("binary") && dom_.binary(v);
+  }
+  bool start_object(std::size_t n) {
+    open(/*array=*/false);
+    return dom_.start_object(n);
+  }
+  bool start_array(std::size_t n) {
+    open(/*array=*/true);
+    return dom_.start_array(n);
+  }
+  bool end_object() {
+    --depth_;
+    return dom_.end_object();
+  }
+  bool end_array() {
+    --depth_;
+    return dom_.end_array();
+  }
+  bool key(Json::string_t& k) {
+    (depth_ == 1 ? entry_ : field_) = k;
     TORCH_CHECK(
-        !opens || depth < kMaxHeaderDepth,
-        where,
-        ": header nests deeper than the ",
-        kMaxHeaderDepth,
-        " levels a safetensors header has");
+        depth_ != 2 || metadata() || field_ == "dtype" || field_ == "shape" || field_ == "data_offsets",
+        where_,
+        ": tensor '",
+        entry_,
+        "': unexpected field '",
+        field_,
+        "' (expected exactly dtype, shape, data_offsets)");
+    return dom_.key(k);
+  }
+  bool parse_error(std::size_t position, const std::string& token, const nlohmann::detail::exception& e) {
+    return dom_.parse_error(position, token, e);
+  }
+
+ private:
+  static constexpr int kMaxDepth = 3;
+  static constexpr int64_t kMaxArrayItems = 64;
+
+  bool metadata() const {
+    return entry_ == "__metadata__";
+  }
+  // A container opens at depth_ (the containers around it).
+  void open(bool array) {
+    const char* kind = array ? "an array" : "an object";
+    TORCH_CHECK(depth_ > 0 || !array, where_, ": header is not a JSON object but array");
+    TORCH_CHECK(
+        depth_ < kMaxDepth, where_, ": header nests deeper than the ", kMaxDepth, " levels a safetensors header has");
+    if (depth_ == 1 && array) {
+      refuse_entry("array");
+    }
+    if (depth_ == 2 && (!array || metadata())) {
+      TORCH_CHECK(!metadata(), where_, ": '__metadata__' key '", field_, "' must be a string, got ", kind);
+      TORCH_CHECK(false, where_, ": tensor '", entry_, "': '", field_, "' cannot be ", kind);
+    }
+    items_ = 0;
+    ++depth_;
+  }
+  // A scalar at depth_.
+  bool value(const char* kind) {
+    if (depth_ == 1) {
+      refuse_entry(kind);
+    }
+    TORCH_CHECK(
+        depth_ != 3 || ++items_ <= kMaxArrayItems,
+        where_,
+        ": tensor '",
+        entry_,
+        "': '",
+        field_,
+        "' holds more than ",
+        kMaxArrayItems,
+        " items");
     return true;
-  };
-  auto header = nlohmann::json::parse(text, bound_depth, /*allow_exceptions=*/false);
-  TORCH_CHECK(!header.is_discarded(), where, ": header is not valid JSON");
+  }
+  void refuse_entry(const char* kind) const {
+    TORCH_CHECK(!metadata(), where_, ": '__metadata__' must be an object of strings, got ", kind);
+    TORCH_CHECK(false, where_, ": tensor '", entry_, "': expected an object, got ", kind);
+  }
+
+  nlohmann::detail::json_sax_dom_parser<Json> dom_;
+  const std::string& where_;
+  int depth_ = 0;             // containers open around the next event
+  std::string entry_, field_; // the keys at depths 1 and 2 being parsed
+  int64_t items_ = 0;         // in the array being parsed
+};
+
+nlohmann::json parse_header(const std::string& text, const std::string& where) {
+  nlohmann::json header;
+  HeaderSax sax(header, where);
+  const bool ok = nlohmann::json::sax_parse(text, &sax);
+  TORCH_CHECK(ok && !header.is_discarded(), where, ": header is not valid JSON");
   TORCH_CHECK(header.is_object(), where, ": header is not a JSON object but ", header.type_name());
   return header;
 }

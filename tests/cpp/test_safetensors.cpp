@@ -64,6 +64,14 @@ std::string open_error(const std::string& path) {
   return "";
 }
 
+std::string repeat(const std::string& unit, size_t times) {
+  std::string out;
+  for (size_t i = 0; i < times; ++i) {
+    out += unit;
+  }
+  return out;
+}
+
 bool has(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
@@ -287,7 +295,7 @@ TEST_CASE("safetensors rejects corrupt files with a message naming the problem",
       {"truncated data", raw_file(ok, 4), "'data_offsets' end 8 is past the end of the data section (4 bytes)"},
       {"header length past the end", raw_file(ok, 8, 1000), "header length 1000 runs past the end of the file"},
       {"header length over the limit", raw_file(ok, 8, 200'000'000), "exceeds the limit"},
-      {"header not JSON", raw_file("{\"t\": [1, 2", 0), "header is not valid JSON"},
+      {"header not JSON", raw_file("{\"t\": {\"dtype\": \"F32\"", 0), "header is not valid JSON"},
       {"header not an object", raw_file("[1, 2]", 0), "header is not a JSON object"},
       {"entry not an object", raw_file(R"({"t": 3})", 0), "tensor 't': expected an object"},
       {"unknown dtype",
@@ -341,7 +349,17 @@ TEST_CASE("safetensors rejects corrupt files with a message naming the problem",
       {"shape nested too deep",
        raw_file(R"({"t":{"dtype":"F32","shape":[[2]],"data_offsets":[0,8]}})", 8),
        "header nests deeper than the 3 levels a safetensors header has"},
-      {"nested brackets", raw_file(std::string(1000, '['), 0), "header nests deeper than the 3 levels"},
+      {"nested brackets", raw_file(std::string(1000, '['), 0), "header is not a JSON object but array"},
+      {"entry an array", raw_file(R"({"t":[1]})", 0), "tensor 't': expected an object, got array"},
+      {"metadata nested",
+       raw_file(R"({"__metadata__":{"k":["v"]}})", 0),
+       "'__metadata__' key 'k' must be a string, got an array"},
+      {"field an object",
+       raw_file(R"({"t":{"dtype":"F32","shape":{},"data_offsets":[0,0]}})", 0),
+       "tensor 't': 'shape' cannot be an object"},
+      {"shape of 65 dims",
+       raw_file(R"({"t":{"dtype":"F32","shape":[)" + repeat("1,", 64) + R"(1],"data_offsets":[0,4]}})", 4),
+       "tensor 't': 'shape' holds more than 64 items"},
       {"negative dim",
        raw_file(R"({"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
        "tensor 't': 'shape[0]' is a negative dimension (-2)"},
@@ -375,18 +393,22 @@ TEST_CASE("safetensors rejects corrupt files with a message naming the problem",
   CHECK(has(open_error(dir.file("absent.safetensors")), "cannot open"));
 }
 
-TEST_CASE("safetensors refuses a header of nested brackets while parsing it", "[safetensors][errors]") {
-  // The parse stops at the fourth level, so the time and memory do not grow with the header's size.
+TEST_CASE("safetensors refuses a hostile header while parsing it", "[safetensors][errors]") {
+  // Each is refused within its first bytes, so the time and memory do not grow with the header's size.
   TempDir dir;
-  const std::string path = dir.file("nested.safetensors");
-  for (const std::string unit : {"[", "{\"a\":"}) {
-    INFO(unit);
-    std::string header;
-    while (header.size() < 8'000'000) {
-      header += unit;
-    }
+  const std::string path = dir.file("hostile.safetensors");
+  const size_t n = 4'000'000;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {repeat("[", n), "header is not a JSON object but array"},
+      {R"({"t":{"shape":)" + repeat("[", n), "header nests deeper than the 3 levels"},
+      {R"({"t":{"shape":[)" + repeat("0,", n), "tensor 't': 'shape' holds more than 64 items"},
+      {R"({"t":[)" + repeat("{},", n), "tensor 't': expected an object, got array"},
+      {R"({"t":{)" + repeat(R"("k":0,)", n), "tensor 't': unexpected field 'k'"},
+  };
+  for (const auto& [header, expected] : cases) {
+    INFO(expected);
     write_bytes(path, raw_file(header, 0));
-    CHECK(has(open_error(path), "safetensors file '" + path + "': header nests deeper than the 3 levels"));
+    CHECK(has(open_error(path), "safetensors file '" + path + "': " + expected));
   }
 }
 
