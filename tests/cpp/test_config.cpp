@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "model/conversion.h"
 #include "model_test_util.h"
+#include "temp_dir.h"
 
 namespace arl2::test {
 namespace {
@@ -120,6 +121,18 @@ TEST_CASE("config mistakes name the key path and the line", "[config][errors]") 
   CHECK(contains(error_in("model:\n  preset: [tiny\n"), "test.yaml: not valid YAML"));
   CHECK(
       contains(error_of([] { config::load_config("/nonexistent.yaml"); }), "config: cannot read '/nonexistent.yaml'"));
+}
+
+TEST_CASE("configs the fuzzer found are refused or loaded, never crash", "[config]") {
+  // scripts/fuzz.sh saves every input that crashed the loader here; each stays a regression test.
+  const std::string dir = ARL2_CONFIG_CRASHES_DIR;
+  for (const auto& name : list_dir(dir)) {
+    INFO(name);
+    try {
+      config::load_config(dir + "/" + name);
+    } catch (const c10::Error&) {
+    }
+  }
 }
 
 } // namespace
