@@ -54,8 +54,9 @@ def summarise(log):
     return [row(test, index, values) for (test, index), values in sorted(errors.items())]
 
 
-def scan_study(repeat, device):
-    """gdn_block_scan's errors over the case table, against the float64 op, `repeat` seeds a case and layout."""
+def scan_study(repeat, device, selection):
+    """gdn_block_scan's errors over the case table (the cases whose id holds every word of `selection`), against
+    the float64 op, `repeat` seeds a case and layout."""
     sys.path.insert(0, str(ROOT / "tests/python"))
     sys.path.insert(0, str(ROOT / "python"))
     import torch
@@ -67,6 +68,8 @@ def scan_study(repeat, device):
 
     rows = []
     for case in CASES:
+        if selection and not all(word in str(case) for word in selection.split()):
+            continue
         for layout in ("contiguous", "strided"):
             errors = defaultdict(list)
             for i in range(repeat):
@@ -103,7 +106,9 @@ def row(test, index, values):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=1000, help="seeds per test (default 1000)")
-    parser.add_argument("-k", dest="selection", help="pytest -k expression selecting the tests")
+    parser.add_argument(
+        "-k", dest="selection", help="pytest -k expression selecting the tests (with --scan: words of the case ids)"
+    )
     parser.add_argument("--scan", action="store_true", help="gdn_block_scan's case table in process (see above)")
     parser.add_argument("--device", default="cpu", help="with --scan: cpu or cuda (default cpu)")
     parser.add_argument("--json", type=Path, help="write the table here")
@@ -111,7 +116,7 @@ def main():
     args = parser.parse_args()
 
     if args.scan:
-        rc, rows = 0, scan_study(args.repeat, args.device)
+        rc, rows = 0, scan_study(args.repeat, args.device, args.selection)
     else:
         if not args.selection:
             parser.error("-k selects the tests (or --scan)")

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything the build and the tests need on a fresh Debian 12 machine; a no-op when it is
-# all there. Debian packages: compilers and libraries; Python packages: torch==2.11.0, safetensors
+# all there. Debian packages: compilers (clang-14 with libclang-rt-14-dev: libFuzzer and AddressSanitizer for
+# scripts/fuzz.sh) and libraries; Python packages: torch==2.11.0, safetensors
 # (scripts/convert_checkpoint.py), transformers and diffusers (scripts/encode_prompts.py,
 # scripts/decode_latents.py), pillow and matplotlib (the main job's GIFs and plots) and test tools.
 set -euo pipefail
 
-DEBIAN_PACKAGES=(cmake ninja-build g++ ccache catch2 libcli11-dev libyaml-cpp-dev libfmt-dev pybind11-dev nlohmann-json3-dev)
+DEBIAN_PACKAGES=(cmake ninja-build g++ clang-14 libclang-rt-14-dev ccache catch2 libcli11-dev libyaml-cpp-dev libfmt-dev pybind11-dev nlohmann-json3-dev)
 PYTHON_PACKAGES=(torch==2.11.0 numpy pytest expecttest setuptools wheel safetensors transformers==5.24.0
   diffusers==0.42.1 pillow matplotlib)
 PYTHON=${PYTHON:-python3}

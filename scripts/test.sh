@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: set-up, build (the CUDA kernels too where nvcc exists, so a kernel that does not
-# compile fails here), Catch2 through ctest, the main job shortened, then pytest. Exits non-zero on any failure.
+# compile fails here), Catch2 through ctest, the fuzzers for a minute each, the main job shortened, then pytest.
+# Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,13 @@ JOBS=${JOBS:-$(nproc)}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DARL2_CUDA=AUTO -DARL2_BUILD_TESTS=ON
 cmake --build "$BUILD_DIR" -j "$JOBS"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+
+# The fuzzers of the safetensors reader and the config loader, FUZZ_SECONDS each (default 60; 0 skips them):
+# a crash fails here, naming the input that caused it.
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+  BUILD_DIR="$BUILD_DIR" bash scripts/fuzz.sh "$FUZZ_SECONDS"
+fi
 
 # The main job, shortened (4 training steps a stage, 32 frames, one eval clip) on the build above: every step
 # and every output of `bash scripts/run.sh` (GIFs, plot, summary) must work. Its clips and training runs stay in

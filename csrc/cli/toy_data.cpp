@@ -137,7 +137,7 @@ Command add_toy_data_command(CLI::App& app) {
   cmd->add_option("--clips", args->clips, "Number of clips")->required()->check(kCountRange);
   cmd->add_option("--frames", o.frames, "Frames per clip (default 16)")->check(kFramesRange);
   cmd->add_option("--size", o.scene.size, "Frame height and width in pixels, 8 to 4096 (default 32)")
-      ->check(CLI::Range(int64_t{8}, int64_t{4096}));
+      ->check(CLI::Range(int64_t{1}, int64_t{4096})); // 8 and more: validate_scene_options
   cmd->add_option("--seed", args->seed, "Seed of the scenes: clip i depends on the seed and i alone (default 0)");
   cmd->add_option("--shard-size", args->shard_size, "Clips per shard file (default 256)")->check(kCountRange);
   cmd->add_option(

@@ -1,7 +1,8 @@
 // Reader and writer for the safetensors format (https://github.com/huggingface/safetensors): an
 // 8-byte little-endian header length, a JSON header naming each tensor's dtype, shape and byte
-// range, then the raw data. The reader maps the file and hands out zero-copy CPU views; the writer
-// replaces the target file atomically. Errors name the file and the offending key, as in the ops.
+// range, then the raw data. The reader validates the whole header as strictly as the reference
+// implementation and reads each tensor with pread into a tensor of its own; the writer replaces the
+// target file atomically. Errors name the file and the offending key, as in the ops.
 #pragma once
 
 #include <cstdint>
@@ -25,8 +26,12 @@ struct TensorInfo {
 
 class SafetensorsFile {
  public:
-  // Maps `path` read-only and validates the whole header up front, so that every later accessor
-  // can trust it; throws c10::Error naming the file and the key on any malformed field.
+  // Opens `path` and validates the whole header up front, so that every later accessor can trust it;
+  // throws c10::Error naming the file and the key on any malformed field. Refused: anything but a
+  // regular file (a FIFO is refused without waiting for a writer), a header over 100 MB or nested
+  // deeper than a header's three levels, and a data section the tensors do not tile exactly (a gap,
+  // an overlap or trailing bytes). The file stays open: tensors are read when asked for, from the
+  // file that was validated even if another one is renamed over its path.
   explicit SafetensorsFile(const std::string& path);
 
   const std::string& path() const {
@@ -39,18 +44,21 @@ class SafetensorsFile {
     return metadata_;
   }
 
-  // A CPU tensor viewing the mapped bytes without a copy; the mapping lives as long as any such
-  // tensor does, even after this object is gone. The pages are mapped read-only, so writing
-  // through the view crashes the process: callers must `.clone()` before modifying it. A tensor
-  // whose bytes are not aligned to its element size (legal in the format; the reference writer
-  // avoids it by sorting, ours keeps the caller's order) is copied into an aligned tensor instead.
+  // The tensor as a CPU tensor of the file's dtype (an I32 tensor stays int32), read into memory of
+  // its own: safe to modify, and independent of the file afterwards. A file truncated since it was
+  // opened gives c10::Error naming the tensor, never a crash.
   at::Tensor tensor(const std::string& name) const;
+  // Row i of the tensor along its first dimension (shape[1:]), read alone: one clip of a shard that
+  // holds many costs only that clip's bytes.
+  at::Tensor row(const std::string& name, int64_t i) const;
 
  private:
-  struct Mapping;
+  struct Descriptor;
+  void read_bytes(const std::string& name, uint64_t begin, void* dst, uint64_t size) const;
+
   std::string path_;
-  std::shared_ptr<const Mapping> mapping_;
-  const uint8_t* data_ = nullptr; // start of the data section inside the mapping
+  std::shared_ptr<const Descriptor> descriptor_;
+  uint64_t data_offset_ = 0; // where the data section starts in the file
   std::map<std::string, TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
 };

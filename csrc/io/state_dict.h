@@ -32,7 +32,8 @@ struct StateDictReport {
   std::string describe() const; // one line per problem, at most 20 names per kind
 };
 
-// The file's tensors (zero-copy views) by canonical name, checked against `expected` names and shapes.
+// The file's tensors (each read into memory, SafetensorsFile::tensor) by canonical name, checked against
+// `expected` names and shapes.
 // Throws c10::Error naming the file and every mismatch unless all match; `report`, when given,
 // receives the comparison instead and the matching tensors are returned.
 std::map<std::string, at::Tensor> load_state_dict(

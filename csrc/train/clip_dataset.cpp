@@ -91,10 +91,11 @@ Clip ClipDataset::get(int64_t i) const {
   const int64_t j = i - first_[s];
   Clip clip;
   for (auto [name, into] : {std::pair{kLatents, &clip.latents}, std::pair{kText, &clip.text_embeddings}}) {
-    const auto t = shards_[s].tensor(name)[j];
-    // A clip at a time, where a step reads it: checking a whole shard up front would read every clip twice.
-    io::check_finite_floats(t, shards_[s].path(), std::string(name) + "[" + std::to_string(j) + "]");
-    *into = t.to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);
+    // One row read into memory of its own (a float32 shard's is returned as it is), checked where a step reads it:
+    // checking a whole shard up front would read every clip twice.
+    const auto row = shards_[s].row(name, j);
+    io::check_finite_floats(row, shards_[s].path(), std::string(name) + "[" + std::to_string(j) + "]");
+    *into = row.to(at::kFloat);
   }
   return clip;
 }

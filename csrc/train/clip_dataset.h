@@ -1,8 +1,8 @@
 // Training data: latent clips with their prompts' text embeddings, in safetensors shards. A shard holds
 // `latents` [N, F, C, H, W] and `text_embeddings` [N, L, D] (N clips, one embedding per clip, zero-padded
 // to L as Wan pads them); `arl2 rollout` writes shards of the teacher's own generations, and any
-// dataset encoded to latents can be written the same way. Shards are memory-mapped: a clip is read when
-// it is asked for.
+// dataset encoded to latents can be written the same way. Shards stay open (a descriptor each): a clip's
+// bytes are read when it is asked for.
 #pragma once
 
 #include <cstdint>

@@ -9,8 +9,10 @@
 
 #include "catch.h"
 #include "config/config.h"
+#include "io/directories.h"
 #include "model/conversion.h"
 #include "model_test_util.h"
+#include "temp_dir.h"
 
 namespace arl2::test {
 namespace {
@@ -199,6 +201,18 @@ TEST_CASE("config mistakes name the key path and the line", "[config][errors]") 
   CHECK(contains(error_in("model:\n  preset: [tiny\n"), "test.yaml: not valid YAML"));
   CHECK(
       contains(error_of([] { config::load_config("/nonexistent.yaml"); }), "config: cannot read '/nonexistent.yaml'"));
+}
+
+TEST_CASE("configs the fuzzer found are refused or loaded, never crash", "[config]") {
+  // scripts/fuzz.sh saves every input that crashed the loader here; each stays a regression test.
+  const std::string dir = ARL2_CONFIG_CRASHES_DIR;
+  for (const auto& name : io::list_folder(dir)) {
+    INFO(name);
+    try {
+      config::load_config(dir + "/" + name);
+    } catch (const c10::Error&) {
+    }
+  }
 }
 
 } // namespace

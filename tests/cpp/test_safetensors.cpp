@@ -1,9 +1,9 @@
-// Tests of the safetensors reader and writer (csrc/io): round trips of every dtype, zero-copy views,
-// the atomic writes (safetensors and text), byte-for-byte interop with files from the Python reference writer (embedded
-// below, so no Python runs here), and a table of corrupt files that must each be rejected with an
-// error naming the problem.
+// Tests of the safetensors reader and writer (csrc/io): round trips of every dtype, tensors read into
+// memory of their own, the atomic writes (safetensors and text), byte-for-byte interop with files from the
+// Python reference writer (embedded below, so no Python runs here), a table of corrupt files that must
+// each be rejected with an error naming the problem, and files that are no regular files or change
+// under the reader.
 #include <algorithm>
-#include <climits>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <torch/torch.h>
@@ -62,33 +64,16 @@ std::string open_error(const std::string& path) {
   return "";
 }
 
-bool has(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
+std::string repeat(const std::string& unit, size_t times) {
+  std::string out;
+  for (size_t i = 0; i < times; ++i) {
+    out += unit;
+  }
+  return out;
 }
 
-// The address range of the mappings of `path` in this process, from /proc/self/maps.
-bool mapped_from(const void* p, const std::string& path) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  const auto addr = reinterpret_cast<uintptr_t>(p);
-  char resolved[PATH_MAX];
-  if (realpath(path.c_str(), resolved) == nullptr) {
-    return false;
-  }
-  const std::string canonical = resolved;
-  while (std::getline(maps, line)) {
-    if (line.size() < canonical.size() || line.compare(line.size() - canonical.size(), canonical.size(), canonical)) {
-      continue;
-    }
-    std::istringstream is(line);
-    uintptr_t lo = 0, hi = 0;
-    char dash = 0;
-    is >> std::hex >> lo >> dash >> hi;
-    if (addr >= lo && addr < hi) {
-      return true;
-    }
-  }
-  return false;
+bool has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
 }
 
 // Written by the Python reference (safetensors 0.x):
@@ -168,33 +153,42 @@ TEST_CASE("safetensors round-trips metadata", "[safetensors]") {
   CHECK(f.keys() == std::vector<std::string>{"w"});
 }
 
-TEST_CASE("safetensors tensors view the mapped file without copying", "[safetensors]") {
+TEST_CASE("safetensors tensors are read into memory of their own", "[safetensors]") {
   TempDir dir;
-  const std::string path = dir.file("view.safetensors");
-  const auto a = torch::arange(16, torch::kFloat32), b = torch::arange(8, torch::kInt64);
+  const std::string path = dir.file("own.safetensors");
+  const auto a = torch::arange(16, torch::kFloat32).reshape({4, 4}), b = torch::arange(8, torch::kInt64);
   save_safetensors(path, {{"a", a}, {"b", b}});
-  at::Tensor va, vb;
+  at::Tensor va, row;
   {
     SafetensorsFile f(path);
     va = f.tensor("a");
-    vb = f.tensor("b");
-    CHECK(mapped_from(va.data_ptr(), path));
-    CHECK(mapped_from(vb.data_ptr(), path));
-    // Both view one buffer: their addresses differ by the byte offset in the file.
-    CHECK(static_cast<char*>(vb.data_ptr()) - static_cast<char*>(va.data_ptr()) == 64);
+    row = f.row("a", 2);
+    CHECK(f.row("b", 7).dim() == 0);
+    CHECK(f.row("b", 7).item<int64_t>() == 7);
+    CHECK(has(error_of([&] { f.row("a", 4); }), "tensor 'a' of shape [4, 4] has no row 4"));
+    CHECK(has(error_of([&] { f.row("a", -1); }), "has no row -1"));
   }
-  // The views keep the mapping alive after the file object is gone.
+  // Both outlive the file object and can be written to without touching the file.
   CHECK(torch::equal(va, a));
-  CHECK(torch::equal(vb, b));
-  CHECK(mapped_from(va.data_ptr(), path));
-  const auto ptr = va.data_ptr();
-  va = at::Tensor();
-  CHECK(mapped_from(vb.data_ptr(), path));
-  vb = at::Tensor();
-  CHECK_FALSE(mapped_from(ptr, path)); // the last view released the mapping
+  CHECK(torch::equal(row, a[2]));
+  va.add_(1);
+  CHECK(torch::equal(SafetensorsFile(path).tensor("a"), a));
 }
 
-TEST_CASE("safetensors copies a tensor whose bytes are misaligned", "[safetensors]") {
+TEST_CASE("safetensors keeps each dtype as the file spells it", "[safetensors]") {
+  TempDir dir;
+  const std::string path = dir.file("ints.safetensors");
+  // 1.08e9 is what these int32 values would read as if their bits were taken for float32.
+  const auto ints = torch::tensor({1065353216, -1082130432}, torch::kInt32);
+  save_safetensors(path, {{"A_log", ints}});
+  const SafetensorsFile f(path);
+  CHECK(f.info("A_log").dtype_name == "I32");
+  CHECK(f.tensor("A_log").scalar_type() == torch::kInt32);
+  CHECK(torch::equal(f.tensor("A_log"), ints));
+  CHECK(f.row("A_log", 1).scalar_type() == torch::kInt32);
+}
+
+TEST_CASE("safetensors reads a tensor whose bytes are misaligned into aligned memory", "[safetensors]") {
   TempDir dir;
   const std::string path = dir.file("odd.safetensors");
   const auto flags = torch::tensor({true, false, true}), x = torch::randn({5}, torch::kFloat64);
@@ -203,7 +197,6 @@ TEST_CASE("safetensors copies a tensor whose bytes are misaligned", "[safetensor
   CHECK(f.info("x").begin == 3);
   const auto got = f.tensor("x");
   CHECK(reinterpret_cast<uintptr_t>(got.data_ptr()) % 8 == 0);
-  CHECK_FALSE(mapped_from(got.data_ptr(), path));
   CHECK(torch::equal(got, x));
   CHECK(torch::equal(f.tensor("flags"), flags));
 }
@@ -302,7 +295,7 @@ TEST_CASE("safetensors rejects corrupt files with a message naming the problem",
       {"truncated data", raw_file(ok, 4), "'data_offsets' end 8 is past the end of the data section (4 bytes)"},
       {"header length past the end", raw_file(ok, 8, 1000), "header length 1000 runs past the end of the file"},
       {"header length over the limit", raw_file(ok, 8, 200'000'000), "exceeds the limit"},
-      {"header not JSON", raw_file("{\"t\": [1, 2", 0), "header is not valid JSON"},
+      {"header not JSON", raw_file("{\"t\": {\"dtype\": \"F32\"", 0), "header is not valid JSON"},
       {"header not an object", raw_file("[1, 2]", 0), "header is not a JSON object"},
       {"entry not an object", raw_file(R"({"t": 3})", 0), "tensor 't': expected an object"},
       {"unknown dtype",
@@ -334,6 +327,39 @@ TEST_CASE("safetensors rejects corrupt files with a message naming the problem",
            R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
            12),
        "tensors 'a' [0, 8) and 'b' [4, 12) overlap"},
+      {"gap between tensors",
+       raw_file(
+           R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}})",
+           20),
+       "tensor 'b' starts at data offset 12 but tensor 'a' ends at 8: the data section has a gap"},
+      {"gap at the start",
+       raw_file(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
+       "tensor 't' starts at data offset 4 but the data section starts at 0: the data section has a gap"},
+      {"empty tensor inside another",
+       raw_file(
+           R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})",
+           8),
+       "tensors 'a' [0, 8) and 'e' [4, 4) overlap"},
+      {"trailing bytes",
+       raw_file(ok, 12),
+       "4 trailing bytes: the tensors end at data offset 8 of a 12-byte data section"},
+      {"trailing bytes and no tensor",
+       raw_file(R"({"__metadata__":{"k":"v"}})", 3),
+       "3 trailing bytes: the tensors end at data offset 0 of a 3-byte data section"},
+      {"shape nested too deep",
+       raw_file(R"({"t":{"dtype":"F32","shape":[[2]],"data_offsets":[0,8]}})", 8),
+       "header nests deeper than the 3 levels a safetensors header has"},
+      {"nested brackets", raw_file(std::string(1000, '['), 0), "header is not a JSON object but array"},
+      {"entry an array", raw_file(R"({"t":[1]})", 0), "tensor 't': expected an object, got array"},
+      {"metadata nested",
+       raw_file(R"({"__metadata__":{"k":["v"]}})", 0),
+       "'__metadata__' key 'k' must be a string, got an array"},
+      {"field an object",
+       raw_file(R"({"t":{"dtype":"F32","shape":{},"data_offsets":[0,0]}})", 0),
+       "tensor 't': 'shape' cannot be an object"},
+      {"shape of 65 dims",
+       raw_file(R"({"t":{"dtype":"F32","shape":[)" + repeat("1,", 64) + R"(1],"data_offsets":[0,4]}})", 4),
+       "tensor 't': 'shape' holds more than 64 items"},
       {"negative dim",
        raw_file(R"({"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
        "tensor 't': 'shape[0]' is a negative dimension (-2)"},
@@ -365,6 +391,63 @@ TEST_CASE("safetensors rejects corrupt files with a message naming the problem",
   write_bytes(dir.file("ok.safetensors"), raw_file(ok, 8));
   CHECK(SafetensorsFile(dir.file("ok.safetensors")).info("t").shape == std::vector<int64_t>{2});
   CHECK(has(open_error(dir.file("absent.safetensors")), "cannot open"));
+}
+
+TEST_CASE("safetensors refuses a hostile header while parsing it", "[safetensors][errors]") {
+  // Each is refused within its first bytes, so the time and memory do not grow with the header's size.
+  TempDir dir;
+  const std::string path = dir.file("hostile.safetensors");
+  const size_t n = 4'000'000;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {repeat("[", n), "header is not a JSON object but array"},
+      {R"({"t":{"shape":)" + repeat("[", n), "header nests deeper than the 3 levels"},
+      {R"({"t":{"shape":[)" + repeat("0,", n), "tensor 't': 'shape' holds more than 64 items"},
+      {R"({"t":[)" + repeat("{},", n), "tensor 't': expected an object, got array"},
+      {R"({"t":{)" + repeat(R"("k":0,)", n), "tensor 't': unexpected field 'k'"},
+  };
+  for (const auto& [header, expected] : cases) {
+    INFO(expected);
+    write_bytes(path, raw_file(header, 0));
+    CHECK(has(open_error(path), "safetensors file '" + path + "': " + expected));
+  }
+}
+
+TEST_CASE("safetensors refuses what is not a regular file without blocking", "[safetensors][errors]") {
+  TempDir dir;
+  const std::string fifo = dir.file("ckpt.safetensors");
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  // No writer ever opens the FIFO: a blocking open would wait here forever.
+  CHECK(has(open_error(fifo), "safetensors file '" + fifo + "': a FIFO, not a regular file"));
+  CHECK(has(open_error(dir.path), "safetensors file '" + dir.path + "': a directory, not a regular file"));
+  CHECK(has(open_error("/dev/null"), "safetensors file '/dev/null': a character device, not a regular file"));
+}
+
+TEST_CASE(
+    "safetensors gives an error, not a crash, for a file truncated after it was opened", "[safetensors][errors]") {
+  TempDir dir;
+  const std::string path = dir.file("shard.safetensors");
+  const auto latents = torch::randn({4, 1024});
+  save_safetensors(path, {{"latents", latents}, {"text", torch::ones({4, 8})}});
+  const SafetensorsFile f(path);
+  const uint64_t data_start = read_bytes(path).size() - (4 * 1024 + 4 * 8) * 4;
+  REQUIRE(truncate(path.c_str(), static_cast<off_t>(data_start + 4096 + 100)) == 0);
+  CHECK(torch::equal(f.row("latents", 0), latents[0])); // the bytes still there read as before
+  const auto err = error_of([&] { f.row("latents", 1); });
+  CHECK(has(err, "safetensors file '" + path + "': tensor 'latents': the file ends at byte "));
+  CHECK(has(err, "it was truncated after it was opened"));
+  CHECK(has(error_of([&] { f.tensor("text"); }), "tensor 'text': the file ends at byte "));
+  REQUIRE(truncate(path.c_str(), 0) == 0);
+  CHECK(has(error_of([&] { f.tensor("latents"); }), "tensor 'latents': the file ends at byte 0, before"));
+}
+
+TEST_CASE("safetensors reads the file it opened when another is renamed over its path", "[safetensors]") {
+  TempDir dir;
+  const std::string path = dir.file("shard.safetensors");
+  save_safetensors(path, {{"x", torch::ones({3})}});
+  const SafetensorsFile f(path);
+  save_safetensors(path, {{"y", torch::zeros({5})}}); // written to a temp file and renamed over `path`
+  CHECK(torch::equal(f.tensor("x"), torch::ones({3})));
+  CHECK(SafetensorsFile(path).keys() == std::vector<std::string>{"y"});
 }
 
 TEST_CASE("inputs the fuzzer found are refused or read, never crash", "[safetensors]") {
