@@ -231,15 +231,14 @@ void scan_bwd(const GdnScanBwdParams& p) {
               }
               dkt[a] += acc;
             }
-            // (7): dg = <S', dS'>; D <- exp(g) dS'. The sum in double: under strong decay its terms cancel to
-            // a small fraction of their size, and a float sum of 1e4 ulps' error would be most of what is left.
-            double dg_t = 0;
+            // (7): dg = <S', dS'>; D <- exp(g) dS'
+            T dg_t = 0;
             const T decay = std::exp(g[ig.at(b, t, h)]);
             for (int64_t e = 0; e < KV; ++e) {
-              dg_t += static_cast<double>(Sp[e]) * static_cast<double>(dS[e]);
+              dg_t += Sp[e] * dS[e];
               D[e] = decay * dS[e];
             }
-            dg[ig.at(b, t, h)] = static_cast<T>(dg_t);
+            dg[ig.at(b, t, h)] = dg_t;
             dbeta[ig.at(b, t, h)] = dbeta_t;
           }
         }
