@@ -8,6 +8,7 @@
 #include <c10/util/Exception.h>
 
 #include "io/safetensors.h"
+#include "io/value_checks.h"
 #include "model/conversion.h"
 #include "model/weights.h"
 #include "train/checkpoint.h"
@@ -53,6 +54,7 @@ std::shared_ptr<model::WanDiT> load_trained_hybrid(
           "'",
           name.find("lora") != std::string::npos ? " (a stage-1 checkpoint has no LoRA: set hybrid.lora: false)" : "");
       const auto t = file.tensor(key);
+      io::check_finite_floats(t, checkpoint, key);
       TORCH_CHECK(
           t.sizes() == p.sizes(), checkpoint, ": '", key, "' has shape ", t.sizes(), ", the hybrid's is ", p.sizes());
       p.copy_(t);

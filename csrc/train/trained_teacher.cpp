@@ -8,6 +8,7 @@
 #include <c10/util/Exception.h>
 
 #include "io/safetensors.h"
+#include "io/value_checks.h"
 #include "model/wan_dit.h"
 #include "model/weights.h"
 
@@ -36,6 +37,7 @@ void export_teacher(
     expected.insert(key);
     TORCH_CHECK(file.contains(key), checkpoint, ": no '", key, "' for the model's '", p.key(), "'");
     const auto t = file.tensor(key);
+    io::check_finite_floats(t, checkpoint, key);
     TORCH_CHECK(
         t.sizes() == p.value().sizes(),
         checkpoint,

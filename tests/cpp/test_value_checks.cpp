@@ -15,6 +15,7 @@
 #include "model_test_util.h"
 #include "test_util.h"
 #include "train/clip_dataset.h"
+#include "train/trained_hybrid.h"
 #include "train/trainer.h"
 #include "train_test_util.h"
 
@@ -117,6 +118,13 @@ TEST_CASE("init_from refuses a checkpoint that lacks a trainable parameter or ho
   auto from_nan = from_stage1;
   from_nan.train.init_from = dir.file("nan.safetensors");
   CHECK(contains(error_of([&] { train::Trainer(from_nan, "hash"); }), "tensor '" + dropped + "' holds"));
+  // nor does an export or a generation from it
+  CHECK(contains(
+      error_of([&] {
+        train::export_merged(
+            tiny_config(1, data.path), dir.file("nan.safetensors"), train::TrainedWeights::kRaw, dir.file("out"));
+      }),
+      "nan.safetensors: tensor '" + dropped + "' holds"));
 }
 
 } // namespace

@@ -31,30 +31,36 @@ struct StateIndex {
   }
 };
 
-// One token of the forward recurrence, (1)-(3): S <- exp(g) S; u = beta (v - S^T k); S <- S + k u^T.
-// `u` receives u_t and `p` receives S'^T k (both length V); `decayed`, when given, receives S'. The
+// The backward's replayed states, and everything computed from them, are held in double whatever the inputs'
+// dtype: a float state's rounding, amplified where the gradients' sums cancel under strong decay, made the
+// float32 gradients' error heavy-tailed (ops/specs/gdn_block_scan.md, "Tolerances"). The forward keeps the
+// inputs' dtype: its outputs' error has no such tail.
+using Acc = double;
+
+// One token of the forward recurrence, (1)-(3): S <- exp(g) S; u = beta (v - S^T k); S <- S + k u^T, with the
+// state in A. `u` receives u_t and `p` receives S'^T k (both length V); `decayed`, when given, receives S'. The
 // backward reuses all three.
-template <typename T>
-void gdn_token_step(T* S, const T* k, const T* v, T g, T beta, int64_t K, int64_t V, T* p, T* u, T* decayed = nullptr) {
-  const T decay = std::exp(g);
+template <typename A, typename T>
+void gdn_token_step(A* S, const T* k, const T* v, T g, T beta, int64_t K, int64_t V, A* p, A* u, A* decayed = nullptr) {
+  const A decay = std::exp(static_cast<A>(g));
   for (int64_t i = 0; i < K * V; ++i) {
     S[i] *= decay;
   }
   if (decayed != nullptr) {
     std::copy_n(S, K * V, decayed);
   }
-  std::fill(p, p + V, T(0));
+  std::fill(p, p + V, A(0));
   for (int64_t i = 0; i < K; ++i) {
     for (int64_t j = 0; j < V; ++j) {
-      p[j] += S[i * V + j] * k[i];
+      p[j] += S[i * V + j] * static_cast<A>(k[i]);
     }
   }
   for (int64_t j = 0; j < V; ++j) {
-    u[j] = beta * (v[j] - p[j]);
+    u[j] = static_cast<A>(beta) * (static_cast<A>(v[j]) - p[j]);
   }
   for (int64_t i = 0; i < K; ++i) {
     for (int64_t j = 0; j < V; ++j) {
-      S[i * V + j] += k[i] * u[j];
+      S[i * V + j] += static_cast<A>(k[i]) * u[j];
     }
   }
 }
@@ -149,16 +155,16 @@ void scan_bwd(const GdnScanBwdParams& p) {
   T* d_init = static_cast<T*>(p.d_initial_state);
 
   const int64_t num_segments = (L + kSegment - 1) / kSegment;
-  std::vector<T> checkpoints(num_segments * KV);
-  std::vector<T> decayed(kSegment * KV); // S' of each token of the current segment
-  std::vector<T> S(KV), D(KV), dS(KV), pk(kSegment * V), u(kSegment * V), du(V), dp(V);
+  std::vector<Acc> checkpoints(num_segments * KV);
+  std::vector<Acc> decayed(kSegment * KV); // S' of each token of the current segment
+  std::vector<Acc> S(KV), D(KV), dS(KV), pk(kSegment * V), u(kSegment * V), du(V), dp(V), dk_acc(K);
 
   for (int64_t b = 0; b < s.batch; ++b) {
     for (int64_t h = 0; h < s.heads; ++h) {
       if (d_final != nullptr) {
         std::copy_n(d_final + is.single(b, h), KV, D.begin());
       } else {
-        std::fill(D.begin(), D.end(), T(0));
+        std::fill(D.begin(), D.end(), Acc(0));
       }
       for (int64_t i = NB - 1; i >= 0; --i) {
         const int64_t t0 = i * L;
@@ -200,46 +206,46 @@ void scan_bwd(const GdnScanBwdParams& p) {
             const int64_t t = t0 + begin + r;
             const T* kt = k + ik.at(b, t, h);
             const T* vt = v + iv.at(b, t, h);
-            const T bt = beta[ig.at(b, t, h)];
-            const T* Sp = decayed.data() + r * KV;
-            const T* ut = u.data() + r * V;
-            const T* pt = pk.data() + r * V;
+            const Acc bt = beta[ig.at(b, t, h)];
+            const Acc* Sp = decayed.data() + r * KV;
+            const Acc* ut = u.data() + r * V;
+            const Acc* pt = pk.data() + r * V;
             T* dkt = dk + ik.at(b, t, h);
             T* dvt = dv + iv.at(b, t, h);
             // (5): du = D^T k; dk = D u; dv = beta du; dbeta = <v - p, du>; dp = -beta du
-            std::fill(du.begin(), du.end(), T(0));
-            T dbeta_t = 0;
+            std::fill(du.begin(), du.end(), Acc(0));
+            Acc dbeta_t = 0;
             for (int64_t a = 0; a < K; ++a) {
-              T acc = 0;
+              Acc acc = 0;
               for (int64_t c = 0; c < V; ++c) {
-                du[c] += D[a * V + c] * kt[a];
+                du[c] += D[a * V + c] * static_cast<Acc>(kt[a]);
                 acc += D[a * V + c] * ut[c];
               }
-              dkt[a] = acc;
+              dk_acc[a] = acc;
             }
             for (int64_t c = 0; c < V; ++c) {
-              dvt[c] = bt * du[c];
-              dbeta_t += (vt[c] - pt[c]) * du[c];
+              dvt[c] = static_cast<T>(bt * du[c]);
+              dbeta_t += (static_cast<Acc>(vt[c]) - pt[c]) * du[c];
               dp[c] = -bt * du[c];
             }
             // (6): dS' = D + k dp^T; dk += S' dp
             for (int64_t a = 0; a < K; ++a) {
-              T acc = 0;
+              Acc acc = 0;
               for (int64_t c = 0; c < V; ++c) {
-                dS[a * V + c] = D[a * V + c] + kt[a] * dp[c];
+                dS[a * V + c] = D[a * V + c] + static_cast<Acc>(kt[a]) * dp[c];
                 acc += Sp[a * V + c] * dp[c];
               }
-              dkt[a] += acc;
+              dkt[a] = static_cast<T>(dk_acc[a] + acc);
             }
             // (7): dg = <S', dS'>; D <- exp(g) dS'
-            T dg_t = 0;
-            const T decay = std::exp(g[ig.at(b, t, h)]);
+            Acc dg_t = 0;
+            const Acc decay = std::exp(static_cast<Acc>(g[ig.at(b, t, h)]));
             for (int64_t e = 0; e < KV; ++e) {
               dg_t += Sp[e] * dS[e];
               D[e] = decay * dS[e];
             }
-            dg[ig.at(b, t, h)] = dg_t;
-            dbeta[ig.at(b, t, h)] = dbeta_t;
+            dg[ig.at(b, t, h)] = static_cast<T>(dg_t);
+            dbeta[ig.at(b, t, h)] = static_cast<T>(dbeta_t);
           }
         }
         if (d_states != nullptr) {
