@@ -36,7 +36,8 @@ build_target() {
     -L "$TORCH/lib" -Wl,-rpath,"$TORCH/lib" -ltorch -ltorch_cpu -lc10 -o "$OUT/$name"
 }
 
-build_target fuzz_safetensors tests/fuzz/fuzz_safetensors.cpp csrc/io/safetensors.cpp csrc/io/atomic_file.cpp --
+build_target fuzz_safetensors tests/fuzz/fuzz_safetensors.cpp csrc/io/safetensors.cpp csrc/io/atomic_file.cpp \
+  csrc/io/directories.cpp --
 OPS_LIB=python/arl2/libarl2_ops.so # where the CMake build puts it, for the Python package
 for lib in "$BUILD_DIR/csrc/libarl2_framework.a" "$OPS_LIB"; do
   [ -f "$lib" ] || { echo "fuzz.sh: $lib is missing: build first (scripts/test.sh does)"; exit 1; }
