@@ -174,6 +174,13 @@ class HeaderSax {
   }
   bool key(Json::string_t& k) {
     (depth_ == 1 ? entry_ : field_) = k;
+    // The DOM keeps the last of two equal keys; a writer that repeats one is broken, so neither value is trusted.
+    if (depth_ == 1) {
+      TORCH_CHECK(entries_.insert(k).second, where_, ": '", k, "' is given twice in the header");
+    } else if (depth_ == 2 && !fields_.insert(k).second) {
+      TORCH_CHECK(!metadata(), where_, ": '__metadata__' key '", k, "' is given twice");
+      TORCH_CHECK(false, where_, ": tensor '", entry_, "': field '", k, "' is given twice");
+    }
     TORCH_CHECK(
         depth_ != 2 || metadata() || field_ == "dtype" || field_ == "shape" || field_ == "data_offsets",
         where_,
@@ -208,6 +215,9 @@ class HeaderSax {
       TORCH_CHECK(!metadata(), where_, ": '__metadata__' key '", field_, "' must be a string, got ", kind);
       TORCH_CHECK(false, where_, ": tensor '", entry_, "': '", field_, "' cannot be ", kind);
     }
+    if (depth_ == 1) {
+      fields_.clear();
+    }
     items_ = 0;
     ++depth_;
   }
@@ -235,9 +245,10 @@ class HeaderSax {
 
   nlohmann::detail::json_sax_dom_parser<Json> dom_;
   const std::string& where_;
-  int depth_ = 0;             // containers open around the next event
-  std::string entry_, field_; // the keys at depths 1 and 2 being parsed
-  int64_t items_ = 0;         // in the array being parsed
+  int depth_ = 0;                          // containers open around the next event
+  std::string entry_, field_;              // the keys at depths 1 and 2 being parsed
+  std::set<std::string> entries_, fields_; // the keys seen at depth 1, and at depth 2 in the current entry
+  int64_t items_ = 0;                      // in the array being parsed
 };
 
 nlohmann::json parse_header(const std::string& text, const std::string& where) {

@@ -5,6 +5,7 @@
 #include <ATen/ops/empty_like.h>
 #include <torch/library.h>
 
+#include "../common/cpu_lanes.h"
 #include "../common/gdn_checks.h"
 #include "../kernels/cpu/gdn_cpu.h"
 
@@ -23,7 +24,7 @@ at::Tensor gdn_block_read_cpu(const at::Tensor& q, const at::Tensor& states, int
   p.q = q_c.const_data_ptr();
   p.states = states_c.const_data_ptr();
   p.o = o.mutable_data_ptr();
-  kernels::gdn_block_read_fwd_cpu(p);
+  run_cpu_lanes(p, kernels::gdn_block_read_fwd_cpu);
   return o.to(q.scalar_type());
 }
 
@@ -43,7 +44,7 @@ std::tuple<at::Tensor, at::Tensor> gdn_block_read_backward_cpu(
   p.d_o = d_o_c.const_data_ptr();
   p.dq = dq.mutable_data_ptr();
   p.d_states = d_states.mutable_data_ptr();
-  kernels::gdn_block_read_bwd_cpu(p);
+  run_cpu_lanes(p, kernels::gdn_block_read_bwd_cpu);
   return {dq.to(q.scalar_type()), d_states};
 }
 

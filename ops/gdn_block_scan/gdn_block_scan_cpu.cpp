@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "../common/cpu_lanes.h"
 #include "../common/gdn_checks.h"
 #include "../kernels/cpu/gdn_cpu.h"
 
@@ -49,7 +50,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gdn_block_scan_forward_cpu(
   p.states = states.mutable_data_ptr();
   p.final_state = final_state.mutable_data_ptr();
   p.transitions = transitions.mutable_data_ptr();
-  kernels::gdn_block_scan_fwd_cpu(p);
+  run_cpu_lanes(p, kernels::gdn_block_scan_fwd_cpu);
   return {states, final_state, transitions};
 }
 
@@ -89,7 +90,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gdn_block
   p.dg = dg.mutable_data_ptr();
   p.dbeta = dbeta.mutable_data_ptr();
   p.d_initial_state = d_initial.mutable_data_ptr();
-  kernels::gdn_block_scan_bwd_cpu(p);
+  run_cpu_lanes(p, kernels::gdn_block_scan_bwd_cpu);
   return {dk.to(k.scalar_type()), dv.to(v.scalar_type()), dg, dbeta, d_initial};
 }
 

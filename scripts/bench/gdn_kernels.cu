@@ -352,7 +352,7 @@ struct ForwardResult {
   std::vector<float> states, transitions;
 };
 
-// The CPU reference kernels in float64, one thread per batch element (they loop over (b, h) serially).
+// The CPU reference kernels in float64, one thread per batch element, each call computing all its heads.
 ForwardResult reference(const Case& c, const Inputs& in, Outputs<double>& ref) {
   const GdnShape one = make_shape(1, c.NB, c.L, c.H, c.K, c.V);
   const size_t nk = static_cast<size_t>(one.seqlen * c.H * c.K), nv = static_cast<size_t>(one.seqlen * c.H * c.V);
@@ -382,7 +382,7 @@ ForwardResult reference(const Case& c, const Inputs& in, Outputs<double>& ref) {
     f.states = out(ref[kStates], b, ns);
     f.final_state = out(ref[kFinal], b, nf);
     f.transitions = out(ref[kTrans], b, nt);
-    gdn_block_scan_fwd_cpu(f);
+    gdn_block_scan_fwd_cpu(f, 0, one.heads);
     for (size_t i = b * ns; i < (b + 1) * ns; ++i) {
       states_in[i] = static_cast<float>(ref[kStates][i]);
       ref[kStates2][i] = ref[kStates3][i] = ref[kStates][i];
@@ -398,7 +398,7 @@ ForwardResult reference(const Case& c, const Inputs& in, Outputs<double>& ref) {
     rf.q = at(q, b, nk);
     rf.states = at(states_in, b, ns);
     rf.o = out(ref[kO], b, nv);
-    gdn_block_read_fwd_cpu(rf);
+    gdn_block_read_fwd_cpu(rf, 0, one.heads);
 
     GdnReadBwdParams rb;
     rb.shape = one;
@@ -409,7 +409,7 @@ ForwardResult reference(const Case& c, const Inputs& in, Outputs<double>& ref) {
     rb.d_o = at(d_o, b, nv);
     rb.dq = out(ref[kDq], b, nk);
     rb.d_states = out(ref[kReadDStates], b, ns);
-    gdn_block_read_bwd_cpu(rb);
+    gdn_block_read_bwd_cpu(rb, 0, one.heads);
 
     GdnScanBwdParams sb;
     sb.shape = one;
@@ -426,7 +426,7 @@ ForwardResult reference(const Case& c, const Inputs& in, Outputs<double>& ref) {
     sb.dg = out(ref[kDg], b, ng);
     sb.dbeta = out(ref[kDbeta], b, ng);
     sb.d_initial_state = out(ref[kDInit], b, nf);
-    gdn_block_scan_bwd_cpu(sb);
+    gdn_block_scan_bwd_cpu(sb, 0, one.heads);
   });
   return {
       std::vector<float>(states_in.begin(), states_in.end()),
