@@ -247,14 +247,13 @@ def print_tenths_table(longest, rows):
     width = max(len(name) for name in ["model", *rows]) + 2
     cell = lambda text: f"{text:>9}"  # noqa: E731
     groups = "".join(f"  {' ' + m + ' ':-^{9 * len(SHOWN_TENTHS) - 2}}" for m in TENTH_METRICS)
-    print(f"rollouts of {longest} frames at the start, middle and end (means over the first, fifth and last tenth")
-    print(" of the frames) and their block flicker (frame change across block boundaries over frame change inside")
-    print(" blocks; the truth shows ~1)")
     print(" " * width + groups + cell("flicker"))
     print("model".ljust(width) + "".join(cell(h) for _ in TENTH_METRICS for h, _ in SHOWN_TENTHS) + cell("ratio"))
     for name, r in rows.items():
         values = [r["tenths"][m][t] for m in TENTH_METRICS for _, t in SHOWN_TENTHS] + [r["block_flicker"]["ratio"]]
         print(name.ljust(width) + "".join(cell(fmt(v, 3)) for v in values))
+    print(f"(start, middle, end: means over the first, fifth and last tenth of rollouts of {longest} frames; flicker:")
+    print(" frame change across block boundaries over frame change inside blocks, ~1 for the truth)")
 
 
 def summarise(metrics):
