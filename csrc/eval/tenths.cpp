@@ -11,7 +11,7 @@ std::array<int64_t, kTenths + 1> tenth_bounds(int64_t frames) {
   TORCH_CHECK(frames >= 0, "tenths: expected a frame count of 0 or more, got ", frames);
   std::array<int64_t, kTenths + 1> bounds{};
   for (int64_t i = 0; i <= kTenths; ++i) {
-    bounds[static_cast<size_t>(i)] = i * frames / kTenths;
+    bounds[static_cast<size_t>(i)] = (i * frames + kTenths - 1) / kTenths;
   }
   return bounds;
 }

@@ -10,9 +10,10 @@ namespace arl2::eval {
 
 inline constexpr int64_t kTenths = 10;
 
-// Tenth i of `frames` frames is frames bounds[i]..bounds[i + 1]-1, with bounds[i] = floor(i * frames / 10): each
-// frame falls in exactly one tenth, and when 10 does not divide `frames` the tenths one frame longer are spread
-// evenly. Under 10 frames, some tenths hold no frame.
+// Frame t of `frames` falls in tenth floor(10 t / frames), so tenth i is frames bounds[i]..bounds[i + 1]-1 with
+// bounds[i] = ceil(i * frames / 10). When 10 does not divide `frames` the tenths one frame longer are spread
+// evenly, the first tenth among them: over 10 frames it holds frame 1, the first with a frame change. Under 10
+// frames, some tenths hold no frame.
 std::array<int64_t, kTenths + 1> tenth_bounds(int64_t frames);
 
 // Per tenth of the first `frames` frames of `per_frame`, the mean of its frames that have a value (not NaN); NaN

@@ -57,13 +57,13 @@ std::vector<double> frame_change(const torch::Tensor& clip) {
   return toy::clip_metrics(clip, {0})[toy::ClipMetric::kFrameChange];
 }
 
-TEST_CASE("tenths cover every frame once, floor(i * frames / 10) apart", "[eval]") {
+TEST_CASE("tenths: frame t of F in tenth floor(10 t / F), every frame in one", "[eval]") {
   using Bounds = std::array<int64_t, eval::kTenths + 1>;
   CHECK(eval::tenth_bounds(20) == Bounds{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20});
-  // 16 frames: tenths of 1 and 2 frames, the longer ones spread evenly.
-  CHECK(eval::tenth_bounds(16) == Bounds{0, 1, 3, 4, 6, 8, 9, 11, 12, 14, 16});
+  // 16 frames: tenths of 2 and 1 frames, the longer ones spread evenly from the first.
+  CHECK(eval::tenth_bounds(16) == Bounds{0, 2, 4, 5, 7, 8, 10, 12, 13, 15, 16});
   // Under 10 frames some tenths are empty.
-  CHECK(eval::tenth_bounds(4) == Bounds{0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 4});
+  CHECK(eval::tenth_bounds(4) == Bounds{0, 1, 1, 2, 2, 2, 3, 3, 4, 4, 4});
   CHECK(eval::tenth_bounds(0) == Bounds{});
   CHECK(contains(error_of([] { eval::tenth_bounds(-1); }), "expected a frame count of 0 or more, got -1"));
 }
@@ -78,22 +78,24 @@ TEST_CASE("tenth means: over the tenth's frames that have a value, NaN where non
     CHECK(twenty[i] == 2.0 * static_cast<double>(i) + 0.5);
   }
   const auto sixteen = eval::tenth_means(ramp, 16);
-  CHECK(sixteen[0] == 0);   // frame 0
-  CHECK(sixteen[1] == 1.5); // frames 1-2
-  CHECK(sixteen[9] == 14.5);
+  CHECK(sixteen[0] == 0.5); // frames 0-1
+  CHECK(sixteen[2] == 4);   // frame 4
+  CHECK(sixteen[9] == 15);
 
   ramp[0] = kNaN; // as frame_change has no value at frame 0
   ramp[5] = kNaN;
   const auto gaps = eval::tenth_means(ramp, 20);
-  CHECK(gaps[0] == 1); // frame 1: frame 0 has no value
+  CHECK(gaps[0] == 1); // frames 0 and 1, only 1 with a value
   CHECK(gaps[2] == 4); // frames 4 and 5, only 4 with a value
   CHECK(std::isnan(eval::tenth_means(ramp, 10)[0]));
 
   const auto four = eval::tenth_means({1, 2, 3, 4}, 4);
-  CHECK(std::isnan(four[0])); // no frame
-  CHECK(std::isnan(four[1]));
-  CHECK(four[2] == 1);
-  CHECK(four[9] == 4);
+  CHECK(four[0] == 1);
+  CHECK(std::isnan(four[1])); // no frame
+  CHECK(four[2] == 2);
+  CHECK(four[5] == 3);
+  CHECK(four[7] == 4);
+  CHECK(std::isnan(four[9]));
   CHECK(contains(error_of([] { eval::tenth_means({1, 2}, 3); }), "asked for the tenths of 3 frames of 2"));
 }
 
