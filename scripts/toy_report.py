@@ -9,7 +9,8 @@ metrics.json) and, when present, `arl2 eval`'s eval.json. Writes into RUN:
   blocks.png              time per block and memory after each block against the frame index (matplotlib)
   eval.png                `arl2 eval`'s per-frame metrics against the frame index, a line per model, with a marker
                           at each tenth's mean of the longest rollout and of the continuation (matplotlib)
-  summary.json            the figures of the tables below, with every rollout metric's ten per-tenth means
+  summary.json            the figures of the tables below, with the longest rollout's per-tenth means of every
+                          metric and its block flicker
 and prints the tables. Any number of models; each keeps one colour in both plots. Without Pillow or matplotlib
 the GIFs or plots are left out and said so, and the rest is written all the same.
 
