@@ -2,7 +2,7 @@
 # One call on the GPU machine: the main job (scripts/run.sh) on the GPU with several hybrids, within one
 # 10-minute command. Builds only the `arl2` CLI into build/device (CUDA, sm_90), then runs the job there without
 # scripts/setup.sh (SKIP_SETUP=1: the machine has no package registry) and leaves under $OUT:
-#   summary.json, eval.json   the report's figures and `arl2 eval`'s per-frame arrays
+#   summary.json, eval.json   the report's figures and `arl2 eval`'s per-frame arrays, tenths and flicker
 #   blocks.png, eval.png      the report's plots (where matplotlib is installed)
 #   main_job.log              run.sh's output, each line prefixed with the seconds since the job started
 #   steps.log                 this script's steps and the job's, each with its time

@@ -11,7 +11,8 @@
 #                     prompts and seed, block by block
 #   5. arl2 eval      all against the toy domain's truth: the continuation of true scenes, each hybrid against
 #                     the teacher under teacher forcing, sprite colour, count and motion over long rollouts
-#   6. the report     GIFs side by side, a plot of time and memory per block, summary.json and a table
+#   6. the report     GIFs side by side, plots of time and memory per block and of the eval, summary.json and
+#                     tables (the eval's with each rollout's start, middle and end and its block flicker)
 # On a GPU (nvidia-smi sees one and the build has CUDA) everything runs there; else on the CPU, in about
 # 7 minutes on 2 cores for the one default hybrid. Results land in $RUN_DIR (default runs/main), with the clips
 # in $TOY_DATA (default data/toy) and the training runs in $TOY_RUNS/toy-hP/ (default runs/toy-hP/, where the toy

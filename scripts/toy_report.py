@@ -7,8 +7,10 @@ metrics.json) and, when present, `arl2 eval`'s eval.json. Writes into RUN:
   videos/prompt_<i>.gif   each prompt's videos side by side, left to right in the order of --models (Pillow);
                           without Pillow the contact sheets that `arl2 generate` wrote (video_<i>.png) stand in
   blocks.png              time per block and memory after each block against the frame index (matplotlib)
-  eval.png                `arl2 eval`'s per-frame metrics against the frame index, a line per model (matplotlib)
-  summary.json            the figures of the tables below
+  eval.png                `arl2 eval`'s per-frame metrics against the frame index, a line per model, with a marker
+                          at each tenth's mean of the longest rollout and of the continuation (matplotlib)
+  summary.json            the figures of the tables below, with the longest rollout's per-tenth means of every
+                          metric and its block flicker
 and prints the tables. Any number of models; each keeps one colour in both plots. Without Pillow or matplotlib
 the GIFs or plots are left out and said so, and the rest is written all the same.
 
@@ -149,36 +151,51 @@ def plot_blocks(path, runs, colour):
 ROLLOUT_METRICS = ("colour_recall", "spurious_colours", "count_error", "centroid_accel", "frame_change")
 
 
+def tenth_centres(bounds, first=0):
+    """The frame at the middle of each tenth, from eval.json's tenth_bounds."""
+    return [first + (begin + end - 1) / 2 for begin, end in zip(bounds, bounds[1:])]
+
+
 def plot_eval(path, report, colour):
-    """Continuation error, the teacher-forcing gap and the rollout metrics against the frame index; returns why
-    not, or None."""
+    """Continuation error, the teacher-forcing gap and the rollout metrics against the frame index, with the
+    per-tenth means of the continuation and of the longest rollout as markers; returns why not, or None."""
     plt = pyplot()
     if plt is None:
         return "matplotlib is not installed: no plot (the figures are in eval/eval.json)"
     models = report["models"]
+    longest = str(max(report["lengths"]))
     panels = [("continuation MSE vs truth", "continuation"), ("teacher-forcing MSE vs teacher", "teacher_forcing")]
     panels += [(f"rollout: {m}", m) for m in ROLLOUT_METRICS]
     fig, grid = plt.subplots(2, 4, figsize=(16, 7))
     axes = grid.flatten()
     axes[-1].axis("off")
+    nulls = lambda values: [float("nan") if v is None else v for v in values]  # noqa: E731
     for ax, (title, key) in zip(axes, panels):
         for name, row in models.items():
+            tenths = None
             if key in ("continuation", "teacher_forcing"):
                 if key not in row:
                     continue
                 first = row[key].get("first_frame", 0)
                 y = row[key]["mse_per_frame"]
                 x = range(first, first + len(y))
+                if "mse_per_tenth" in row[key]:
+                    bounds = report["tenth_bounds"][str(len(y))]
+                    tenths = (tenth_centres(bounds, first), row[key]["mse_per_tenth"])
             elif "rollout" in row:
                 y = row["rollout"]["per_frame"][key]
                 x = range(len(y))
+                tenths = (tenth_centres(report["tenth_bounds"][longest]), row["rollout"]["tenths"][longest][key])
             else:
                 continue
-            ax.plot(list(x), [float("nan") if v is None else v for v in y], label=name, color=colour[name], linewidth=1)
+            ax.plot(list(x), nulls(y), label=name, color=colour[name], linewidth=1)
+            if tenths:
+                ax.plot(tenths[0], nulls(tenths[1]), "o", color=colour[name], markersize=4)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("frame")
         ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=colour[name], label=name) for name in models]
+    handles.append(plt.Line2D([], [], color="grey", marker="o", linestyle="", label="mean of each tenth"))
     axes[-1].legend(handles=handles, loc="center")
     fig.tight_layout()
     write_replacing(path, lambda tmp: fig.savefig(tmp, dpi=90))
@@ -186,21 +203,29 @@ def plot_eval(path, report, colour):
 
 
 def eval_summary(report):
-    """Per model: the continuation and teacher-forcing means and the rollout means at the longest length."""
+    """Per model: the continuation and teacher-forcing means, and at the longest length the rollout means, their
+    per-tenth means and the block flicker."""
     longest = str(max(report["lengths"]))
     rows = {}
     for name, row in report["models"].items():
+        rollout = row.get("rollout", {})
         rows[name] = {
             "continuation_mse": row.get("continuation", {}).get("mean"),
+            "continuation_mse_per_tenth": row.get("continuation", {}).get("mse_per_tenth"),
             "teacher_forcing_mse": row.get("teacher_forcing", {}).get("mean"),
-            **row.get("rollout", {}).get("means", {}).get(longest, {}),
+            **rollout.get("means", {}).get(longest, {}),
+            "tenths": rollout.get("tenths", {}).get(longest),
+            "block_flicker": rollout.get("block_flicker", {}).get(longest),
         }
     return longest, rows
 
 
+def fmt(v, digits=4):
+    return "-" if v is None else f"{v:.{digits}g}"
+
+
 def print_eval_table(longest, rows):
     head = ("model", "cont. MSE", "TF MSE") + ROLLOUT_METRICS
-    fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
     lines = [head] + [
         (name, fmt(r["continuation_mse"]), fmt(r["teacher_forcing_mse"])) + tuple(fmt(r.get(m)) for m in ROLLOUT_METRICS)
         for name, r in rows.items()
@@ -208,6 +233,28 @@ def print_eval_table(longest, rows):
     print_columns(lines)
     print("(cont.: MSE against the true continuation of the scene; TF: against the teacher under teacher forcing;")
     print(f" the rest: means over rollouts of {longest} frames from the prompt alone; truth: the true clips measured alike)")
+
+
+# The tenths table's columns, as `arl2 eval`'s summary table shows them: the start, middle and end of the key
+# metrics (the first, fifth and last tenth), then the block flicker ratio.
+TENTH_METRICS = ("colour_recall", "spurious_colours", "frame_change")
+SHOWN_TENTHS = (("start", 0), ("middle", 4), ("end", 9))
+
+
+def print_tenths_table(longest, rows):
+    """The start, middle and end of the key rollout metrics and the block flicker ratio, a row per model with
+    rollouts, laid out as `arl2 eval`'s summary table."""
+    rows = {name: r for name, r in rows.items() if r["tenths"]}
+    width = max(len(name) for name in ["model", *rows]) + 2
+    cell = lambda text: f"{text:>9}"  # noqa: E731
+    groups = "".join(f"  {' ' + m + ' ':-^{9 * len(SHOWN_TENTHS) - 2}}" for m in TENTH_METRICS)
+    print(" " * width + groups + cell("flicker"))
+    print("model".ljust(width) + "".join(cell(h) for _ in TENTH_METRICS for h, _ in SHOWN_TENTHS) + cell("ratio"))
+    for name, r in rows.items():
+        values = [r["tenths"][m][t] for m in TENTH_METRICS for _, t in SHOWN_TENTHS] + [r["block_flicker"]["ratio"]]
+        print(name.ljust(width) + "".join(cell(fmt(v, 3)) for v in values))
+    print(f"(start, middle, end: means over the first, fifth and last tenth of rollouts of {longest} frames; flicker:")
+    print(" frame change across block boundaries over frame change inside blocks, ~1 for the truth)")
 
 
 def summarise(metrics):
@@ -282,6 +329,8 @@ def main():
     if eval_rows:
         print()
         print_eval_table(summary["eval"]["rollout_frames"], eval_rows)
+        print()
+        print_tenths_table(summary["eval"]["rollout_frames"], eval_rows)
     print()
     if isinstance(gifs, list):
         print(f"videos: {', '.join(gifs)} (left to right: {', '.join(args.models)})")

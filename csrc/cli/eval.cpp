@@ -1,6 +1,6 @@
 // `arl2 eval`: the toy domain's teacher and its hybrids or students measured where the truth is known
-// (eval/toy_eval.h says what is measured): progress on stderr, a summary table on stdout, every per-frame
-// array in DIR/eval.json.
+// (eval/toy_eval.h says what is measured): progress on stderr, the summary tables on stdout, every per-frame
+// array with its means, per-tenth means and block flicker in DIR/eval.json (eval/eval_report.h).
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -113,7 +113,12 @@ Command add_eval_command(CLI::App& app) {
          r.options.predict_blocks,
          "Continuation: blocks generated after the context, compared with the truth (default 3)")
       ->check(kFramesRange);
-  cmd->add_option("--out", args->out_dir, "Output folder for eval.json")->required();
+  cmd->add_option(
+         "--out",
+         args->out_dir,
+         "Output folder for eval.json: every per-frame array, its means and per-tenth means at each length, and the "
+         "block flicker (frame change across block boundaries over frame change inside blocks)")
+      ->required();
   return [args] { return run_eval(*args); };
 }
 

@@ -43,13 +43,18 @@ struct EvalReport {
   std::vector<EvalRow> rows;
 };
 
-// eval.json's text: the options, and per row its source and, per metric, the per-frame arrays and their means
-// (continuation over the predicted frames, rollouts over the first L frames for each of --lengths). Frames
-// without a value (NaN) are null.
+// eval.json's text: the options, and per row its source and, per metric, the per-frame arrays, their means and
+// their per-tenth means (tenths.h): continuation over the predicted frames, rollouts over the first L frames for
+// each of --lengths, with the block flicker (block_flicker.h) of those L frames. "tenth_bounds" gives, for each
+// frame count that has tenths, where each tenth starts and ends (tenth i: frames bounds[i] to bounds[i + 1] - 1,
+// counted from the first predicted frame for the continuation). Values that do not exist (NaN: a frame, tenth or
+// block boundary without a value) are null.
 std::string eval_json(const EvalReport& report);
 
-// One line per row: continuation MSE, the teacher-forcing gap and the rollout metrics at the longest length,
-// each the mean over frames; "-" where a row has no such number.
+// Two tables, a line per row in each. The means over frames: continuation MSE, the teacher-forcing gap and the
+// rollout metrics at the longest length. Then for the rows with rollouts, at the longest length: colour recall,
+// spurious colours and frame change at the start, middle and end (first, fifth and last tenth) and the block
+// flicker ratio. "-" where a row has no such number.
 std::string summary_table(const EvalReport& report);
 
 } // namespace arl2::eval

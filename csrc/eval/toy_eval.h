@@ -5,7 +5,8 @@
 //   teacher forcing  each --model's predicted x0 against the teacher's on the same noisy true clip, at each of
 //                    its sampler's timesteps (teacher_forcing_gap.h);
 //   rollouts         from the prompt alone, measured from the pixels at each of --lengths (rollout_metrics.h;
-//                    with the truth measured alike).
+//                    with the truth measured alike); eval_report.h reads them per tenth and across block
+//                    boundaries as well.
 #pragma once
 
 #include <functional>

@@ -124,16 +124,18 @@ ClipMetrics mean_over_clips(const std::vector<ClipMetrics>& clips) {
   return mean;
 }
 
-double mean_over_frames(const std::vector<double>& per_frame, int64_t frames) {
+double mean_over_frames(const std::vector<double>& per_frame, int64_t begin, int64_t end) {
   TORCH_CHECK(
-      frames >= 0 && frames <= static_cast<int64_t>(per_frame.size()),
-      "clip metrics: asked for the mean of ",
-      frames,
-      " frames of ",
+      0 <= begin && begin <= end && end <= static_cast<int64_t>(per_frame.size()),
+      "clip metrics: asked for the mean of frames ",
+      begin,
+      " to ",
+      end,
+      " (end excluded) of ",
       per_frame.size());
   double sum = 0;
   int64_t counted = 0;
-  for (int64_t t = 0; t < frames; ++t) {
+  for (int64_t t = begin; t < end; ++t) {
     const double v = per_frame[static_cast<size_t>(t)];
     if (!std::isnan(v)) {
       sum += v;
@@ -141,6 +143,10 @@ double mean_over_frames(const std::vector<double>& per_frame, int64_t frames) {
     }
   }
   return counted > 0 ? sum / static_cast<double>(counted) : kNaN;
+}
+
+double mean_over_frames(const std::vector<double>& per_frame) {
+  return mean_over_frames(per_frame, 0, static_cast<int64_t>(per_frame.size()));
 }
 
 } // namespace arl2::toy

@@ -60,7 +60,10 @@ ClipMetrics clip_metrics(
 // same frame count.
 ClipMetrics mean_over_clips(const std::vector<ClipMetrics>& clips);
 
-// The mean of the values of frames 0..frames-1 that are not NaN (NaN if none is).
-double mean_over_frames(const std::vector<double>& per_frame, int64_t frames);
+// The mean of the values of frames begin..end-1 that are not NaN (NaN if none is, or the range is empty).
+double mean_over_frames(const std::vector<double>& per_frame, int64_t begin, int64_t end);
+
+// The same over every frame.
+double mean_over_frames(const std::vector<double>& per_frame);
 
 } // namespace arl2::toy

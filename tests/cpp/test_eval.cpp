@@ -1,8 +1,8 @@
 // The toy evaluation behind `arl2 eval` (eval/): continuation scores a perfect continuer 0 and the
 // copy-last-frame baseline as a hand computation does, a model's continuation reads the true context it is
 // given, the teacher-forcing gap is 0 against the teacher itself and not against a hybrid of it, the whole run
-// on random toy models gives every row its per-frame arrays, and a request that cannot work is refused before
-// any model is built, naming the option or the config.
+// on random toy models gives every row its per-frame arrays, per-tenth means and block flicker, and a request
+// that cannot work is refused before any model is built, naming the option or the config.
 #include <fstream>
 #include <memory>
 #include <string>
@@ -139,6 +139,10 @@ TEST_CASE("arl2 eval's run on random toy models: every row, every metric, per fr
   CHECK(json["lengths"].get<std::vector<int64_t>>() == std::vector<int64_t>{4, 8});
   CHECK(json["frames_per_block"] == 2);
   CHECK(json["frame_size"] == 16);
+  // The rollout lengths' tenths and the continuation's 4 predicted frames' (the same count as a length).
+  CHECK(json["tenth_bounds"].size() == 2);
+  CHECK(json["tenth_bounds"]["4"].get<std::vector<int64_t>>() == std::vector<int64_t>{0, 1, 1, 2, 2, 2, 3, 3, 4, 4, 4});
+  CHECK(json["tenth_bounds"]["8"].get<std::vector<int64_t>>() == std::vector<int64_t>{0, 1, 2, 3, 4, 4, 5, 6, 7, 8, 8});
   std::vector<std::string> rows;
   for (const auto& [name, row] : json["models"].items()) {
     rows.push_back(name);
@@ -154,8 +158,22 @@ TEST_CASE("arl2 eval's run on random toy models: every row, every metric, per fr
       CHECK(rollout["per_frame"][metric].size() == 8);
       CHECK(rollout["means"]["4"].contains(metric));
       CHECK(rollout["means"]["8"].contains(metric));
+      CHECK(rollout["tenths"]["4"][metric].size() == 10);
+      CHECK(rollout["tenths"]["8"][metric].size() == 10);
     }
-    CHECK(rollout["per_frame"]["frame_change"][0].is_null()); // no frame before the first
+    CHECK(rollout["per_frame"]["frame_change"][0].is_null());   // no frame before the first
+    CHECK(rollout["tenths"]["8"]["frame_change"][0].is_null()); // frame 0 alone
+    CHECK(rollout["tenths"]["8"]["colour_recall"][0] == rollout["per_frame"]["colour_recall"][0]);
+    CHECK(rollout["tenths"]["4"]["colour_recall"][1].is_null()); // no frame
+    for (const auto* length : {"4", "8"}) {
+      auto& flicker = rollout["block_flicker"][length];
+      CHECK(flicker["boundary_change"].get<double>() > 0);
+      CHECK(flicker["inside_change"].get<double>() > 0);
+      // JSON keeps a double exactly, so the division gives the same number.
+      CHECK(
+          flicker["ratio"].get<double>() ==
+          flicker["boundary_change"].get<double>() / flicker["inside_change"].get<double>());
+    }
   }
   for (const auto* name : {"copy_last_frame", "teacher", "h50"}) {
     INFO(name);
@@ -163,6 +181,9 @@ TEST_CASE("arl2 eval's run on random toy models: every row, every metric, per fr
     CHECK(continuation["first_frame"] == 2);
     CHECK(continuation["mse_per_frame"].size() == 4);
     CHECK(continuation["mean"].is_number());
+    CHECK(continuation["mse_per_tenth"].size() == 10);
+    CHECK(continuation["mse_per_tenth"][7] == continuation["mse_per_frame"][3]);
+    CHECK(continuation["mse_per_tenth"][9].is_null()); // no frame
   }
   CHECK_FALSE(models["teacher"].contains("teacher_forcing"));
   auto& tf = models["h50"]["teacher_forcing"];
@@ -180,9 +201,18 @@ TEST_CASE("arl2 eval's run on random toy models: every row, every metric, per fr
   CHECK(recall <= 1);
 
   const auto table = eval::summary_table(report);
+  INFO(table);
   for (const auto& name : rows) {
     CHECK(table.find("\n" + name + " ") != std::string::npos);
   }
+  // The tenths table: a row for each model with rollouts, the copy-last-frame baseline in the means table only.
+  const auto tenths = table.substr(table.find("rollouts of 8 frames at the start, middle and end"));
+  CHECK(tenths.find("-- colour_recall --") != std::string::npos);
+  CHECK(tenths.find("ratio\n") != std::string::npos);
+  for (const auto* name : {"\ntruth ", "\nteacher ", "\nh50 "}) {
+    CHECK(tenths.find(name) != std::string::npos);
+  }
+  CHECK(tenths.find("\ncopy_last_frame ") == std::string::npos);
   const auto logged = [&](const std::string& line) {
     for (const auto& l : log) {
       if (l.find(line) != std::string::npos) {

@@ -208,9 +208,15 @@ TEST_CASE("averages skip frames without a value", "[toy][eval]") {
   CHECK(mean[toy::ClipMetric::kCountError][0] == 2);
   CHECK(std::isnan(mean[toy::ClipMetric::kCountError][1]));
   CHECK(mean[toy::ClipMetric::kCountError][2] == 3);
-  CHECK(toy::mean_over_frames(mean[toy::ClipMetric::kCountError], 3) == 2.5);
-  CHECK(toy::mean_over_frames(mean[toy::ClipMetric::kCountError], 1) == 2);
-  CHECK(std::isnan(toy::mean_over_frames({kNaN}, 1)));
+  CHECK(toy::mean_over_frames(mean[toy::ClipMetric::kCountError], 0, 3) == 2.5);
+  CHECK(toy::mean_over_frames(mean[toy::ClipMetric::kCountError], 0, 1) == 2);
+  CHECK(toy::mean_over_frames(mean[toy::ClipMetric::kCountError], 1, 3) == 3);
+  CHECK(std::isnan(toy::mean_over_frames(mean[toy::ClipMetric::kCountError], 1, 2)));
+  CHECK(std::isnan(toy::mean_over_frames(mean[toy::ClipMetric::kCountError], 2, 2))); // no frame
+  CHECK(std::isnan(toy::mean_over_frames({kNaN}, 0, 1)));
+  CHECK(error_of([] {
+          toy::mean_over_frames({1, 2}, 1, 3);
+        }).find("asked for the mean of frames 1 to 3 (end excluded) of 2") != std::string::npos);
   CHECK(toy::name_of(toy::ClipMetric::kCentroidAccel) == "centroid_accel");
 }
 
