@@ -206,6 +206,7 @@ int run_generate(const GenerateArgs& args) {
       {"denoising_steps", inf.generator.schedule.denoising_steps},
       {"shift", inf.generator.schedule.shift},
       {"warp", inf.generator.schedule.warp},
+      {"sampler", inference::name_of(inf.generator.schedule.sampler)},
       {"context_timestep", inf.generator.context_timestep}};
   metrics["latent_frames"] = args.latent_frames;
   metrics["batch"] = text.size(0);

@@ -15,6 +15,7 @@ InferenceConfig read_inference_section(const YamlMap& s) {
       {"denoising_steps",
        "shift",
        "warp",
+       "sampler",
        "context_timestep",
        "frames_per_block",
        "latent_height",
@@ -34,6 +35,9 @@ InferenceConfig read_inference_section(const YamlMap& s) {
   }
   s.read("shift", g.schedule.shift, {0, std::numeric_limits<double>::max(), true});
   s.read("warp", g.schedule.warp);
+  if (s.has("sampler")) {
+    g.schedule.sampler = inference::sampler_from_name(s.choice("sampler", {"renoise", "euler"}));
+  }
   s.read("context_timestep", g.context_timestep, {0, static_cast<double>(timesteps)});
   s.read("cuda_graphs", g.cuda_graphs);
   s.read("frames_per_block", g.frames_per_block, {1, 1 << 10});

@@ -72,6 +72,19 @@ at::Tensor FlowMatchSchedule::x0_from_flow(const at::Tensor& x_t, const at::Tens
   return (x_t.to(at::kDouble) - sigma(t) * flow.to(at::kDouble)).to(x_t.scalar_type());
 }
 
+const char* name_of(Sampler sampler) {
+  return sampler == Sampler::kEuler ? "euler" : "renoise";
+}
+
+Sampler sampler_from_name(const std::string& name) {
+  for (const auto s : {Sampler::kRenoise, Sampler::kEuler}) {
+    if (name == name_of(s)) {
+      return s;
+    }
+  }
+  TORCH_CHECK(false, "sampler: expected renoise or euler, got '", name, "'");
+}
+
 at::Tensor denoise_block(
     const FlowMatchSchedule& schedule,
     const FlowModel& model,
@@ -81,10 +94,13 @@ at::Tensor denoise_block(
   const auto& steps = schedule.step_timesteps();
   at::Tensor x = at::randn(shape, generator, options);
   at::Tensor x0;
+  const bool euler = schedule.options().sampler == Sampler::kEuler;
   for (size_t i = 0; i < steps.size(); ++i) {
-    x0 = schedule.x0_from_flow(x, model(x, steps[i]), steps[i]);
+    const auto flow = model(x, steps[i]);
+    x0 = schedule.x0_from_flow(x, flow, steps[i]);
     if (i + 1 < steps.size()) {
-      x = schedule.add_noise(x0, at::randn(shape, generator, options), steps[i + 1]);
+      const auto eps = euler ? (x0 + flow).to(x0.scalar_type()) : at::randn(shape, generator, options);
+      x = schedule.add_noise(x0, eps, steps[i + 1]);
     }
   }
   return x0;

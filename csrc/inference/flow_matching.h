@@ -7,12 +7,27 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
 namespace arl2::inference {
+
+// How a denoising step reaches the next step's level from its x0 estimate.
+enum class Sampler {
+  // Re-noise x0 with fresh noise: Self Forcing's few-step sampler, for models distilled to jump to x0.
+  kRenoise,
+  // Re-noise x0 with the noise the model's prediction implies (eps = x0 + flow), the Euler step of the flow ODE
+  // (DDIM): for models trained by flow matching at every level, whose x0 estimate at high noise is a mean of many
+  // videos that fresh noise would blur rather than resolve (the toy teacher).
+  kEuler,
+};
+
+// "renoise" or "euler", and back (throws naming the known names).
+const char* name_of(Sampler sampler);
+Sampler sampler_from_name(const std::string& name);
 
 struct FlowMatchOptions {
   double shift = 5.0;                 // sigma' = shift sigma / (1 + (shift - 1) sigma)
@@ -21,6 +36,7 @@ struct FlowMatchOptions {
   std::vector<int64_t> denoising_steps = {1000, 750, 500, 250};
   // Map each step through the shifted table (Self Forcing's warp_denoising_step): 750 -> 937.5 at shift 5.
   bool warp = true;
+  Sampler sampler = Sampler::kRenoise;
 };
 
 class FlowMatchSchedule {
@@ -28,6 +44,9 @@ class FlowMatchSchedule {
   // Throws naming the field (inference.shift, inference.denoising_steps, ...) on invalid options.
   explicit FlowMatchSchedule(FlowMatchOptions options);
 
+  const FlowMatchOptions& options() const {
+    return options_;
+  }
   // The timesteps the sampler runs, in order (warped when options.warp).
   const std::vector<double>& step_timesteps() const {
     return step_timesteps_;
@@ -55,8 +74,9 @@ class FlowMatchSchedule {
 using FlowModel = std::function<at::Tensor(const at::Tensor& x_t, double t)>;
 
 // Denoises one block from pure noise: x <- eps; for each step t_i, x0 = x_t - sigma_i model(x_t, t_i),
-// and unless it is the last step, x <- add_noise(x0, eps', t_{i+1}) with fresh noise eps'. Noise is drawn
-// with `generator` in `shape` and `options` (dtype, device). Returns the final x0.
+// and unless it is the last step, x <- add_noise(x0, eps', t_{i+1}) with eps' fresh noise (Sampler::kRenoise)
+// or x0 + model(x_t, t_i) (Sampler::kEuler). Noise is drawn with `generator` in `shape` and `options` (dtype,
+// device). Returns the final x0.
 at::Tensor denoise_block(
     const FlowMatchSchedule& schedule,
     const FlowModel& model,

@@ -125,6 +125,7 @@ class WanDiT:
         denoising_steps: list[int] = [1000, 750, 500, 250],
         shift: float = 5.0,
         warp: bool = True,
+        sampler: str = "renoise",
         context_timestep: float = 0.0,
         kv_window_frames: int = 0,
         kv_sink_frames: int = 0,

@@ -112,6 +112,7 @@ py::dict generation_to_dict(const inference::GeneratorOptions& g) {
   d["denoising_steps"] = g.schedule.denoising_steps;
   d["shift"] = g.schedule.shift;
   d["warp"] = g.schedule.warp;
+  d["sampler"] = inference::name_of(g.schedule.sampler);
   d["context_timestep"] = g.context_timestep;
   d["kv_window_frames"] = g.kv.window_frames;
   d["kv_sink_frames"] = g.kv.sink_frames;
@@ -513,6 +514,7 @@ PYBIND11_MODULE(_C, m) {
              const std::vector<int64_t>& denoising_steps,
              double shift,
              bool warp,
+             const std::string& sampler,
              double context_timestep,
              int64_t kv_window_frames,
              int64_t kv_sink_frames,
@@ -521,6 +523,7 @@ PYBIND11_MODULE(_C, m) {
             o.schedule.denoising_steps = denoising_steps;
             o.schedule.shift = shift;
             o.schedule.warp = warp;
+            o.schedule.sampler = inference::sampler_from_name(sampler);
             o.context_timestep = context_timestep;
             o.frames_per_block = frames_per_block;
             o.latent_height = latent_height;
@@ -538,6 +541,7 @@ PYBIND11_MODULE(_C, m) {
           py::arg("denoising_steps") = std::vector<int64_t>{1000, 750, 500, 250},
           py::arg("shift") = 5.0,
           py::arg("warp") = true,
+          py::arg("sampler") = "renoise",
           py::arg("context_timestep") = 0.0,
           py::arg("kv_window_frames") = 0,
           py::arg("kv_sink_frames") = 0,

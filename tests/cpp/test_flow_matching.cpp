@@ -83,6 +83,27 @@ TEST_CASE("the block sampler re-noises each x0 estimate with fresh noise", "[flo
   }
 }
 
+TEST_CASE("the Euler sampler follows the flow ODE from its one draw of noise", "[flow_matching]") {
+  FlowMatchOptions options;
+  options.sampler = inference::Sampler::kEuler;
+  const FlowMatchSchedule schedule{options};
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const std::vector<int64_t> shape = {2, 3, 4, 5};
+  const auto a = torch::randn(shape, f64);
+  // a flow that depends on x_t and t, so that a step taken from the wrong point or with the wrong size shows
+  const inference::FlowModel model = [&](const at::Tensor& x_t, double t) { return a * x_t.tanh() + t / 1000; };
+  const auto out = inference::denoise_block(schedule, model, shape, f64, at::make_generator<at::CPUGeneratorImpl>(7));
+
+  // dx / dsigma = flow for x = (1 - sigma) x0 + sigma eps: an Euler step per sampler step, then x0 at the last
+  auto x = torch::randn(shape, at::make_generator<at::CPUGeneratorImpl>(7), f64);
+  const auto& steps = schedule.step_timesteps();
+  for (size_t i = 0; i + 1 < steps.size(); ++i) {
+    x = x + (schedule.sigma(steps[i + 1]) - schedule.sigma(steps[i])) * model(x, steps[i]);
+  }
+  const auto expected = x - schedule.sigma(steps.back()) * model(x, steps.back());
+  CHECK(rel_err(out, expected) < 1e-12);
+}
+
 TEST_CASE("bad schedule options name the field", "[flow_matching][errors]") {
   auto message = [](FlowMatchOptions o) -> std::string {
     try {

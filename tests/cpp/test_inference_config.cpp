@@ -13,7 +13,8 @@ namespace {
 
 TEST_CASE("the inference section sets the generator, dtype, device and checkpoints", "[config]") {
   const auto c = config::parse_config(
-      "model:\n  preset: tiny\ninference:\n  denoising_steps: [1000, 500]\n  shift: 8.0\n  warp: false\n"
+      "model:\n  preset: tiny\ninference:\n  denoising_steps: [1000, 500]\n  shift: 8.0\n  warp: false\n  sampler: "
+      "euler\n"
       "  context_timestep: 5\n  frames_per_block: 1\n  latent_height: 4\n  latent_width: 6\n"
       "  kv_window_frames: 6\n  kv_sink_frames: 3\n  cuda_graphs: false\n  dtype: float32\n  device: cpu\n"
       "  checkpoint: base.safetensors\n",
@@ -22,6 +23,7 @@ TEST_CASE("the inference section sets the generator, dtype, device and checkpoin
   CHECK(g.schedule.denoising_steps == std::vector<int64_t>{1000, 500});
   CHECK(g.schedule.shift == 8.0);
   CHECK(!g.schedule.warp);
+  CHECK(g.schedule.sampler == inference::Sampler::kEuler);
   CHECK(g.context_timestep == 5.0);
   CHECK(g.frames_per_block == 1);
   CHECK((g.latent_height == 4 && g.latent_width == 6));
@@ -39,6 +41,7 @@ TEST_CASE("the inference section's mistakes name the key and the line", "[config
   CHECK(contains(error("model:\n  preset: tiny\ninference:\n  frames: 3\n"), "(line 4)"));
   CHECK(contains(error("inference:\n  dtype: float16\n"), "inference.dtype: expected one of"));
   CHECK(contains(error("inference:\n  frames_per_block: three\n"), "inference.frames_per_block: expected"));
+  CHECK(contains(error("model:\n  preset: tiny\ninference:\n  sampler: ddpm\n"), "inference.sampler: expected one of"));
 }
 
 TEST_CASE("overrides (--set) replace and add values before the file is read", "[config]") {
