@@ -72,6 +72,28 @@ at::Tensor FlowMatchSchedule::x0_from_flow(const at::Tensor& x_t, const at::Tens
   return (x_t.to(at::kDouble) - sigma(t) * flow.to(at::kDouble)).to(x_t.scalar_type());
 }
 
+at::Tensor sampler_input(
+    const FlowMatchSchedule& schedule,
+    const FlowModel& model,
+    int64_t step,
+    at::IntArrayRef shape,
+    const at::TensorOptions& options,
+    std::optional<at::Generator> generator) {
+  const auto& steps = schedule.step_timesteps();
+  TORCH_CHECK(
+      step >= 0 && step < static_cast<int64_t>(steps.size()),
+      "sampler_input: step ",
+      step,
+      " is not one of the sampler's ",
+      steps.size());
+  at::Tensor x = at::randn(shape, generator, options);
+  for (int64_t i = 0; i < step; ++i) {
+    const auto x0 = schedule.x0_from_flow(x, model(x, steps[i]), steps[i]);
+    x = schedule.add_noise(x0, at::randn(shape, generator, options), steps[i + 1]);
+  }
+  return x;
+}
+
 at::Tensor denoise_block(
     const FlowMatchSchedule& schedule,
     const FlowModel& model,
@@ -79,15 +101,9 @@ at::Tensor denoise_block(
     const at::TensorOptions& options,
     std::optional<at::Generator> generator) {
   const auto& steps = schedule.step_timesteps();
-  at::Tensor x = at::randn(shape, generator, options);
-  at::Tensor x0;
-  for (size_t i = 0; i < steps.size(); ++i) {
-    x0 = schedule.x0_from_flow(x, model(x, steps[i]), steps[i]);
-    if (i + 1 < steps.size()) {
-      x = schedule.add_noise(x0, at::randn(shape, generator, options), steps[i + 1]);
-    }
-  }
-  return x0;
+  const auto last = static_cast<int64_t>(steps.size()) - 1;
+  const auto x = sampler_input(schedule, model, last, shape, options, generator);
+  return schedule.x0_from_flow(x, model(x, steps[last]), steps[last]);
 }
 
 } // namespace arl2::inference
