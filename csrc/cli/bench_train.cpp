@@ -19,6 +19,11 @@
 //   build/device/csrc/arl2 bench train --config configs/wan2.1-1.3b-train-stage2.yaml --json $OUT/bench_train.json
 // On the CPU with the tiny model (the ctest case):
 //   build/csrc/arl2 bench train --config configs/tiny-train-stage2.yaml --latent-frames 4 --warmup 1 --steps 2
+// Stage 3 makes its rollouts every train.rollout_refresh_steps steps, whose time the rollout phase shows; with
+// --set train.rollout_refresh_steps=1 --set train.checkpoint_every=1 every step makes them, so that the medians
+// split a step into its rollouts and its training, e.g. for the toy domain's stage 3 on the CPU:
+//   build/csrc/arl2 bench train --config configs/toy-stage3.yaml --latent-frames 16 --warmup 1 --steps 3 \
+//       --set train.rollout_refresh_steps=1 --set train.checkpoint_every=1
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -170,6 +175,7 @@ int run_bench_train(const BenchTrainArgs& args) {
   trainer.set_phase_timing(true);
   std::vector<double> step_ms;
   std::vector<std::pair<const char*, std::vector<double>>> phases = {
+      {"rollout", {}},
       {"data", {}},
       {"teacher forward", {}},
       {"student forward", {}},
@@ -181,6 +187,7 @@ int run_bench_train(const BenchTrainArgs& args) {
     const auto r = trainer.step(); // the optimizer phase's mark waits for the device
     step_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     const double values[] = {
+        r.phases.rollout_ms,
         r.phases.data_ms,
         r.phases.teacher_forward_ms,
         r.phases.student_forward_ms,

@@ -1,4 +1,4 @@
-// `arl2 train`: trains the teacher (stage 0) or distils the configured hybrid from it (stage 1 or 2), as the
+// `arl2 train`: trains the teacher (stage 0) or distils the configured hybrid from it (stage 1, 2 or 3), as the
 // config's train section says (train/trainer.h). Before the first step it prints the parameters and the trainable share
 // and writes the effective config to <train.out>/config.yaml; then train/training_run.h's loop logs and checkpoints.
 // --resume continues a run from one of its checkpoints exactly. Before any work the run folder is checked and
@@ -93,8 +93,10 @@ int run_train(const TrainArgs& args) {
 } // namespace
 
 Command add_train_command(CLI::App& app) {
-  auto* cmd =
-      app.add_subcommand("train", "Train the teacher (stage 0) or distil the configured hybrid from it (stage 1 or 2)");
+  auto* cmd = app.add_subcommand(
+      "train",
+      "Train the teacher (stage 0) or distil the configured hybrid from it: layer alignment (stage 1), "
+      "distillation (stage 2) or on-policy distillation on the hybrid's own long rollouts (stage 3)");
   auto args = std::make_shared<TrainArgs>();
   add_config_options(
       cmd, args->config_path, args->overrides, "YAML config: model, hybrid, train, data and inference sections");

@@ -20,6 +20,34 @@ std::string preset_names() {
   return names;
 }
 
+// Stage 3's rollouts are whole blocks, long enough for the ground-truth context, the gradient window and the
+// block predicted after them. Fails at train.rollout_frames (its line where the file sets it).
+void check_rollout_frames(const Config& config, const YAML::Node& root) {
+  const auto& t = config.train;
+  const int64_t frames_per_block = config.inference.generator.frames_per_block;
+  if (t.stage != 3 || frames_per_block <= 0) { // the generator names a non-positive block size
+    return;
+  }
+  const int64_t shortest = t.rollout_context_blocks + t.rollout_window_blocks + 1;
+  std::string what;
+  if (t.rollout_frames % frames_per_block != 0) {
+    what = std::to_string(t.rollout_frames) + " latent frames are not whole blocks of inference.frames_per_block (" +
+           std::to_string(frames_per_block) + ")";
+  } else if (t.rollout_frames / frames_per_block < shortest) {
+    what = std::to_string(t.rollout_frames / frames_per_block) + " blocks cannot hold train.rollout_context_blocks (" +
+           std::to_string(t.rollout_context_blocks) + "), train.rollout_window_blocks (" +
+           std::to_string(t.rollout_window_blocks) + ") and the block predicted after them: set at least " +
+           std::to_string(shortest * frames_per_block) + " frames";
+  } else {
+    return;
+  }
+  const auto train = root["train"];
+  if (train && train.IsMap() && train["rollout_frames"]) {
+    fail_at(train["rollout_frames"], "train.rollout_frames", what);
+  }
+  TORCH_CHECK(false, "train.rollout_frames (default ", t.rollout_frames, "): ", what);
+}
+
 Config read_config(const YAML::Node& root) {
   // An empty file is more likely a mistake (the wrong path, a file not yet written) than a wish for the
   // 1.3B default, so a config names its model.
@@ -53,10 +81,11 @@ Config read_config(const YAML::Node& root) {
   if (config.hybrid) {
     model::hybrid_layer_indices(*config.hybrid, config.model.num_layers);
   }
+  check_rollout_frames(config, root);
   TORCH_CHECK(
       !(config.train.stage == 0 && config.hybrid),
       "train.stage: 0 trains the plain model (the teacher), but the config has a hybrid section: remove it, or set "
-      "train.stage to 1 or 2 to distil the hybrid");
+      "train.stage to 1, 2 or 3 to distil the hybrid");
   return config;
 }
 

@@ -10,8 +10,8 @@
 //   inference:         # optional: how `arl2 generate` runs (defaults: Self Forcing's sampler, bf16 on CUDA)
 //     frames_per_block: 3
 //     device: cuda
-//   train:             # optional: how `arl2 train` trains (stage 0: the teacher itself; 1 or 2: the hybrid
-//     stage: 1         # distilled from it), the optimizer, the run folder
+//   train:             # optional: how `arl2 train` trains (stage 0: the teacher itself; 1, 2 or 3: the
+//     stage: 1         # hybrid distilled from it), the optimizer, the run folder
 //   data:              # optional: the clips it trains on
 //     path: clips/
 //
@@ -44,7 +44,8 @@ struct InferenceConfig {
 
 struct TrainConfig {
   // 0: teacher training (every parameter of the plain model, flow matching against the clips);
-  // 1: layer alignment (the memory paths); 2: distillation (adds LoRA when hybrid.lora)
+  // 1: layer alignment (the memory paths); 2: distillation (adds LoRA when hybrid.lora); 3: on-policy
+  // distillation (stage 2's parameters, on the student's own rollouts)
   int64_t stage = 1;
   int64_t steps = 3000;
   double lr = 1e-4;
@@ -56,6 +57,17 @@ struct TrainConfig {
   // Stage 2: the weight of stage 1's per-layer alignment loss (each hybrid layer against the teacher's
   // softmax attention, on the teacher's input) added to the distillation loss; 0: none.
   double layer_loss_weight = 0;
+  // Stage 3 (train/trainer.h): the student rolls itself out from the clips' prompts and learns the teacher's
+  // prediction for the block after its own history, at inputs on its own denoising trajectory.
+  int64_t rollout_frames = 84;        // the longest rollout in latent frames, whole blocks: its history and the
+                                      // block predicted after it (84: four 21-frame clips)
+  int64_t rollout_context_blocks = 0; // a rollout's first blocks taken from its clip; 0: from the prompt alone
+  int64_t rollout_window_blocks = 1;  // the history's last blocks, written again with gradient in each micro-batch
+  int64_t rollout_buffer = 4;         // rollouts kept, each of batch_size clips; a micro-batch draws one
+  int64_t rollout_refresh_steps = 10; // steps between new rollouts (checkpoint_every must be a multiple)
+  // Steps over which the longest rollout grows from the shortest (context, window and predicted block) to
+  // rollout_frames; 0: every length from the first step. Each rollout's length is drawn up to the longest.
+  int64_t rollout_curriculum_steps = 0;
   int64_t grad_accumulation = 1;
   int64_t batch_size = 1; // clips per micro-batch
   double ema_decay = 0.999;

@@ -114,6 +114,14 @@ void train_section(YAML::Emitter& out, const TrainConfig& t) {
   put_number(out, "eps", t.eps);
   put_number(out, "grad_clip", t.grad_clip);
   put_number(out, "layer_loss_weight", t.layer_loss_weight);
+  if (t.stage == 3) { // other stages refuse these keys: their configs (and hashes) read as before
+    put(out, "rollout_frames", t.rollout_frames);
+    put(out, "rollout_context_blocks", t.rollout_context_blocks);
+    put(out, "rollout_window_blocks", t.rollout_window_blocks);
+    put(out, "rollout_buffer", t.rollout_buffer);
+    put(out, "rollout_refresh_steps", t.rollout_refresh_steps);
+    put(out, "rollout_curriculum_steps", t.rollout_curriculum_steps);
+  }
   put(out, "grad_accumulation", t.grad_accumulation);
   put(out, "batch_size", t.batch_size);
   put_number(out, "ema_decay", t.ema_decay);

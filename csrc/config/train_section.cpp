@@ -11,20 +11,56 @@ constexpr NumberRange kNonNegative{0};
 // AdamW's ranges, as torch.optim.AdamW checks them.
 constexpr NumberRange kBeta{0, 1, false, true};
 
+constexpr IntRange kBlocks{0, 1 << 20}; // bounds, like kBatch, that keep the memory estimate's products in range
+constexpr IntRange kFrames{1, 1 << 30};
+
+const std::vector<std::string> kRolloutKeys = {
+    "rollout_frames",
+    "rollout_context_blocks",
+    "rollout_window_blocks",
+    "rollout_buffer",
+    "rollout_refresh_steps",
+    "rollout_curriculum_steps"};
+
+// Stage 3's keys; how they fit the block size is checked with the inference section (config.cpp).
+void read_rollout_keys(const YamlMap& s, TrainConfig& c) {
+  for (const auto& key : kRolloutKeys) {
+    if (s.has(key) && c.stage != 3) {
+      s.fail(key, "a stage-3 option (on-policy distillation), but train.stage is " + std::to_string(c.stage));
+    }
+  }
+  s.read("rollout_frames", c.rollout_frames, kFrames);
+  s.read("rollout_context_blocks", c.rollout_context_blocks, kBlocks);
+  s.read("rollout_window_blocks", c.rollout_window_blocks, {1, kBlocks.max});
+  s.read("rollout_buffer", c.rollout_buffer, {1, kBlocks.max});
+  s.read("rollout_refresh_steps", c.rollout_refresh_steps, kPositive);
+  s.read("rollout_curriculum_steps", c.rollout_curriculum_steps, kCount);
+  if (c.stage == 3 && c.checkpoint_every % c.rollout_refresh_steps != 0) {
+    s.fail(
+        s.has("rollout_refresh_steps") ? "rollout_refresh_steps" : "checkpoint_every",
+        "train.checkpoint_every (" + std::to_string(c.checkpoint_every) + ") must be a multiple of " +
+            "train.rollout_refresh_steps (" + std::to_string(c.rollout_refresh_steps) +
+            "): a resumed run makes its rollouts anew, so it resumes where new ones are due");
+  }
+}
+
 } // namespace
 
 TrainConfig read_train_section(const YamlMap& s) {
-  s.check_keys(
-      {"stage",     "steps",          "lr",   "warmup_steps",     "min_lr_ratio",      "weight_decay",
-       "beta1",     "beta2",          "eps",  "grad_clip",        "grad_accumulation", "batch_size",
-       "ema_decay", "ema_start_step", "seed", "checkpoint_every", "log_every",         "activation_checkpointing",
-       "dtype",     "device",         "out",  "init_from",        "layer_loss_weight"});
+  std::vector<std::string> known = {
+      "stage",     "steps",          "lr",   "warmup_steps",     "min_lr_ratio",      "weight_decay",
+      "beta1",     "beta2",          "eps",  "grad_clip",        "grad_accumulation", "batch_size",
+      "ema_decay", "ema_start_step", "seed", "checkpoint_every", "log_every",         "activation_checkpointing",
+      "dtype",     "device",         "out",  "init_from",        "layer_loss_weight"};
+  known.insert(known.end(), kRolloutKeys.begin(), kRolloutKeys.end());
+  s.check_keys(known);
   TrainConfig c;
   s.read("stage", c.stage, {});
-  if (c.stage < 0 || c.stage > 2) {
+  if (c.stage < 0 || c.stage > 3) {
     s.fail(
         "stage",
-        "expected 0 (teacher training), 1 (layer alignment) or 2 (distillation), got " + std::to_string(c.stage));
+        "expected 0 (teacher training), 1 (layer alignment), 2 (distillation) or 3 (on-policy distillation), got " +
+            std::to_string(c.stage));
   }
   s.read("steps", c.steps, kPositive);
   s.read("warmup_steps", c.warmup_steps, kCount);
@@ -54,6 +90,7 @@ TrainConfig read_train_section(const YamlMap& s) {
         "per-layer terms are a stage-2 option (stage 1's loss is the per-layer alignment itself), but train.stage is " +
             std::to_string(c.stage));
   }
+  read_rollout_keys(s, c);
   auto seed = static_cast<int64_t>(c.seed);
   s.read("seed", seed, kCount);
   c.seed = static_cast<uint64_t>(seed);

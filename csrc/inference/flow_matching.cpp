@@ -85,6 +85,31 @@ Sampler sampler_from_name(const std::string& name) {
   TORCH_CHECK(false, "sampler: expected renoise or euler, got '", name, "'");
 }
 
+at::Tensor sampler_input(
+    const FlowMatchSchedule& schedule,
+    const FlowModel& model,
+    int64_t step,
+    at::IntArrayRef shape,
+    const at::TensorOptions& options,
+    std::optional<at::Generator> generator) {
+  const auto& steps = schedule.step_timesteps();
+  TORCH_CHECK(
+      step >= 0 && step < static_cast<int64_t>(steps.size()),
+      "sampler_input: step ",
+      step,
+      " is not one of the sampler's ",
+      steps.size());
+  const bool euler = schedule.options().sampler == Sampler::kEuler;
+  at::Tensor x = at::randn(shape, generator, options);
+  for (int64_t i = 0; i < step; ++i) {
+    const auto flow = model(x, steps[i]);
+    const auto x0 = schedule.x0_from_flow(x, flow, steps[i]);
+    const auto eps = euler ? (x0 + flow).to(x0.scalar_type()) : at::randn(shape, generator, options);
+    x = schedule.add_noise(x0, eps, steps[i + 1]);
+  }
+  return x;
+}
+
 at::Tensor denoise_block(
     const FlowMatchSchedule& schedule,
     const FlowModel& model,
@@ -92,18 +117,9 @@ at::Tensor denoise_block(
     const at::TensorOptions& options,
     std::optional<at::Generator> generator) {
   const auto& steps = schedule.step_timesteps();
-  at::Tensor x = at::randn(shape, generator, options);
-  at::Tensor x0;
-  const bool euler = schedule.options().sampler == Sampler::kEuler;
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const auto flow = model(x, steps[i]);
-    x0 = schedule.x0_from_flow(x, flow, steps[i]);
-    if (i + 1 < steps.size()) {
-      const auto eps = euler ? (x0 + flow).to(x0.scalar_type()) : at::randn(shape, generator, options);
-      x = schedule.add_noise(x0, eps, steps[i + 1]);
-    }
-  }
-  return x0;
+  const auto last = static_cast<int64_t>(steps.size()) - 1;
+  const auto x = sampler_input(schedule, model, last, shape, options, generator);
+  return schedule.x0_from_flow(x, model(x, steps[last]), steps[last]);
 }
 
 } // namespace arl2::inference

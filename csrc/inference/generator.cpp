@@ -75,7 +75,8 @@ void check_text(const model::ModelConfig& c, const at::Tensor& text) {
       at::isFloatingType(text.scalar_type()), "text embeddings must be floating point, got ", text.scalar_type());
 }
 
-// A generator of `device`'s kind that draws the same numbers for the same seed on every run.
+} // namespace
+
 at::Generator seeded_generator(const c10::Device& device, uint64_t seed) {
   at::Generator source = at::globalContext().defaultGenerator(device); // a handle, not a copy
   at::Generator g;
@@ -86,8 +87,6 @@ at::Generator seeded_generator(const c10::Device& device, uint64_t seed) {
   g.set_current_seed(seed);
   return g;
 }
-
-} // namespace
 
 GenerationRun::GenerationRun(
     std::shared_ptr<const model::WanDiT> model,

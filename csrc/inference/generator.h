@@ -104,6 +104,10 @@ class GenerationRun {
   std::unique_ptr<PassGraph> graph_;
 };
 
+// A generator of `device`'s kind that draws the same numbers for the same seed on every run: a run's noise
+// (ARGenerator::start).
+at::Generator seeded_generator(const c10::Device& device, uint64_t seed);
+
 class ARGenerator {
  public:
   // Throws naming the option (inference.frames_per_block, ...) when `options` do not fit `model`.

@@ -90,10 +90,6 @@ MemoryEstimate estimate_generation_memory(
   return e;
 }
 
-namespace {
-
-// 6.04 GB, 23.6 MB, 16.4 kB: three significant digits in the largest unit that keeps the number >= 1,
-// so a tiny model's caches do not print as 0.00 GB.
 std::string human_bytes(int64_t bytes) {
   const char* units[] = {"B", "kB", "MB", "GB", "TB"};
   double x = static_cast<double>(bytes);
@@ -114,8 +110,6 @@ std::string human_bytes(int64_t bytes) {
       units[u]);
   return buf;
 }
-
-} // namespace
 
 std::string describe(const MemoryEstimate& e) {
   return "weights " + human_bytes(e.weight_bytes) + ", KV caches " + human_bytes(e.kv_cache_bytes) + ", states " +

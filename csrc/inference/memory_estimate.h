@@ -49,4 +49,8 @@ MemoryEstimate estimate_generation_memory(
 // "weights 2.84 GB, KV caches 6.04 GB, states 0 B, prompt 94.4 MB, total 8.97 GB", each in its own unit
 std::string describe(const MemoryEstimate& estimate);
 
+// 6.04 GB, 23.6 MB, 16.4 kB: three significant digits in the largest unit that keeps the number >= 1, so a tiny
+// model's caches do not print as 0.00 GB.
+std::string human_bytes(int64_t bytes);
+
 } // namespace arl2::inference

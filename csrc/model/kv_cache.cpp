@@ -96,7 +96,7 @@ std::pair<at::Tensor, at::Tensor> KVCache::visible(int64_t new_tokens) const {
 std::pair<at::Tensor, at::Tensor> KVCache::with_block(const at::Tensor& k, const at::Tensor& v) {
   check_block(k, v);
   const int64_t n = k.size(1);
-  if (length_ + n > capacity()) {
+  if (keeps_graph_ || length_ + n > capacity()) {
     const auto [k_past, v_past] = visible(n);
     return {at::cat({k_past, k}, 1), at::cat({v_past, v}, 1)};
   }
@@ -162,10 +162,17 @@ void KVCache::append(const at::Tensor& k, const at::Tensor& v) {
       " cached ones exceeds the cache's ",
       capacity(),
       " tokens; preallocate more frames");
-  k_.narrow(1, length_, n).copy_(k.detach());
-  v_.narrow(1, length_, n).copy_(v.detach());
+  k_.narrow(1, length_, n).copy_(keeps_graph_ ? k : k.detach());
+  v_.narrow(1, length_, n).copy_(keeps_graph_ ? v : v.detach());
   length_ += n;
   frames_committed_ += n / tokens_per_frame_;
+}
+
+KVCache KVCache::clone() const {
+  KVCache copy = *this;
+  copy.k_ = k_.clone();
+  copy.v_ = v_.clone();
+  return copy;
 }
 
 } // namespace arl2::model

@@ -1,6 +1,7 @@
 // The keys and values a softmax self-attention layer keeps of earlier blocks during block-by-block
 // generation. Keys are stored after RoPE (absolute frame positions), values as projected, both
-// detached: no gradient flows across blocks through the cache, as in Self Forcing.
+// detached: no gradient flows across blocks through the cache, as in Self Forcing; unless the cache keeps
+// its graph (keep_graph), for training through a window of blocks.
 #pragma once
 
 #include <cstdint>
@@ -47,12 +48,22 @@ class KVCache {
   // followed by its own. Where the block fits after the committed tokens, it is staged in the slots
   // that follow them (uncommitted: append commits) and the result is a view of the cache, so the
   // attention reads the cache in place; only a full rolling window, whose visible tokens are not one
-  // run of slots, is joined by a copy. Gradients reach k and v, never the cache.
+  // run of slots, and a cache that keeps its graph are joined by a copy. Gradients reach k and v, and the
+  // committed blocks only when the cache keeps its graph.
   std::pair<at::Tensor, at::Tensor> with_block(const at::Tensor& k, const at::Tensor& v);
 
   // Commits a block's keys and values [B, n, H, D] (n a whole number of frames), evicting first
   // when rolling.
   void append(const at::Tensor& k, const at::Tensor& v);
+
+  // A copy holding its own buffers: writing one never changes the other.
+  KVCache clone() const;
+  // From now on appended blocks keep their autograd graph, so that a later block's loss reaches the blocks
+  // that wrote the cache, and with_block joins a block by a copy: a block staged in the buffers would be
+  // overwritten by the next write while autograd still holds it.
+  void keep_graph() {
+    keeps_graph_ = true;
+  }
 
   // Frames ever committed: the absolute index of the next block's first frame.
   int64_t frames_committed() const {
@@ -85,6 +96,7 @@ class KVCache {
   int64_t tokens_per_frame_;
   int64_t sink_tokens_;
   bool rolling_;
+  bool keeps_graph_ = false;
   int64_t length_ = 0;
   int64_t frames_committed_ = 0;
 };

@@ -33,6 +33,16 @@ void LayerCache::bind_context(const at::Tensor& context) {
       "cross-attention keys and values: make new caches (make_caches) for another prompt");
 }
 
+LayerCache LayerCache::clone() const {
+  LayerCache copy = *this;
+  copy.cache_ = std::visit([](const auto& c) { return std::variant<KVCache, RecurrentState>(c.clone()); }, cache_);
+  return copy;
+}
+
+void LayerCache::keep_graph() {
+  std::visit([](auto& c) { c.keep_graph(); }, cache_);
+}
+
 int64_t LayerCache::frames_committed() const {
   return std::visit([](const auto& c) { return c.frames_committed(); }, cache_);
 }

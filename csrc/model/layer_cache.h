@@ -45,6 +45,14 @@ class LayerCache {
   // Records the context of the first call; throws if a later one passes another.
   void bind_context(const at::Tensor& context);
 
+  // A copy whose self-attention cache holds its own tensors, so that writing one never changes the other (a
+  // snapshot of a video's caches at a block boundary); the prompt's keys and values, never written, are shared.
+  LayerCache clone() const;
+  // From now on the cache's writes keep their autograd graph (KVCache::keep_graph, RecurrentState::keep_graph):
+  // the loss of a later block reaches the blocks that wrote it, as training through a window of blocks needs.
+  // By default writes are detached, as in Self Forcing.
+  void keep_graph();
+
   int64_t frames_committed() const;
   int64_t tokens_per_frame() const;
   int64_t bytes() const;

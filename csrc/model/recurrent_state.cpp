@@ -34,8 +34,14 @@ void RecurrentState::advance(const at::Tensor& next, int64_t frames) {
       " ",
       next.sizes());
   TORCH_CHECK(frames > 0, "RecurrentState: frames (", frames, ") must be positive");
-  state_ = next.detach();
+  state_ = keeps_graph_ ? next : next.detach();
   frames_committed_ += frames;
+}
+
+RecurrentState RecurrentState::clone() const {
+  RecurrentState copy = *this;
+  copy.state_ = state_.clone();
+  return copy;
 }
 
 } // namespace arl2::model

@@ -1,7 +1,8 @@
 // The memory a hybrid layer keeps of earlier blocks during block-by-block generation: one gated delta
 // rule state [B, H, K, V] per batch item and head, in float32 (float64 for a float64 model), whatever
 // the model's dtype. Its size does not grow with the video. Stored detached: no gradient flows across
-// blocks through it, as through the softmax layers' KV cache.
+// blocks through it, as through the softmax layers' KV cache; unless it keeps its graph (keep_graph), for
+// training through a window of blocks.
 #pragma once
 
 #include <cstdint>
@@ -27,8 +28,17 @@ class RecurrentState {
     return state_;
   }
 
-  // Replaces the state by `next` (the state after a block of `frames` frames), detached.
+  // Replaces the state by `next` (the state after a block of `frames` frames), detached unless the state
+  // keeps its graph.
   void advance(const at::Tensor& next, int64_t frames);
+
+  // A copy holding its own state tensor.
+  RecurrentState clone() const;
+  // From now on advance keeps the next state's autograd graph, so that a later block's loss reaches the
+  // blocks that wrote the state (and through initial_state, the state before them).
+  void keep_graph() {
+    keeps_graph_ = true;
+  }
 
   // Frames ever committed: the absolute index of the next block's first frame.
   int64_t frames_committed() const {
@@ -49,6 +59,7 @@ class RecurrentState {
   at::Tensor state_;
   int64_t tokens_per_frame_;
   int64_t frames_committed_ = 0;
+  bool keeps_graph_ = false;
 };
 
 } // namespace arl2::model

@@ -10,7 +10,8 @@
 namespace arl2::train {
 
 struct PhaseTimes {
-  double data_ms = 0;            // clips to the device, the teacher-forcing input
+  double rollout_ms = 0;         // stage 3: the rollouts that make the buffer anew (0 in the steps between)
+  double data_ms = 0;            // clips to the device, the teacher-forcing input (stage 3: the draws)
   double teacher_forward_ms = 0; // the teacher's pass (stage 1: the recording pass)
   double student_forward_ms = 0; // the student's pass and the loss (stage 1: the hybrid layers' alignment)
   double backward_ms = 0;        // with activation checkpointing, the blocks' recompute too

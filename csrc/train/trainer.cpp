@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include <ATen/ATen.h>
@@ -16,6 +17,8 @@
 #include <torch/cuda.h>
 #include <torch/nn/utils/clip_grad.h>
 
+#include "inference/device_memory.h"
+#include "inference/memory_estimate.h"
 #include "io/safetensors.h"
 #include "io/value_checks.h"
 #include "model/autocast_scope.h"
@@ -96,7 +99,7 @@ model::HybridOptions student_hybrid_options(const config::Config& config) {
   TORCH_CHECK(
       config.hybrid.has_value(), "train: the config has no hybrid section; training converts the layers it names");
   auto options = *config.hybrid;
-  options.lora = options.lora && config.train.stage == 2;
+  options.lora = options.lora && config.train.stage >= 2;
   return options;
 }
 
@@ -121,6 +124,9 @@ Trainer::Trainer(const config::Config& config, std::string config_hash, dist::Gr
   flow_.emplace(config_.inference.generator.schedule);
   dataset_ = std::make_unique<ClipDataset>(config_.data.path);
   check_clips(*dataset_, config_);
+  if (t.stage == 3) {
+    check_rollouts();
+  }
   sampler_ = std::make_unique<ShardedSampler>(dataset_->size(), t.seed, group_.rank(), group_.size());
 
   // Trainable parameters in float32 (or float64) whatever the base's dtype; autocast bridges the two.
@@ -248,21 +254,85 @@ void Trainer::init_from(const std::string& path) {
   }
 }
 
+void Trainer::check_rollouts() const {
+  const auto& t = config_.train;
+  const int64_t clip_blocks = dataset_->clip_shape()[0] / config_.inference.generator.frames_per_block;
+  TORCH_CHECK(
+      t.rollout_context_blocks <= clip_blocks,
+      "train.rollout_context_blocks (",
+      t.rollout_context_blocks,
+      ") exceeds the ",
+      clip_blocks,
+      " blocks of the clips in data.path");
+  const auto hybrid_layers = static_cast<int64_t>(
+      model::hybrid_layer_indices(student_hybrid_options(config_), config_.model.num_layers).size());
+  const int64_t bytes = rollout_bytes(config_, hybrid_layers, c10::elementSize(dtype_named(t.dtype)));
+  int64_t needed = 0;
+  const bool overflows = __builtin_mul_overflow(t.rollout_buffer + 1, bytes, &needed);
+  const auto free_bytes = inference::free_device_bytes(at::Device(t.device));
+  TORCH_CHECK(
+      !free_bytes || (!overflows && needed <= *free_bytes),
+      "train.rollout_buffer: ",
+      t.rollout_buffer,
+      " rollouts of ",
+      inference::human_bytes(bytes),
+      " each (both models' caches for train.rollout_frames = ",
+      t.rollout_frames,
+      " frames and the window's blocks) and one more in the making need ",
+      overflows ? std::string("more bytes than 64 bits count") : inference::human_bytes(needed),
+      ", more than the ",
+      inference::human_bytes(*free_bytes),
+      " free on ",
+      t.device,
+      "; keep fewer rollouts, shorter ones (train.rollout_frames) or a KV window (inference.kv_window_frames)");
+}
+
+void Trainer::refresh_rollouts() {
+  const auto& g = config_.inference.generator;
+  const auto lengths = rollout_lengths(config_);
+  const int64_t shortest = lengths.shortest(), longest = lengths.longest_at(step_);
+  rollouts_.clear(); // their memory serves the new ones
+  model::AutocastScope autocast(options_.device().type(), {autocast_, at::kBFloat16});
+  for (int64_t i = 0; i < config_.train.rollout_buffer; ++i) {
+    const int64_t blocks = shortest + draw_for_this_rank(longest - shortest + 1);
+    const auto seed = static_cast<uint64_t>(draw_for_this_rank(std::numeric_limits<int64_t>::max()));
+    const auto [text, clips] = next_clips();
+    const auto context = clips.narrow(1, 0, lengths.context_blocks * g.frames_per_block).permute({0, 2, 1, 3, 4});
+    rollouts_.push_back(roll_out(student_, teacher_, g, text, context, blocks, lengths.window_blocks, seed));
+  }
+}
+
+int64_t Trainer::draw_for_this_rank(int64_t high) {
+  const auto draws = at::randint(high, {group_.size()}, rng_, at::TensorOptions().dtype(at::kLong));
+  return draws[group_.rank()].item<int64_t>();
+}
+
 const std::vector<double>& Trainer::noise_levels() const {
   return config_.train.stage == 0 ? flow_->table_timesteps() : flow_->step_timesteps();
 }
 
-Trainer::MicroBatch Trainer::next_micro_batch() {
+std::pair<at::Tensor, at::Tensor> Trainer::next_clips() {
   std::vector<at::Tensor> latents, text;
   for (int64_t b = 0; b < config_.train.batch_size; ++b) {
     auto clip = dataset_->get(sampler_->next());
     latents.push_back(clip.latents);
     text.push_back(clip.text_embeddings);
   }
+  return {at::stack(text).to(options_), at::stack(latents).to(options_)};
+}
+
+Trainer::MicroBatch Trainer::next_micro_batch() {
   MicroBatch batch;
-  batch.text = at::stack(text).to(options_);
+  if (config_.train.stage == 3) {
+    const auto steps = static_cast<int64_t>(flow_->step_timesteps().size());
+    batch.on_policy.rollout = draw_for_this_rank(static_cast<int64_t>(rollouts_.size()));
+    batch.on_policy.step = draw_for_this_rank(steps);
+    batch.on_policy.seed = static_cast<uint64_t>(draw_for_this_rank(std::numeric_limits<int64_t>::max()));
+    return batch;
+  }
+  at::Tensor clips;
+  std::tie(batch.text, clips) = next_clips();
   const auto& g = config_.inference.generator;
-  const auto clips = at::stack(latents).to(options_);
   // The draws of every rank's micro-batch in rank order, this rank's kept: the generator stays the same on
   // all ranks (and in checkpoints), and the world draws what one process would over its micro-batches.
   for (int64_t r = 0; r < group_.size(); ++r) {
@@ -290,6 +360,19 @@ Trainer::MicroLoss Trainer::micro_loss(const MicroBatch& batch, PhaseTimes* phas
     auto loss = flow_matching_loss(student_pass(), in.flow);
     timer_.mark(times.student_forward_ms);
     return {loss, {}};
+  }
+  if (config_.train.stage == 3) {
+    const auto& draw = batch.on_policy;
+    const auto p = predict_after_rollout(
+        *student_,
+        *teacher_,
+        *flow_,
+        config_.inference.generator.context_timestep,
+        rollouts_.at(draw.rollout),
+        draw,
+        timer_,
+        times);
+    return {distillation_loss(p.student, p.teacher), {}};
   }
   const auto teacher_pass = [&] {
     return teacher_->forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block);
@@ -330,6 +413,17 @@ StepResult Trainer::step() {
   at::Tensor layer_sum;
   std::optional<MicroBatch> failing; // a distributed run's first micro-batch with a non-finite loss
   timer_.start();
+  if (t.stage == 3) {
+    if (step_ % t.rollout_refresh_steps == 0) {
+      refresh_rollouts();
+    }
+    TORCH_CHECK(
+        !rollouts_.empty(),
+        "step ",
+        step_ + 1,
+        ": no rollouts; a stage-3 run resumed from its checkpoint at train.steps has no steps left");
+    timer_.mark(result.phases.rollout_ms);
+  }
   optimizer_->zero_grad();
   for (int64_t k = 0; k < t.grad_accumulation; ++k) {
     const auto batch = next_micro_batch();
@@ -457,6 +551,18 @@ std::vector<LayerDiagnostics> Trainer::diagnostics() const {
 }
 
 void Trainer::save_checkpoint(const std::string& path) {
+  const auto& t = config_.train;
+  TORCH_CHECK(
+      t.stage != 3 || step_ % t.rollout_refresh_steps == 0 || step_ == t.steps,
+      "a stage-3 checkpoint is written where new rollouts are due (every train.rollout_refresh_steps = ",
+      t.rollout_refresh_steps,
+      " steps) or at train.steps (",
+      t.steps,
+      "), so that a run resumed from it makes the rollouts this run makes; step ",
+      step_,
+      " is neither: ",
+      path,
+      " is not written");
   const auto non_finite = first_non_finite(checkpoint_tensors(trainable_, *optimizer_, *ema_));
   TORCH_CHECK(
       non_finite.empty(),

@@ -1,5 +1,6 @@
 // The flow-matching schedule against its closed forms (Self Forcing's warped 4-step list at shift 5), the
-// nearest-entry sigma lookup, and the block sampler against a loop written out with the same noise draws.
+// nearest-entry sigma lookup, the block sampler against a loop written out with the same noise draws, and its
+// trajectory entered at any step.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -8,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "catch.h"
+#include "error_of.h"
 #include "inference/flow_matching.h"
 #include "test_util.h"
 
@@ -102,6 +104,31 @@ TEST_CASE("the Euler sampler follows the flow ODE from its one draw of noise", "
   }
   const auto expected = x - schedule.sigma(steps.back()) * model(x, steps.back());
   CHECK(rel_err(out, expected) < 1e-12);
+}
+
+TEST_CASE("the sampler's input at a step is the block's trajectory entered there", "[flow_matching]") {
+  const FlowMatchSchedule schedule{FlowMatchOptions{}};
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const std::vector<int64_t> shape = {2, 3, 4, 5};
+  const auto target = torch::randn(shape, f64);
+  std::vector<torch::Tensor> seen;
+  const inference::FlowModel oracle = [&](const at::Tensor& x_t, double t) {
+    seen.push_back(x_t.clone());
+    return (x_t - target) / schedule.sigma(t) + 0.1 * x_t; // not exact, so that each step's input differs
+  };
+  inference::denoise_block(schedule, oracle, shape, f64, at::make_generator<at::CPUGeneratorImpl>(77));
+  const auto trajectory = seen;
+  for (int64_t step = 0; step < 4; ++step) {
+    INFO("step " << step);
+    seen.clear();
+    const auto x =
+        inference::sampler_input(schedule, oracle, step, shape, f64, at::make_generator<at::CPUGeneratorImpl>(77));
+    CHECK(torch::equal(x, trajectory[step]));
+    CHECK(seen.size() == static_cast<size_t>(step)); // the model runs the steps before it only
+  }
+  CHECK(error_of([&] {
+          inference::sampler_input(schedule, oracle, 4, shape, f64, std::nullopt);
+        }).find("sampler_input: step 4 is not one of the sampler's 4") != std::string::npos);
 }
 
 TEST_CASE("bad schedule options name the field", "[flow_matching][errors]") {

@@ -145,14 +145,15 @@ TEST_CASE("what stage 0 cannot take is refused naming the key or the file", "[co
     return error_of([&] { config::parse_config(yaml, "test.yaml"); });
   };
   CHECK(contains(
-      error_in("train:\n  stage: 3\n"),
-      "train.stage: expected 0 (teacher training), 1 (layer alignment) or 2 (distillation), got 3 (line 2)"));
+      error_in("train:\n  stage: 4\n"),
+      "train.stage: expected 0 (teacher training), 1 (layer alignment), 2 (distillation) or 3 (on-policy "
+      "distillation), got 4 (line 2)"));
   CHECK(contains(
       error_in("model:\n  preset: toy\nhybrid:\n  ratio: 0.75\ntrain:\n  stage: 0\n"),
       "test.yaml: train.stage: 0 trains the plain model (the teacher), but the config has a hybrid section"));
   CHECK(contains(
       error_of([&] { config::parse_config(toy_yaml(data.path), "toy.yaml", {"hybrid.ratio=0.5"}); }),
-      "but the config has a hybrid section: remove it, or set train.stage to 1 or 2"));
+      "but the config has a hybrid section: remove it, or set train.stage to 1, 2 or 3"));
 
   auto from_base = toy_config(data.path);
   from_base.inference.checkpoint = out.file("base.safetensors");

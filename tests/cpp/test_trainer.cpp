@@ -173,11 +173,12 @@ TEST_CASE("the train and data sections", "[config][train]") {
     return error_of([&] { config::parse_config(yaml, "test.yaml"); });
   };
   CHECK(contains(
-      error_in("train:\n  stage: 3\n"),
-      "train.stage: expected 0 (teacher training), 1 (layer alignment) or 2 (distillation), got 3 (line 2)"));
+      error_in("train:\n  stage: 4\n"),
+      "train.stage: expected 0 (teacher training), 1 (layer alignment), 2 (distillation) or 3 (on-policy "
+      "distillation), got 4 (line 2)"));
   CHECK(contains(error_in("train:\n  steps: 10\n  lr: abc\n"), "train.lr: expected a number, got \"abc\" (line 3)"));
-  CHECK(
-      contains(error_in("train:\n  batch_size: 0\n"), "train.batch_size: expected an integer in [1, 1048576], got 0 (line 2)"));
+  CHECK(contains(
+      error_in("train:\n  batch_size: 0\n"), "train.batch_size: expected an integer in [1, 1048576], got 0 (line 2)"));
   CHECK(contains(
       error_in("train:\n  activation_checkpointing: 2\n"), "train.activation_checkpointing: expected true or false"));
   CHECK(contains(error_in("train:\n  dtype: float16\n"), "train.dtype: expected one of float32, float64, bfloat16"));

@@ -1,7 +1,8 @@
 """Data-parallel training on real c10d backends: W processes, each with a torch.distributed group handed to
 arl2._C.Trainer, train the tiny stage-1 model for a few steps at batch_size 1, and must end with the
 trainable parameters (and report the losses) of one process with grad_accumulation W. Gloo on the CPU
-everywhere; NCCL, one GPU a rank, where the machine has W GPUs (a world of one too: NCCL on a single GPU)."""
+everywhere; NCCL, one GPU a rank, where the machine has W GPUs (a world of one too: NCCL on a single GPU). In stage 3
+each rank trains on its own rollouts, and the ranks keep one model."""
 import os
 import socket
 import time
@@ -204,3 +205,30 @@ def test_a_restarted_world_resumes_exactly(clips, tmp_path):
         resumed = torch.load(os.path.join(out, f"resumed{rank}.pt"))
         for name, p in straight.items():
             assert torch.equal(resumed[name], p), name
+
+
+STAGE3 = ["train.stage=3", "train.rollout_frames=8", "train.rollout_buffer=1", "train.rollout_refresh_steps=1",
+          "train.checkpoint_every=1"]
+
+
+def stage3_rank(rank, world, port, data, out):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        trainer = _C.Trainer(CONFIG, overrides(data, out, 1) + STAGE3, process_group=dist.group.WORLD, timeout_s=60)
+        start = {name: p.detach().clone() for name, p in trainer.trainable().items()}
+        losses = [trainer.step()["loss"] for _ in range(2)]
+        params = {name: p.detach().cpu() for name, p in trainer.trainable().items()}
+        torch.save({"losses": losses, "start": start, "params": params}, os.path.join(out, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_stage3_world_trains_one_model_from_each_rank_s_rollouts(clips, tmp_path):
+    # Each rank rolls out its own clips; the averaged gradients keep one model on every rank.
+    mp.start_processes(stage3_rank, args=(2, free_port(), clips, str(tmp_path)), nprocs=2, start_method="spawn")
+    ranks = [torch.load(os.path.join(tmp_path, f"rank{rank}.pt")) for rank in range(2)]
+    assert ranks[0]["losses"] == ranks[1]["losses"]  # the mean over the ranks
+    assert all(loss > 0 for loss in ranks[0]["losses"])
+    for name, p in ranks[0]["params"].items():
+        assert torch.equal(ranks[1]["params"][name], p), name
+    assert any(not torch.equal(p, ranks[0]["start"][name]) for name, p in ranks[0]["params"].items())
