@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# One call on the GPU machine: train the toy domain's teacher (configs/toy-teacher.yaml, stage 0) and export
-# its EMA weights, within one 10-minute command. Builds only the `arl2` CLI, writes the clips, trains until
-# train.steps or until the time left runs out (a checkpoint every 500 steps, so a second call can continue with
-# RESUME=<checkpoint>), exports the newest checkpoint and leaves under $OUT: the exported teacher,
-# metrics.jsonl, config.yaml and the logs.
-#   device run: bash scripts/device_toy_teacher.sh     (DEADLINE_S: seconds for the whole call, default 570)
+# One call on the GPU machine: train the toy domain's teacher (configs/toy-teacher.yaml, stage 0), export its
+# EMA weights and measure them against the truth, within one 10-minute command. Builds only the `arl2` CLI,
+# writes the clips, trains until train.steps or until the time left runs out (a checkpoint every 500 steps, so a
+# second call can continue with RESUME=<checkpoint>), exports the newest checkpoint, runs `arl2 eval` on it
+# (EVAL_CLIPS held-out scenes, default 8, rollouts of EVAL_LENGTHS frames, default 16,64,320, in the time left)
+# and leaves under $OUT the exported teacher and results.tar.gz: metrics.jsonl, config.yaml, eval/eval.json, film
+# strips of its first 64 generated frames for 4 held-out prompts (samples/), and the logs (the device returns
+# few files, so they travel as one).
+#   device run: bash scripts/device_toy_teacher.sh     (DEADLINE_S: seconds for the whole call, default 570;
+#   EVAL_S: seconds kept for the eval, default 120)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-build/device-out}
@@ -25,8 +29,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 log "toy clips"
 "$ARL2" toy-data --out data/toy-teacher --clips 20000 >"$OUT/toy_data.log" 2>&1 || { tail -20 "$OUT/toy_data.log"; exit 1; }
 
-# Leave 45 s for the export and the copies.
-train_s=$((DEADLINE_S - SECONDS - 45))
+# Leave 45 s for the export and the copies, and EVAL_S for the eval.
+EVAL_S=${EVAL_S:-120}
+train_s=$((DEADLINE_S - SECONDS - 45 - EVAL_S))
 log "train for at most ${train_s}s"
 resume=()
 [ -n "${RESUME:-}" ] && resume=(--resume "$RESUME")
@@ -40,7 +45,22 @@ log "export $last"
 "$ARL2" export --config configs/toy-teacher.yaml --ema --checkpoint "$last" --out "$OUT/toy-teacher.safetensors" \
   >"$OUT/export.log" 2>&1 || { tail -20 "$OUT/export.log"; exit 1; }
 cp "$RUN/metrics.jsonl" "$RUN/config.yaml" "$OUT/" 2>/dev/null
+
+log "eval the exported teacher (at most ${EVAL_S}s)"
+eval_config=$OUT/toy-generate.yaml
+sed "s|models/toy-teacher.safetensors|$OUT/toy-teacher.safetensors|; s|device: cpu|device: cuda|" \
+  configs/toy-generate.yaml >"$eval_config"
+"$ARL2" toy-data --out data/toy-teacher-prompts --clips 4 --seed 1000 >/dev/null 2>&1 &&
+  timeout 60 "$ARL2" generate --config "$eval_config" --prompts data/toy-teacher-prompts/shard_00000.safetensors \
+    --latent-frames 64 --out "$OUT/samples" >"$OUT/samples.log" 2>&1
+timeout "$EVAL_S" "$ARL2" eval --teacher "$eval_config" --clips "${EVAL_CLIPS:-8}" \
+  --lengths "${EVAL_LENGTHS:-16,64,320}" --out "$OUT/eval" >"$OUT/eval.log" 2>&1
+log "eval exited with $? (124: the time ran out)"
+sed -n '/^model/,$p' "$OUT/eval.log"
 grep -v '^{' "$OUT/train.log" | tail -15
 tail -3 "$RUN/metrics.jsonl"
+rm -f "$OUT/samples/latents.safetensors"
+(cd "$OUT" && tar -czf results.tar.gz --exclude=toy-teacher.safetensors --exclude=results.tar.gz --exclude=summary.txt \
+  --remove-files -- *)
 ls -la "$OUT"
 log "done"
