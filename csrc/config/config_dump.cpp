@@ -86,7 +86,9 @@ void inference_section(YAML::Emitter& out, const InferenceConfig& c) {
   put_list(out, "denoising_steps", g.schedule.denoising_steps);
   put_number(out, "shift", g.schedule.shift);
   put(out, "warp", g.schedule.warp);
-  put(out, "sampler", std::string(inference::name_of(g.schedule.sampler)));
+  if (g.schedule.sampler != inference::Sampler::kRenoise) { // the default: configs without it keep their hashes
+    put(out, "sampler", std::string(inference::name_of(g.schedule.sampler)));
+  }
   put_number(out, "context_timestep", g.context_timestep);
   put(out, "frames_per_block", g.frames_per_block);
   put(out, "latent_height", g.latent_height);

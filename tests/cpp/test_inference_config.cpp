@@ -24,6 +24,13 @@ TEST_CASE("the inference section sets the generator, dtype, device and checkpoin
   CHECK(g.schedule.shift == 8.0);
   CHECK(!g.schedule.warp);
   CHECK(g.schedule.sampler == inference::Sampler::kEuler);
+  // Written back only when not the default, so that configs without it keep their hash.
+  CHECK(
+      config::parse_config(config::dump_config(c), "again.yaml").inference.generator.schedule.sampler ==
+      inference::Sampler::kEuler);
+  CHECK(
+      config::dump_config(config::parse_config("model:\n  preset: tiny\n", "t.yaml")).find("sampler") ==
+      std::string::npos);
   CHECK(g.context_timestep == 5.0);
   CHECK(g.frames_per_block == 1);
   CHECK((g.latent_height == 4 && g.latent_width == 6));
