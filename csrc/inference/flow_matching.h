@@ -85,8 +85,9 @@ at::Tensor denoise_block(
     std::optional<at::Generator> generator);
 
 // The input x_t of the sampler's step `step` (0 <= step < the steps), as denoise_block forms it: pure noise
-// for step 0; otherwise the steps before it run and their last x0 is re-noised to this step's level. The same
-// draws as denoise_block's up to that point, so a block's trajectory can be entered at any step.
+// for step 0; otherwise the steps before it run and their last x0 is re-noised to this step's level as the
+// schedule's sampler does. The same draws as denoise_block's up to that point, so a block's trajectory can be
+// entered at any step.
 at::Tensor sampler_input(
     const FlowMatchSchedule& schedule,
     const FlowModel& model,
