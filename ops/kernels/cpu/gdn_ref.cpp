@@ -137,9 +137,11 @@ void scan_fwd(const GdnScanFwdParams& p, int64_t begin, int64_t end) {
 }
 
 // The backward walks each block in reverse and needs S' (the decayed state before each write). It
-// replays the block forward from states[i], keeping one checkpoint every kSegment tokens, then
-// recomputes each segment's states from its checkpoint: memory O((L / kSegment + kSegment) K V).
-constexpr int64_t kSegment = 64;
+// replays the block forward from states[i], keeping a checkpoint at the start of each segment, then
+// recomputes each segment's states from its checkpoint: memory O((L / segment + segment) K V). A segment is as
+// many tokens as kSegmentBytes of states hold, so a block whose states all fit is one segment and is replayed
+// once; Wan-1.3B's 128 x 128 states make segments of 64 tokens.
+constexpr int64_t kSegmentBytes = int64_t{8} << 20;
 
 template <typename T>
 void scan_bwd(const GdnScanBwdParams& p, int64_t begin, int64_t end) {
@@ -160,10 +162,11 @@ void scan_bwd(const GdnScanBwdParams& p, int64_t begin, int64_t end) {
   T* dbeta = static_cast<T*>(p.dbeta);
   T* d_init = static_cast<T*>(p.d_initial_state);
 
-  const int64_t num_segments = (L + kSegment - 1) / kSegment;
+  const int64_t segment = std::clamp<int64_t>(kSegmentBytes / (KV * int64_t{sizeof(Acc)}), 1, L);
+  const int64_t num_segments = (L + segment - 1) / segment;
   std::vector<Acc> checkpoints(num_segments * KV);
-  std::vector<Acc> decayed(kSegment * KV); // S' of each token of the current segment
-  std::vector<Acc> S(KV), D(KV), dS(KV), pk(kSegment * V), u(kSegment * V), du(V), dp(V), dk_acc(K);
+  std::vector<Acc> decayed(segment * KV); // S' of each token of the current segment
+  std::vector<Acc> S(KV), D(KV), dS(KV), pk(segment * V), u(segment * V), du(V), dp(V), dk_acc(K);
 
   for_each_lane(s, begin, end, [&](int64_t b, int64_t h) {
     if (d_final != nullptr) {
@@ -174,10 +177,11 @@ void scan_bwd(const GdnScanBwdParams& p, int64_t begin, int64_t end) {
     for (int64_t i = NB - 1; i >= 0; --i) {
       const int64_t t0 = i * L;
       std::copy_n(states + is.block(b, i, h), KV, S.begin());
+      // The last segment's end state is never needed, so its tokens are not replayed here.
       for (int64_t seg = 0; seg < num_segments; ++seg) {
         std::copy_n(S.begin(), KV, checkpoints.begin() + seg * KV);
-        const int64_t seg_end = std::min(L, (seg + 1) * kSegment);
-        for (int64_t t = t0 + seg * kSegment; t < t0 + seg_end; ++t) {
+        const int64_t seg_end = seg + 1 < num_segments ? (seg + 1) * segment : seg * segment;
+        for (int64_t t = t0 + seg * segment; t < t0 + seg_end; ++t) {
           gdn_token_step(
               S.data(),
               k + ik.at(b, t, h),
@@ -191,7 +195,7 @@ void scan_bwd(const GdnScanBwdParams& p, int64_t begin, int64_t end) {
         }
       }
       for (int64_t seg = num_segments - 1; seg >= 0; --seg) {
-        const int64_t seg_begin = seg * kSegment, seg_end = std::min(L, seg_begin + kSegment);
+        const int64_t seg_begin = seg * segment, seg_end = std::min(L, seg_begin + segment);
         std::copy_n(checkpoints.begin() + seg * KV, KV, S.begin());
         for (int64_t r = 0; r < seg_end - seg_begin; ++r) {
           const int64_t t = t0 + seg_begin + r;
@@ -274,17 +278,21 @@ void read_fwd(const GdnReadFwdParams& p, int64_t begin, int64_t end) {
   const T* states = static_cast<const T*>(p.states);
   T* o = static_cast<T*>(p.o);
   const T scale = static_cast<T>(p.scale);
+  std::vector<T> acc(V);
   for_each_lane(s, begin, end, [&](int64_t b, int64_t h) {
     for (int64_t t = 0; t < s.seqlen; ++t) {
       const T* S = states + is.block(b, t / L, h);
       const T* qt = q + iq.at(b, t, h);
       T* ot = o + io.at(b, t, h);
-      for (int64_t c = 0; c < V; ++c) {
-        T acc = 0;
-        for (int64_t a = 0; a < K; ++a) {
-          acc += S[a * V + c] * qt[a];
+      // Row by row, so the inner loop runs along contiguous memory; each output still sums over a in order.
+      std::fill(acc.begin(), acc.end(), T(0));
+      for (int64_t a = 0; a < K; ++a) {
+        for (int64_t c = 0; c < V; ++c) {
+          acc[c] += S[a * V + c] * qt[a];
         }
-        ot[c] = scale * acc;
+      }
+      for (int64_t c = 0; c < V; ++c) {
+        ot[c] = scale * acc[c];
       }
     }
   });
