@@ -23,6 +23,7 @@
 #include "resumable_shards.h"
 #include "toy/clips.h"
 #include "toy/prompt.h"
+#include "toy/text.h"
 #include "train/clip_dataset.h"
 
 namespace arl2::cli {
@@ -72,8 +73,8 @@ int run_toy_data(const ToyDataArgs& args) {
       args.preview);
   const auto& o = args.options;
   // What makes the shards what they are: a shard of another request is not this one's. The version names the
-  // generator: a change to what a seed draws must change it.
-  const std::string request = "toy clips v1: seed " + std::to_string(args.seed) + ", " + std::to_string(args.clips) +
+  // generator: a change to what a seed draws, or to how its prompt is embedded, must change it.
+  const std::string request = "toy clips v2: seed " + std::to_string(args.seed) + ", " + std::to_string(args.clips) +
                               " clips of " + std::to_string(o.frames) + " frames at " + std::to_string(o.scene.size) +
                               "x" + std::to_string(o.scene.size) + ", up to " + std::to_string(o.scene.max_sprites) +
                               " sprites, text " + std::to_string(o.text_len) + " x " + std::to_string(o.text_dim) +
@@ -149,8 +150,8 @@ Command add_toy_data_command(CLI::App& app) {
   cmd->add_option(
          "--text-dim",
          o.text_dim,
-         "Width of the one-hot text embeddings; the model's text_dim, at least the vocabulary's " +
-             std::to_string(toy::vocabulary().size()) + " ids (default 32)")
+         "Width of the one-hot text embeddings (words and phrase positions); the model's text_dim, at least " +
+             std::to_string(toy::min_text_dim()) + " (default 32)")
       ->check(kCountRange);
   cmd->add_option("--preview", args->preview, "Also draw the first N clips as PNG film strips in DIR/preview")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));

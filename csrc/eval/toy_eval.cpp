@@ -17,6 +17,7 @@
 #include "io/file_fingerprint.h"
 #include "model/conversion.h"
 #include "toy/prompt.h"
+#include "toy/text.h"
 
 namespace arl2::eval {
 namespace {
@@ -72,13 +73,13 @@ void check_toy_model(const ConfiguredModel& m, const ConfiguredModel& teacher) {
       longest_prompt,
       " words");
   TORCH_CHECK(
-      c.model.text_dim >= static_cast<int64_t>(toy::vocabulary().size()),
+      c.model.text_dim >= toy::min_text_dim(),
       path,
       ": model.text_dim (",
       c.model.text_dim,
-      ") must hold a one-hot vector of the toy vocabulary's ",
-      toy::vocabulary().size(),
-      " words");
+      ") must be at least ",
+      toy::min_text_dim(),
+      ", the toy prompts' one-hot words and phrase positions");
   const auto& t = teacher.config.inference.generator;
   TORCH_CHECK(
       g.frames_per_block == t.frames_per_block,

@@ -18,7 +18,7 @@ struct ToyClipOptions {
   SceneOptions scene;
   int64_t frames = 16;
   int64_t text_len = 16; // holds the longest prompt of 3 sprites (14 words)
-  int64_t text_dim = 32; // the tiny model's; at least the vocabulary size
+  int64_t text_dim = 32; // the tiny model's; at least toy::min_text_dim()
 };
 
 struct ToyClips {

@@ -6,7 +6,6 @@
 namespace arl2::toy {
 namespace {
 
-constexpr int64_t kCommaId = 1;
 constexpr int64_t kMovingId = 2;
 constexpr int64_t kFirstColourId = 3;
 constexpr int64_t kFirstShapeId = kFirstColourId + static_cast<int64_t>(kColours.size());

@@ -13,8 +13,9 @@
 
 namespace arl2::toy {
 
-// Id 0 pads a prompt to the text length and is no word.
+// Id 0 pads a prompt to the text length and is no word; id 1 is the comma between two sprites' phrases.
 inline constexpr int64_t kPadId = 0;
+inline constexpr int64_t kCommaId = 1;
 
 // The vocabulary in id order: padding, ",", "moving", then the colours, shapes and directions in the order of
 // kColours, kShapeNames and kDirectionNames. Fixed: ids in stored shards depend on it.

@@ -30,21 +30,43 @@ TokenizedPrompts tokenize_prompts(const std::vector<std::string>& prompts, int64
   return {ids, ids.ne(kPadId)};
 }
 
+namespace {
+
+// The one-hot vectors of the phrase positions follow those of the words.
+int64_t phrase_slot_offset() {
+  return static_cast<int64_t>(vocabulary().size());
+}
+
+} // namespace
+
+int64_t min_text_dim() {
+  return phrase_slot_offset() + kMaxPhrases;
+}
+
 void check_one_hot_text_dim(int64_t text_dim) {
-  const auto words = static_cast<int64_t>(vocabulary().size());
   TORCH_CHECK(
-      text_dim >= words,
+      text_dim >= min_text_dim(),
       "toy prompts: text_dim (",
       text_dim,
-      ") must be at least the vocabulary size (",
-      words,
-      ") to give each word its own one-hot vector");
+      ") must be at least ",
+      min_text_dim(),
+      ": a one-hot vector for each of the ",
+      vocabulary().size(),
+      " words and for each of the ",
+      kMaxPhrases,
+      " phrase positions");
 }
 
 at::Tensor one_hot_text_embeddings(const TokenizedPrompts& tokens, int64_t text_dim) {
   check_one_hot_text_dim(text_dim);
-  const auto one_hot = at::one_hot(tokens.ids, text_dim).to(at::kFloat);
-  return one_hot.mul_(tokens.mask.unsqueeze(-1));
+  // A token's phrase is the number of commas before it (a comma closes its phrase).
+  const auto commas = tokens.ids.eq(kCommaId).to(at::kLong);
+  const auto phrase = (commas.cumsum(1) - commas).mul_(tokens.mask); // padding rows are zeroed below
+  const int64_t most = phrase.numel() == 0 ? 0 : phrase.max().item<int64_t>();
+  TORCH_CHECK(most < kMaxPhrases, "toy prompts: a prompt has ", most + 1, " phrases, more than ", kMaxPhrases);
+  const auto words = at::one_hot(tokens.ids, text_dim);
+  const auto positions = at::one_hot(phrase + phrase_slot_offset(), text_dim);
+  return (words + positions).to(at::kFloat).mul_(tokens.mask.unsqueeze(-1));
 }
 
 } // namespace arl2::toy

@@ -101,13 +101,29 @@ TEST_CASE("prompts become padded ids, a mask and one-hot embeddings", "[toy]") {
   const auto embedded = toy::one_hot_text_embeddings(tokens, 32);
   CHECK(embedded.sizes() == torch::IntArrayRef({2, 10, 32}));
   CHECK(embedded.scalar_type() == torch::kFloat);
-  // One 1 per word, at its id; padding rows are zero, as Wan pads.
-  CHECK(torch::equal(embedded.sum(-1), tokens.mask.to(torch::kFloat)));
-  CHECK(torch::equal(embedded.argmax(-1).masked_select(tokens.mask), tokens.ids.masked_select(tokens.mask)));
+  // Two 1s per word: at its id, and at 17 (the vocabulary's size) plus its phrase, the commas before it; padding
+  // rows are zero, as Wan pads.
+  CHECK(torch::equal(embedded.sum(-1), 2 * tokens.mask.to(torch::kFloat)));
+  const auto words = embedded.narrow(-1, 0, 17), phrases = embedded.narrow(-1, 17, 15);
+  CHECK(torch::equal(words.argmax(-1).masked_select(tokens.mask), tokens.ids.masked_select(tokens.mask)));
+  CHECK(torch::equal(phrases.argmax(-1)[1], torch::tensor({0, 0, 0, 0, 0, 1, 1, 1, 1, 0}, torch::kLong)));
+  // Only the phrase tells which colour goes with which shape.
+  const auto swapped =
+      toy::one_hot_text_embeddings(toy::tokenize_prompts({"green circle moving down, blue square moving up"}, 10), 32);
+  const auto swapped_words = swapped[0].narrow(-1, 0, 17), swapped_phrases = swapped[0].narrow(-1, 17, 15);
+  CHECK(torch::equal(words[1].sum(0), swapped_words.sum(0)));
+  // (word, phrase) pair counts
+  CHECK(!torch::equal(words[1].t().mm(phrases[1]), swapped_words.t().mm(swapped_phrases)));
 
   const auto too_long = error_of([] { toy::tokenize_prompts({"red circle moving left, blue square moving down"}, 8); });
   CHECK(too_long.find("has 9 words, more than text_len (8)") != std::string::npos);
-  CHECK(error_of([&] { toy::one_hot_text_embeddings(tokens, 16); }).find("text_dim (16)") != std::string::npos);
+  CHECK(error_of([&] {
+          toy::one_hot_text_embeddings(tokens, 23);
+        }).find("text_dim (23) must be at least 24") != std::string::npos);
+  const auto eight_phrases = toy::tokenize_prompts({"red , , , , , , , red"}, 10);
+  CHECK(error_of([&] {
+          toy::one_hot_text_embeddings(eight_phrases, 32);
+        }).find("has 8 phrases, more than 7") != std::string::npos);
 }
 
 TEST_CASE("a batch's prompts, ids and embeddings agree", "[toy]") {

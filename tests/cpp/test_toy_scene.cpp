@@ -195,8 +195,8 @@ TEST_CASE("bad scene options are named", "[toy][errors]") {
   o.text_len = 13;
   CHECK(message(o).find("text_len (13) must hold the longest prompt, 14 words for 3 sprites") != std::string::npos);
   o = small_options();
-  o.text_dim = 16;
-  CHECK(message(o).find("text_dim (16) must be at least the vocabulary size (17)") != std::string::npos);
+  o.text_dim = 23;
+  CHECK(message(o).find("text_dim (23) must be at least 24") != std::string::npos);
 }
 
 } // namespace
