@@ -14,8 +14,8 @@ import arl2
 
 
 class BlockMemory(torch.nn.Module):
-    """o = read of the memory of earlier blocks, one GDN state per (batch, head); the layer of DESIGN section 2
-    without its softmax branch (arl2.hybrid_attention adds that one)."""
+    """o = read of the memory of earlier blocks, one GDN state per (batch, head); the hybrid layer of docs/design.md
+    ("The method") without its softmax branch (arl2.hybrid_attention adds that one)."""
 
     def __init__(self, dim: int, heads: int, head_dim: int, block_len: int):
         super().__init__()

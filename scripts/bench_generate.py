@@ -1,6 +1,6 @@
 """Benchmark of block-by-block generation (csrc/inference, through arl2._C): the softmax baseline against the
-hybrids of configs/wan2.1-1.3b-hybrid{50,75,100}.yaml at several video lengths, with the targets of DESIGN
-section 10.
+hybrids of configs/wan2.1-1.3b-hybrid{50,75,100}.yaml at several video lengths, with the targets of
+docs/performance.md ("Targets").
 
 Wan-1.3B dims with random weights (no download), one prompt (a random text embedding), bf16, 480 x 832 pixels
 (60 x 104 latents, 4680 tokens a block of 3 latent frames), Self Forcing's 4 steps + 1 clean pass a block.
@@ -31,9 +31,9 @@ layers of dim 1536), 4680 tokens x 5 passes = 61 TFLOP a block, ~0.10 s at ~600 
     hybrid75          1.3           8        43         50          -        102
     hybrid100         1.0           4        12         13         51         80
 
-(DESIGN's eager anchor for the baseline at 921 frames is 118 s.) With ~10 s a model to build it and warm up,
-the whole plan is ~11-12 min: more than one 10-minute device call. Split it into three calls (each writes
-$OUT/bench_generate.json; the first also builds arl2._C, a few minutes on a fresh machine):
+(An eager PyTorch implementation with fla's kernels takes 118 s for the baseline at 921 frames.) With ~10 s a model
+to build it and warm up, the whole plan is ~11-12 min: more than one 10-minute device call. Split it into three
+calls (each writes $OUT/bench_generate.json; the first also builds arl2._C, a few minutes on a fresh machine):
     bash scripts/device_bench_generate.sh --models hybrid100 hybrid75      # ~3.5 min
     bash scripts/device_bench_generate.sh --models baseline                # ~5.5 min
     bash scripts/device_bench_generate.sh --models hybrid50                # ~3 min
@@ -59,7 +59,7 @@ MODELS = {"baseline": None, "hybrid50": 0.5, "hybrid75": 0.75, "hybrid100": 1.0}
 HYBRID_OPTIONS = dict(policy="first", lora=True, lora_rank=16, lora_alpha=32.0)
 FRAMES = [81, 321, 921, 1005]
 EXTRA_FRAMES = {"hybrid100": [4113]}  # only constant memory goes past Wan's position table
-TARGET_FRAMES = 921  # the length DESIGN section 10 states its targets at
+TARGET_FRAMES = 921  # the length the targets are stated at (docs/performance.md, "Targets")
 FLAT_TOLERANCE = 0.05  # "flat memory": peak at the longest length within 5% of the shortest
 GiB = 2**30
 # What must agree for results to be combined by --merge.
@@ -162,8 +162,8 @@ def add_ratios(runs):
 
 
 def evaluate_targets(runs):
-    """DESIGN section 10's generation targets: each with the measured value ("OOM" for a run out of memory)
-    and met true / false, or None when these results lack the runs it needs."""
+    """The generation targets (docs/performance.md, "Targets"): each with the measured value ("OOM" for a run out
+    of memory) and met true / false, or None when these results lack the runs it needs."""
     by_key = {(r["model"], r["pixel_frames"]): r for r in runs}
 
     def at_target(model, key, scale=1):
@@ -312,7 +312,7 @@ def report(result, args):
         result["plot"] = draw_plot(result, args.png) or str(args.png)
     finish(result, args.json)
     print(format_table(result["runs"]))
-    print(f"\nDESIGN section 10 targets ({result['device']}; absolute times hold on the H200 only):")
+    print(f"\nTargets, docs/performance.md ({result['device']}; absolute times hold on the H200 only):")
     print(format_targets(result["targets"]))
     if args.png:
         print(f"plot: {result['plot']}")

@@ -1,8 +1,8 @@
-// The c10d process group the trainer runs in (DESIGN section 8), reduced to what data-parallel training needs:
-// rank, size, an all-reduce and a broadcast over lists of tensors (flattened into buckets, so that a model's
-// hundreds of small parameters cost a few collectives), and a barrier, each waited for with the group's
-// timeout. A default-constructed Group is a world of one: no process group, every call returns at once, so a
-// single process behaves exactly as without it.
+// The c10d process group the trainer runs in (docs/design.md, "Distributed training"), reduced to what data-parallel
+// training needs: rank, size, an all-reduce and a broadcast over lists of tensors (flattened into buckets, so that a
+// model's hundreds of small parameters cost a few collectives), and a barrier, each waited for with the group's
+// timeout. A default-constructed Group is a world of one: no process group, every call returns at once, so a single
+// process behaves exactly as without it.
 //
 // Groups come from torchrun's environment (torchrun_group.h, NCCL) or from a process group made elsewhere:
 // Python's torch.distributed hands its Gloo group to the trainer through the bindings.

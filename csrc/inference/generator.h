@@ -1,4 +1,4 @@
-// Autoregressive generation block by block (DESIGN sections 2 and 6; Self Forcing's causal inference):
+// Autoregressive generation block by block (docs/design.md, "Generation"; Self Forcing's causal inference):
 // each block of frames_per_block latent frames is denoised from fresh noise by the few-step sampler,
 // whose passes read the layers' caches and leave them untouched; then one clean pass over the denoised
 // block, at the context timestep, commits it: softmax layers append its keys and values, hybrid layers

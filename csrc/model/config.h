@@ -10,7 +10,7 @@
 
 namespace arl2::model {
 
-// Defaults are Wan2.1-T2V-1.3B (../shared/reference/wan_model.md 1.1).
+// Defaults are Wan2.1-T2V-1.3B (docs/design.md, "The Wan2.1 DiT").
 struct ModelConfig {
   int64_t dim = 1536;
   int64_t ffn_dim = 8960;
@@ -33,10 +33,10 @@ struct ModelConfig {
   }
 };
 
-// "wan2.1-t2v-1.3b", "tiny" (dim 64, 2 heads of 32, 2 layers: small enough for CPU tests, with a head dim
-// the CUDA GDN kernels accept) or "toy" (the toy domain's teacher, DESIGN section 9: RGB pixels in 4 x 4
-// patches, dim 128, 4 heads of 32, 4 layers, the toy prompts' one-hot text of 16 x 32; 1.2M parameters, 4.9
-// MB in float32). Throws naming the known presets.
+// "wan2.1-t2v-1.3b", "tiny" (dim 64, 2 heads of 32, 2 layers: small enough for CPU tests, with a head dim the CUDA GDN
+// kernels accept) or "toy" (the toy domain's teacher, docs/design.md "The toy domain and its eval": RGB pixels in 4 x 4
+// patches, dim 128, 4 heads of 32, 4 layers, the toy prompts' one-hot text of 16 x 32; 1.2M parameters, 4.9 MB in
+// float32). Throws naming the known presets.
 ModelConfig model_preset(std::string_view name);
 std::vector<std::string> model_preset_names();
 

@@ -1,4 +1,4 @@
-// The ARL2 hybrid self-attention layer (../shared/DESIGN.md section 2): softmax attention inside each
+// The ARL2 hybrid self-attention layer (docs/design.md, "The method"): softmax attention inside each
 // block plus a gated delta rule memory of the blocks before it, summed before the teacher's output
 // projection:
 //   Wo(intra + gamma * read(S_{i-1}, q_m)),  q_m = L2(RoPE(phi_q q')),  k_m = L2(RoPE(phi_k k')),
@@ -33,7 +33,7 @@ struct HybridDiagnostics {
 class HybridAttention : public SelfAttentionLayer {
  public:
   // Takes over `teacher`'s parts and adds the memory path, initialised as the authors do
-  // (../shared/reference/arl2_method.md 1.1): phi maps the identity; a_proj, b_proj, gate_proj
+  // (docs/design.md, "New parameters and their initialisation"): phi maps the identity; a_proj, b_proj, gate_proj
   // Xavier-uniform with gain 2^-2.5; A = exp(A_log) uniform in (0, 16); dt_bias the inverse softplus of
   // a dt log-uniform in [1e-3, 0.1]. New parameters take the teacher's dtype and device.
   explicit HybridAttention(const SoftmaxAttention& teacher);

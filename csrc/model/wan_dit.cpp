@@ -1,4 +1,4 @@
-// WanDiT (see wan_dit.h). The steps follow ../shared/reference/wan_model.md 1.2 and 1.5.
+// WanDiT (see wan_dit.h). The steps follow docs/design.md, "The Wan2.1 DiT".
 #include "model/wan_dit.h"
 
 #include <cmath>

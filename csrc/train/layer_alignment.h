@@ -1,7 +1,7 @@
-// Stage 1 (DESIGN section 7): every hybrid layer learns to reproduce, from the teacher's own input, the
-// output of the softmax self-attention it replaces. One teacher pass without gradients records each
-// converted layer's input and output; then every hybrid layer runs on its recorded input, all layers at
-// once, and the loss is each layer's MSE normalised by its target's mean square, averaged over layers.
+// Stage 1 (docs/design.md, "Training stages"): every hybrid layer learns to reproduce, from the teacher's own input,
+// the output of the softmax self-attention it replaces. One teacher pass without gradients records each converted
+// layer's input and output; then every hybrid layer runs on its recorded input, all layers at once, and the loss is
+// each layer's MSE normalised by its target's mean square, averaged over layers.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Stage 3's rollouts (trainer.h; DESIGN section 7, long horizon): the student generates from a prompt block by
+// Stage 3's rollouts (trainer.h; docs/design.md, "Training stages"): the student generates from a prompt block by
 // block exactly as inference does (inference::GenerationRun: the sampler's passes, then the clean pass that
 // commits the block), without gradient, and the teacher commits the same student-made blocks with one clean pass
 // each. A Rollout keeps what a micro-batch needs of it (on_policy_prediction.h): the student's caches before the

@@ -1,10 +1,10 @@
-// The training input (DESIGN section 7): a clip of clean latents becomes the teacher-forcing pair [clean |
-// noisy]. Each block of each clip gets a timestep drawn uniformly from a list of noise levels and is noised
-// to it with fresh noise; the clean half runs at the context timestep, as the clean pass that writes the
-// caches does in generation. Stages 1 and 2 feed it to teacher and student at the sampler's steps (warped as
-// the sampler runs them: FlowMatchSchedule::step_timesteps), where the hybrid must match the teacher; stage 0
-// trains the model to predict the noisy half's flow at every level of the table (table_timesteps), as a
-// flow-matching model is trained, so that any step list can sample it.
+// The training input (docs/design.md, "Training stages"): a clip of clean latents becomes the teacher-forcing pair
+// [clean | noisy]. Each block of each clip gets a timestep drawn uniformly from a list of noise levels and is noised to
+// it with fresh noise; the clean half runs at the context timestep, as the clean pass that writes the caches does in
+// generation. Stages 1 and 2 feed it to teacher and student at the sampler's steps (warped as the sampler runs them:
+// FlowMatchSchedule::step_timesteps), where the hybrid must match the teacher; stage 0 trains the model to predict the
+// noisy half's flow at every level of the table (table_timesteps), as a flow-matching model is trained, so that any
+// step list can sample it.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // The generation memory estimate against the numbers worked out by hand for Wan2.1-1.3B at 480 x 832
-// (../shared/reference/wan_model.md 3.1: 6.04 GB of self-attention KV in bf16 for 81 frames).
+// (docs/design.md, "Attention modes and caches": 6.04 GB of self-attention KV in bf16 for 81 frames).
 #include <string>
 
 #include <c10/util/Exception.h>

@@ -1,5 +1,5 @@
 // Tests of the Wan DiT (csrc/model): the 1.3B preset's parameters against Wan's state dict (the table
-// below is ../shared/reference/wan_model.md 1.4, written out independently of the model code), the
+// below is Wan's state dict, docs/design.md "The Wan2.1 DiT", written out independently of the model code), the
 // tiny preset's output shapes, agreement of the attention modes (teacher forcing vs block by block
 // with caches written by clean passes; block-causal vs a preallocated cache), the rolling cache, and
 // errors that name the field or key.
@@ -84,7 +84,7 @@ TEST_CASE("the 1.3B preset has Wan's 825 tensors, built without memory", "[model
     CHECK(p.is_meta());
     total += p.numel();
   }
-  CHECK(total == 1418996800); // wan_model.md 1.6
+  CHECK(total == 1418996800); // docs/design.md, "The Wan2.1 DiT"
 }
 
 TEST_CASE("tiny model outputs have the input's shape in every mode", "[model]") {

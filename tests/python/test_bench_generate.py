@@ -1,5 +1,5 @@
 """scripts/bench_generate.py on the CPU with the tiny model: every model and length measured, the table and
-JSON, out-of-memory runs recorded, DESIGN section 10's targets, --merge and --plot-from."""
+JSON, out-of-memory runs recorded, the targets of docs/performance.md, --merge and --plot-from."""
 import importlib.util
 import json
 from pathlib import Path

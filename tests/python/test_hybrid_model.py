@@ -1,6 +1,6 @@
 """The C++ hybrid model (a WanDiT converted through arl2._C) against the independent PyTorch hybrid of
-wan_reference.py (DESIGN section 2, a float64 token-by-token memory), both loading the same weights from one
-safetensors file under the authors' names: every attention mode, generation with clean-pass writes, 50%
+wan_reference.py (docs/design.md, "The method"; a float64 token-by-token memory), both loading the same weights
+from one safetensors file under the authors' names: every attention mode, generation with clean-pass writes, 50%
 and 100% hybrid, with and without LoRA, float32 and float64. Also the names a conversion saves, the
 diagnostics, the parameter groups and errors reaching Python."""
 import pytest

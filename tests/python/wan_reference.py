@@ -1,6 +1,6 @@
 """An independent PyTorch Wan2.1 DiT in its causal form, written from the model's description
-(../shared/reference/wan_model.md sections 1-3) with torch.nn modules, to check the C++ WanDiT against;
-optionally with ARL2 hybrid layers written from ../shared/DESIGN.md section 2.
+(docs/design.md, "The Wan2.1 DiT") with torch.nn modules, to check the C++ WanDiT against; optionally with
+ARL2 hybrid layers written from docs/design.md, "The method".
 
 Same parameter names as Wan's state dict (and, for the hybrid layers' new parameters, as the authors'
 code). Attention runs over the whole token sequence with an explicit boolean mask per mode (block-causal,
@@ -104,7 +104,7 @@ def l2_normalize(x):
 
 
 class HybridAttention(nn.Module):
-    """The ARL2 hybrid layer of DESIGN section 2: softmax attention within each block, plus
+    """The ARL2 hybrid layer (docs/design.md, "The method"): softmax attention within each block, plus
     gamma * D^-1/2 S_{i-1}^T q_m, where S is the gated delta rule state written token by token (in
     float64) over the blocks before block i (over the clean half only under teacher forcing)."""
 
