@@ -68,6 +68,9 @@ struct TrainConfig {
   // Steps over which the longest rollout grows from the shortest (context, window and predicted block) to
   // rollout_frames; 0: every length from the first step. Each rollout's length is drawn up to the longest.
   int64_t rollout_curriculum_steps = 0;
+  // The weight of stage 2's loss (the teacher's prediction at noised clips after their true history) added to
+  // each micro-batch's on-policy loss, so that the student stays anchored to the clips; 0: none.
+  double rollout_clip_loss_weight = 0;
   int64_t grad_accumulation = 1;
   int64_t batch_size = 1; // clips per micro-batch
   double ema_decay = 0.999;

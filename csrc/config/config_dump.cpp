@@ -123,6 +123,7 @@ void train_section(YAML::Emitter& out, const TrainConfig& t) {
     put(out, "rollout_buffer", t.rollout_buffer);
     put(out, "rollout_refresh_steps", t.rollout_refresh_steps);
     put(out, "rollout_curriculum_steps", t.rollout_curriculum_steps);
+    put_number(out, "rollout_clip_loss_weight", t.rollout_clip_loss_weight);
   }
   put(out, "grad_accumulation", t.grad_accumulation);
   put(out, "batch_size", t.batch_size);

@@ -20,7 +20,8 @@ const std::vector<std::string> kRolloutKeys = {
     "rollout_window_blocks",
     "rollout_buffer",
     "rollout_refresh_steps",
-    "rollout_curriculum_steps"};
+    "rollout_curriculum_steps",
+    "rollout_clip_loss_weight"};
 
 // Stage 3's keys; how they fit the block size is checked with the inference section (config.cpp).
 void read_rollout_keys(const YamlMap& s, TrainConfig& c) {
@@ -35,6 +36,7 @@ void read_rollout_keys(const YamlMap& s, TrainConfig& c) {
   s.read("rollout_buffer", c.rollout_buffer, {1, kBlocks.max});
   s.read("rollout_refresh_steps", c.rollout_refresh_steps, kPositive);
   s.read("rollout_curriculum_steps", c.rollout_curriculum_steps, kCount);
+  s.read("rollout_clip_loss_weight", c.rollout_clip_loss_weight, kNonNegative);
   if (c.stage == 3 && c.checkpoint_every % c.rollout_refresh_steps != 0) {
     s.fail(
         s.has("rollout_refresh_steps") ? "rollout_refresh_steps" : "checkpoint_every",

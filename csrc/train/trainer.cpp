@@ -328,8 +328,16 @@ Trainer::MicroBatch Trainer::next_micro_batch() {
     batch.on_policy.rollout = draw_for_this_rank(static_cast<int64_t>(rollouts_.size()));
     batch.on_policy.step = draw_for_this_rank(steps);
     batch.on_policy.seed = static_cast<uint64_t>(draw_for_this_rank(std::numeric_limits<int64_t>::max()));
+    if (config_.train.rollout_clip_loss_weight > 0) {
+      draw_clip_input(batch);
+    }
     return batch;
   }
+  draw_clip_input(batch);
+  return batch;
+}
+
+void Trainer::draw_clip_input(MicroBatch& batch) {
   at::Tensor clips;
   std::tie(batch.text, clips) = next_clips();
   const auto& g = config_.inference.generator;
@@ -344,7 +352,6 @@ Trainer::MicroBatch Trainer::next_micro_batch() {
           at::zeros_like(clips), *flow_, noise_levels(), g.frames_per_block, g.context_timestep, rng_);
     }
   }
-  return batch;
 }
 
 Trainer::MicroLoss Trainer::micro_loss(const MicroBatch& batch, PhaseTimes* phases) {
@@ -353,11 +360,10 @@ Trainer::MicroLoss Trainer::micro_loss(const MicroBatch& batch, PhaseTimes* phas
   model::AutocastScope autocast(options_.device().type(), {autocast_, at::kBFloat16});
   const auto& in = batch.input;
   const int64_t frames_per_block = config_.inference.generator.frames_per_block;
-  const auto student_pass = [&] {
-    return student_->forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block);
-  };
   if (config_.train.stage == 0) {
-    auto loss = flow_matching_loss(student_pass(), in.flow);
+    auto loss = flow_matching_loss(
+        student_->forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block),
+        in.flow);
     timer_.mark(times.student_forward_ms);
     return {loss, {}};
   }
@@ -372,31 +378,44 @@ Trainer::MicroLoss Trainer::micro_loss(const MicroBatch& batch, PhaseTimes* phas
         draw,
         timer_,
         times);
-    return {distillation_loss(p.student, p.teacher), {}};
+    auto loss = distillation_loss(p.student, p.teacher);
+    const double clip_weight = config_.train.rollout_clip_loss_weight;
+    if (clip_weight > 0) {
+      loss = loss + clip_weight * clip_distillation_loss(batch, times).loss;
+    }
+    return {loss, {}};
   }
-  const auto teacher_pass = [&] {
-    return teacher_->forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block);
-  };
   if (config_.train.stage == 1) {
-    const auto records = record_self_attention(*teacher_, hybrid_layer_indices_, [&] { teacher_pass(); });
+    const auto records = record_self_attention(*teacher_, hybrid_layer_indices_, [&] {
+      teacher_->forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block);
+    });
     timer_.mark(times.teacher_forward_ms);
     auto loss = layer_alignment_loss(hybrids_, records);
     timer_.mark(times.student_forward_ms);
     return {loss.total, loss.per_layer};
   }
+  return clip_distillation_loss(batch, times);
+}
+
+Trainer::MicroLoss Trainer::clip_distillation_loss(const MicroBatch& batch, PhaseTimes& times) {
+  const auto& in = batch.input;
+  const int64_t frames_per_block = config_.inference.generator.frames_per_block;
+  const auto pass = [&](const model::WanDiT& model) {
+    return model.forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block);
+  };
   at::Tensor target;
   const double layer_weight = config_.train.layer_loss_weight;
   std::vector<LayerRecord> records;
   {
     c10::NoGradGuard no_grad;
     if (layer_weight > 0) {
-      records = record_self_attention(*teacher_, hybrid_layer_indices_, [&] { target = teacher_pass(); });
+      records = record_self_attention(*teacher_, hybrid_layer_indices_, [&] { target = pass(*teacher_); });
     } else {
-      target = teacher_pass();
+      target = pass(*teacher_);
     }
   }
   timer_.mark(times.teacher_forward_ms);
-  auto loss = distillation_loss(student_pass(), target);
+  auto loss = distillation_loss(pass(*student_), target);
   if (layer_weight > 0) {
     auto layers = layer_alignment_loss(hybrids_, records);
     loss = loss + layer_weight * layers.total;

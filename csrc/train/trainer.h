@@ -160,7 +160,7 @@ class Trainer {
 
  private:
   struct MicroBatch {
-    TeacherForcingInput input; // stages 0 to 2: drawn with rng_ from the clips
+    TeacherForcingInput input; // stages 0 to 2, and 3 with a clip loss: drawn with rng_ from the clips
     at::Tensor text;           // [B, L, D]
     OnPolicyDraw on_policy;    // stage 3, drawn with rng_
   };
@@ -182,6 +182,11 @@ class Trainer {
   // The next clips' text [B, L, D] and latents [B, F, C, H, W] (the dataset's layout), in options_.
   std::pair<at::Tensor, at::Tensor> next_clips();
   MicroBatch next_micro_batch();
+  // The batch's text and teacher-forcing input from the next clips.
+  void draw_clip_input(MicroBatch& batch);
+  // Stage 2's loss on the batch's clips: the student's prediction against the teacher's (plus, with
+  // train.layer_loss_weight, the per-layer terms).
+  MicroLoss clip_distillation_loss(const MicroBatch& batch, PhaseTimes& times);
   // The noise levels of the noisy half (teacher_forcing_input.h): the whole table in stage 0, the sampler's steps
   // after it.
   const std::vector<double>& noise_levels() const;

@@ -136,12 +136,26 @@ TEST_CASE("stage 3's gradient reaches the hybrid layer's writes through the wind
   check_gradients(true);
 }
 
+TEST_CASE("the clip loss adds stage 2's loss on the clips to the on-policy loss", "[train][on_policy]") {
+  TempDir data;
+  write_clips(data, 2);
+  // The same run with and without the clip term: the on-policy draws come first, so they agree, and the clip
+  // term adds stage 2's (positive) loss.
+  train::Trainer plain(stage3_config(data.path), "hash");
+  train::Trainer anchored(stage3_config(data.path, "  rollout_clip_loss_weight: 2.0\n"), "hash");
+  const auto plain_loss = plain.step().loss, anchored_loss = anchored.step().loss;
+  CHECK(std::isfinite(anchored_loss));
+  CHECK(anchored_loss > plain_loss);
+}
+
 TEST_CASE("a resumed stage-3 run continues bitwise", "[train][on_policy][checkpoint]") {
   TempDir data, out;
   write_clips(data, 3);
-  // A ground-truth block first, a curriculum, two micro-batches a step.
-  const auto config =
-      stage3_config(data.path, "  rollout_context_blocks: 1\n  rollout_curriculum_steps: 4\n  grad_accumulation: 2\n");
+  // A ground-truth block first, a curriculum, two micro-batches a step, the clip loss.
+  const auto config = stage3_config(
+      data.path,
+      "  rollout_context_blocks: 1\n  rollout_curriculum_steps: 4\n  grad_accumulation: 2\n"
+      "  rollout_clip_loss_weight: 0.5\n");
   check_resume_is_bitwise(config, out.file("step_2.safetensors"));
 
   train::Trainer trainer(config, "hash");
@@ -182,6 +196,9 @@ TEST_CASE("the rollout keys and what the trainer checks of them", "[config][trai
   CHECK(contains(
       error_in(3, "  rollout_window_blocks: 0\n"),
       "train.rollout_window_blocks: expected an integer in [1, 1048576], got 0 (line 19)"));
+  CHECK(contains(
+      error_in(3, "  rollout_clip_loss_weight: -1\n"),
+      "train.rollout_clip_loss_weight: expected a number >= 0, got -1 (line 19)"));
   CHECK(contains(
       error_in(2, "  rollout_buffer: 2\n"),
       "train.rollout_buffer: a stage-3 option (on-policy distillation), but train.stage is 2 (line 19)"));
