@@ -208,7 +208,7 @@ def test_a_restarted_world_resumes_exactly(clips, tmp_path):
 
 
 STAGE3 = ["train.stage=3", "train.rollout_frames=8", "train.rollout_buffer=1", "train.rollout_refresh_steps=1",
-          "train.checkpoint_every=1"]
+          "train.checkpoint_every=1", "train.rollout_clip_loss_weight=1"]
 
 
 def stage3_rank(rank, world, port, data, out):
