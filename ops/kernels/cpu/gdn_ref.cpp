@@ -73,6 +73,19 @@ void gdn_token_step(A* S, const T* k, const T* v, T g, T beta, int64_t K, int64_
   }
 }
 
+// The token inputs of one op's k, v, g and beta, stepped through gdn_token_step for lane (b, h).
+template <typename T>
+struct TokenSteps {
+  const T *k, *v, *g, *beta;
+  TokenIndex ik, iv, ig;
+  int64_t K, V;
+  template <typename A>
+  void operator()(A* S, int64_t b, int64_t t, int64_t h, A* p, A* u, A* decayed = nullptr) const {
+    gdn_token_step(
+        S, k + ik.at(b, t, h), v + iv.at(b, t, h), g[ig.at(b, t, h)], beta[ig.at(b, t, h)], K, V, p, u, decayed);
+  }
+};
+
 template <typename T>
 void scan_fwd(const GdnScanFwdParams& p, int64_t begin, int64_t end) {
   const GdnShape& s = p.shape;
@@ -83,6 +96,7 @@ void scan_fwd(const GdnScanFwdParams& p, int64_t begin, int64_t end) {
   const T* v = static_cast<const T*>(p.v);
   const T* g = static_cast<const T*>(p.g);
   const T* beta = static_cast<const T*>(p.beta);
+  const TokenSteps<T> step{k, v, g, beta, ik, iv, ig, K, V};
   const T* h0 = static_cast<const T*>(p.initial_state);
   T* states = static_cast<T*>(p.states);
   T* final_state = static_cast<T*>(p.final_state);
@@ -100,16 +114,7 @@ void scan_fwd(const GdnScanFwdParams& p, int64_t begin, int64_t end) {
     for (int64_t i = 0; i < NB; ++i) {
       std::copy_n(S.begin(), K * V, states + is.block(b, i, h));
       for (int64_t t = i * L; t < (i + 1) * L; ++t) {
-        gdn_token_step(
-            S.data(),
-            k + ik.at(b, t, h),
-            v + iv.at(b, t, h),
-            g[ig.at(b, t, h)],
-            beta[ig.at(b, t, h)],
-            K,
-            V,
-            pk.data(),
-            u.data());
+        step(S.data(), b, t, h, pk.data(), u.data());
       }
     }
     std::copy_n(S.begin(), K * V, final_state + is.single(b, h));
@@ -153,6 +158,7 @@ void scan_bwd(const GdnScanBwdParams& p, int64_t begin, int64_t end) {
   const T* v = static_cast<const T*>(p.v);
   const T* g = static_cast<const T*>(p.g);
   const T* beta = static_cast<const T*>(p.beta);
+  const TokenSteps<T> step{k, v, g, beta, ik, iv, ig, K, V};
   const T* states = static_cast<const T*>(p.states);
   const T* d_states = static_cast<const T*>(p.d_states);
   const T* d_final = static_cast<const T*>(p.d_final_state);
@@ -182,34 +188,14 @@ void scan_bwd(const GdnScanBwdParams& p, int64_t begin, int64_t end) {
         std::copy_n(S.begin(), KV, checkpoints.begin() + seg * KV);
         const int64_t seg_end = seg + 1 < num_segments ? (seg + 1) * segment : seg * segment;
         for (int64_t t = t0 + seg * segment; t < t0 + seg_end; ++t) {
-          gdn_token_step(
-              S.data(),
-              k + ik.at(b, t, h),
-              v + iv.at(b, t, h),
-              g[ig.at(b, t, h)],
-              beta[ig.at(b, t, h)],
-              K,
-              V,
-              pk.data(),
-              u.data());
+          step(S.data(), b, t, h, pk.data(), u.data());
         }
       }
       for (int64_t seg = num_segments - 1; seg >= 0; --seg) {
         const int64_t seg_begin = seg * segment, seg_end = std::min(L, seg_begin + segment);
         std::copy_n(checkpoints.begin() + seg * KV, KV, S.begin());
         for (int64_t r = 0; r < seg_end - seg_begin; ++r) {
-          const int64_t t = t0 + seg_begin + r;
-          gdn_token_step(
-              S.data(),
-              k + ik.at(b, t, h),
-              v + iv.at(b, t, h),
-              g[ig.at(b, t, h)],
-              beta[ig.at(b, t, h)],
-              K,
-              V,
-              pk.data() + r * V,
-              u.data() + r * V,
-              decayed.data() + r * KV);
+          step(S.data(), b, t0 + seg_begin + r, h, pk.data() + r * V, u.data() + r * V, decayed.data() + r * KV);
         }
         for (int64_t r = seg_end - seg_begin - 1; r >= 0; --r) {
           const int64_t t = t0 + seg_begin + r;
