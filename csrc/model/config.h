@@ -1,5 +1,5 @@
-// The dimensions of a Wan2.1 DiT. A plain struct: YAML parsing, when it comes, fills it and calls
-// validate_model_config; the model reads nothing else.
+// The dimensions of a Wan2.1 DiT. A plain struct: the config reader (csrc/config/model_section.cpp) fills it and
+// calls validate_model_config; the model reads nothing else.
 #pragma once
 
 #include <array>

@@ -20,7 +20,7 @@ TeacherForcingInput make_teacher_forcing_input(
       frames_per_block > 0 && F % frames_per_block == 0,
       "the clip's ",
       F,
-      " latent frames must be a whole number of blocks of model.frames_per_block (",
+      " latent frames must be a whole number of blocks of inference.frames_per_block (",
       frames_per_block,
       ")");
   TORCH_CHECK(!timesteps.empty(), "teacher forcing: no timesteps to draw from");

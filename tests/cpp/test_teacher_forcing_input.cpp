@@ -42,7 +42,7 @@ TEST_CASE("each block is noised to a timestep of the step list", "[train][stage2
       train::make_teacher_forcing_input(latents, schedule, schedule.step_timesteps(), 2, 0.0, again).noisy, in.noisy));
   CHECK(contains(
       error_of([&] { train::make_teacher_forcing_input(latents, schedule, schedule.step_timesteps(), 4, 0.0, gen); }),
-      "the clip's 6 latent frames must be a whole number of blocks of model.frames_per_block (4)"));
+      "the clip's 6 latent frames must be a whole number of blocks of inference.frames_per_block (4)"));
 }
 
 TEST_CASE("stage 0's levels, the table, cover the whole range of noise", "[train][stage0]") {

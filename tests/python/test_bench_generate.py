@@ -91,7 +91,7 @@ def targets_of(runs):
     return {t["name"]: (t["value"], t["met"]) for t in bench.evaluate_targets(runs)}
 
 
-def test_targets_follow_design_section_10():
+def test_each_generation_target_is_judged_from_the_runs():
     runs = [fake_run("baseline", 921, 100.0, 64.0), fake_run("hybrid75", 921, 40.0, 19.0),
             fake_run("hybrid100", 921, 12.0, 3.0)]
     runs += [fake_run("hybrid100", f, 1.0, 3.05) for f in (81, 4113)]
