@@ -103,7 +103,7 @@ int run_generate(const GenerateArgs& args) {
   inference::ARGenerator(meta_model, inf.generator).check_request(text, args.latent_frames);
   const int64_t hybrid_layers = static_cast<int64_t>(model::hybrid_layers(*meta_model).size());
   const inference::GenerationShape shape{
-      text.size(0),
+      text.size(0) * inf.generator.passes_per_video(),
       args.latent_frames,
       inf.generator.latent_height,
       inf.generator.latent_width,

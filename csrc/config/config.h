@@ -57,6 +57,14 @@ struct TrainConfig {
   // Stage 2: the weight of stage 1's per-layer alignment loss (each hybrid layer against the teacher's
   // softmax attention, on the teacher's input) added to the distillation loss; 0: none.
   double layer_loss_weight = 0;
+  // Stage 0: the probability that a clip's prompt is replaced by the empty one (the all-zero embedding), so
+  // that the teacher also learns the unconditional flow that classifier-free guidance needs
+  // (inference.guidance_scale); 0: never.
+  double prompt_dropout = 0;
+  // Stage 2: the teacher's targets under classifier-free guidance at this scale (inference.guidance_scale's
+  // formula; the teacher must have been trained with train.prompt_dropout), so that the student learns to
+  // sample unguided what the teacher samples guided; 1: the teacher's prediction under the prompt alone.
+  double teacher_guidance_scale = 1.0;
   // Stage 3 (train/trainer.h): the student rolls itself out from the clips' prompts and learns the teacher's
   // prediction for the block after its own history, at inputs on its own denoising trajectory.
   int64_t rollout_frames = 84;        // the longest rollout in latent frames, whole blocks: its history and the

@@ -90,6 +90,9 @@ void inference_section(YAML::Emitter& out, const InferenceConfig& c) {
     put(out, "sampler", std::string(inference::name_of(g.schedule.sampler)));
   }
   put_number(out, "context_timestep", g.context_timestep);
+  if (g.guided()) { // unguided configs read (and hash) as before the key existed
+    put_number(out, "guidance_scale", g.guidance_scale);
+  }
   put(out, "frames_per_block", g.frames_per_block);
   put(out, "latent_height", g.latent_height);
   put(out, "latent_width", g.latent_width);
@@ -116,6 +119,12 @@ void train_section(YAML::Emitter& out, const TrainConfig& t) {
   put_number(out, "eps", t.eps);
   put_number(out, "grad_clip", t.grad_clip);
   put_number(out, "layer_loss_weight", t.layer_loss_weight);
+  if (t.prompt_dropout > 0) { // configs without it read (and hash) as before the key existed
+    put_number(out, "prompt_dropout", t.prompt_dropout);
+  }
+  if (t.teacher_guidance_scale != 1.0) {
+    put_number(out, "teacher_guidance_scale", t.teacher_guidance_scale);
+  }
   if (t.stage == 3) { // other stages refuse these keys: their configs (and hashes) read as before
     put(out, "rollout_frames", t.rollout_frames);
     put(out, "rollout_context_blocks", t.rollout_context_blocks);

@@ -17,6 +17,7 @@ InferenceConfig read_inference_section(const YamlMap& s) {
        "warp",
        "sampler",
        "context_timestep",
+       "guidance_scale",
        "frames_per_block",
        "latent_height",
        "latent_width",
@@ -39,6 +40,7 @@ InferenceConfig read_inference_section(const YamlMap& s) {
     g.schedule.sampler = inference::sampler_from_name(s.choice("sampler", {"renoise", "euler"}));
   }
   s.read("context_timestep", g.context_timestep, {0, static_cast<double>(timesteps)});
+  s.read("guidance_scale", g.guidance_scale, {0, 100});
   s.read("cuda_graphs", g.cuda_graphs);
   s.read("frames_per_block", g.frames_per_block, {1, 1 << 10});
   s.read("latent_height", g.latent_height, kLatentSide);

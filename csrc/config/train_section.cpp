@@ -50,10 +50,31 @@ void read_rollout_keys(const YamlMap& s, TrainConfig& c) {
 
 TrainConfig read_train_section(const YamlMap& s) {
   std::vector<std::string> known = {
-      "stage",     "steps",          "lr",   "warmup_steps",     "min_lr_ratio",      "weight_decay",
-      "beta1",     "beta2",          "eps",  "grad_clip",        "grad_accumulation", "batch_size",
-      "ema_decay", "ema_start_step", "seed", "checkpoint_every", "log_every",         "activation_checkpointing",
-      "dtype",     "device",         "out",  "init_from",        "layer_loss_weight"};
+      "stage",
+      "steps",
+      "lr",
+      "warmup_steps",
+      "min_lr_ratio",
+      "weight_decay",
+      "beta1",
+      "beta2",
+      "eps",
+      "grad_clip",
+      "grad_accumulation",
+      "batch_size",
+      "ema_decay",
+      "ema_start_step",
+      "seed",
+      "checkpoint_every",
+      "log_every",
+      "activation_checkpointing",
+      "dtype",
+      "device",
+      "out",
+      "init_from",
+      "layer_loss_weight",
+      "prompt_dropout",
+      "teacher_guidance_scale"};
   known.insert(known.end(), kRolloutKeys.begin(), kRolloutKeys.end());
   s.check_keys(known);
   TrainConfig c;
@@ -91,6 +112,23 @@ TrainConfig read_train_section(const YamlMap& s) {
         "layer_loss_weight",
         "per-layer terms are a stage-2 option (stage 1's loss is the per-layer alignment itself), but train.stage is " +
             std::to_string(c.stage));
+  }
+  s.read("prompt_dropout", c.prompt_dropout, {0, 1, false, true});
+  if (c.prompt_dropout > 0 && c.stage != 0) {
+    s.fail(
+        "prompt_dropout",
+        "prompt dropout trains a teacher (stage 0) for guidance, but train.stage is " + std::to_string(c.stage));
+  }
+  s.read("teacher_guidance_scale", c.teacher_guidance_scale, {0, 100});
+  if (c.teacher_guidance_scale != 1.0 && c.stage != 2) {
+    s.fail(
+        "teacher_guidance_scale",
+        "a guided teacher gives stage 2's targets, but train.stage is " + std::to_string(c.stage));
+  }
+  if (c.teacher_guidance_scale != 1.0 && c.layer_loss_weight > 0) {
+    s.fail(
+        "teacher_guidance_scale",
+        "a guided teacher has no one attention per layer to align to: set train.layer_loss_weight to 0");
   }
   read_rollout_keys(s, c);
   auto seed = static_cast<int64_t>(c.seed);

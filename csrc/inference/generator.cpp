@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <mutex>
 #include <utility>
 
@@ -12,6 +13,7 @@
 #include <c10/util/Exception.h>
 
 #include "inference/device_memory.h"
+#include "inference/guidance.h"
 #include "model/conversion.h"
 #include "model/cpu_denormals.h"
 #include "model/hybrid_attention.h"
@@ -45,6 +47,10 @@ void check_options(const model::ModelConfig& c, const GeneratorOptions& o) {
       o.schedule.num_train_timesteps,
       "], got ",
       o.context_timestep);
+  TORCH_CHECK(
+      std::isfinite(o.guidance_scale) && o.guidance_scale >= 0,
+      "inference.guidance_scale must be a finite number >= 0, got ",
+      o.guidance_scale);
   TORCH_CHECK(
       o.kv.window_frames >= 0 && o.kv.sink_frames >= 0,
       "inference.kv_window_frames and inference.kv_sink_frames must not be negative");
@@ -131,7 +137,7 @@ at::Tensor GenerationRun::denoise_next() {
 void GenerationRun::commit(const at::Tensor& x0) {
   TORCH_CHECK(!done(), "GenerationRun: all ", num_blocks_, " blocks are done");
   at::NoGradGuard no_grad;
-  model_->commit_cached(x0, timesteps(options_.context_timestep), text_, caches_);
+  model_->commit_cached(for_every_pass(x0), timesteps(options_.context_timestep), text_, caches_);
   ++blocks_done_;
   if (graph_ == nullptr) {
     return;
@@ -149,13 +155,22 @@ void GenerationRun::commit(const at::Tensor& x0) {
   }
 }
 
+at::Tensor GenerationRun::for_every_pass(const at::Tensor& x) const {
+  return options_.guided() ? at::cat({x, x}) : x;
+}
+
 at::Tensor GenerationRun::denoising_pass(const at::Tensor& x_t, const at::Tensor& t) {
-  return model_->forward_cached(x_t, t, text_, caches_, /*write_cache=*/false);
+  const auto flow = model_->forward_cached(for_every_pass(x_t), t, text_, caches_, /*write_cache=*/false);
+  if (!options_.guided()) {
+    return flow;
+  }
+  return guided_flow(flow, options_.guidance_scale);
 }
 
 std::vector<int64_t> GenerationRun::block_shape() const {
   const auto& c = model_->config();
-  return {text_.size(0), c.in_dim, options_.frames_per_block, options_.latent_height, options_.latent_width};
+  const int64_t videos = text_.size(0) / options_.passes_per_video();
+  return {videos, c.in_dim, options_.frames_per_block, options_.latent_height, options_.latent_width};
 }
 
 FinishedBlock GenerationRun::next() {
@@ -219,12 +234,14 @@ GenerationRun ARGenerator::start(const at::Tensor& text, int64_t latent_frames, 
   }
   const bool rolling = options_.kv.window_frames > 0;
   const model::KVCacheSpec spec{rolling ? options_.kv.window_frames : latent_frames, options_.kv.sink_frames, rolling};
-  auto caches = model_->make_caches(text.size(0), options_.latent_height, options_.latent_width, spec);
+  // Under guidance the model runs every video twice, under its prompt and under the empty one.
+  const auto prompts = options_.guided() ? with_empty_prompts(text) : text;
+  auto caches = model_->make_caches(prompts.size(0), options_.latent_height, options_.latent_width, spec);
   return GenerationRun(
       model_,
       schedule_,
       options_,
-      text.to(device),
+      prompts.to(device),
       std::move(caches),
       latent_frames / fpb,
       seeded_generator(device, seed),

@@ -86,13 +86,15 @@ class GenerationRun {
       bool timed);
   at::Tensor timesteps(double t) const;     // [B, Fb], every frame at t
   std::vector<int64_t> block_shape() const; // [B, C, Fb, H, W]
+  // `x` [B, ...] as the model's batch: twice over under guidance (the prompt's half, then the empty prompt's).
+  at::Tensor for_every_pass(const at::Tensor& x) const;
   // One denoising pass of the next block: reads the caches only.
   at::Tensor denoising_pass(const at::Tensor& x_t, const at::Tensor& t);
 
   std::shared_ptr<const model::WanDiT> model_;
   FlowMatchSchedule schedule_;
   GeneratorOptions options_;
-  at::Tensor text_;
+  at::Tensor text_; // [B, ...]; under guidance [2B, ...], the prompts then B empty ones
   std::vector<model::LayerCache> caches_;
   int64_t num_blocks_;
   int64_t blocks_done_ = 0;

@@ -48,8 +48,11 @@ Rollout roll_out(
       window_blocks,
       " and the predicted block");
   c10::NoGradGuard no_grad;
-  auto student_run = inference::ARGenerator(student, options).start(text, blocks * fpb, seed);
-  auto teacher_run = inference::ARGenerator(teacher, options).start(text, blocks * fpb, seed);
+  // The student rolls out as it will sample, unguided: the caches it leaves are those of its own prompts only.
+  auto unguided = options;
+  unguided.guidance_scale = 1.0;
+  auto student_run = inference::ARGenerator(student, unguided).start(text, blocks * fpb, seed);
+  auto teacher_run = inference::ARGenerator(teacher, unguided).start(text, blocks * fpb, seed);
   Rollout rollout;
   rollout.text = text;
   std::vector<at::Tensor> window;

@@ -18,6 +18,7 @@
 #include <torch/nn/utils/clip_grad.h>
 
 #include "inference/device_memory.h"
+#include "inference/guidance.h"
 #include "inference/memory_estimate.h"
 #include "io/safetensors.h"
 #include "io/value_checks.h"
@@ -318,7 +319,13 @@ std::pair<at::Tensor, at::Tensor> Trainer::next_clips() {
     latents.push_back(clip.latents);
     text.push_back(clip.text_embeddings);
   }
-  return {at::stack(text).to(options_), at::stack(latents).to(options_)};
+  auto prompts = at::stack(text).to(options_);
+  const double dropout = config_.train.prompt_dropout;
+  if (dropout > 0) { // every rank's draws, this rank's kept (draw_for_this_rank)
+    const auto keep = at::rand({group_.size(), config_.train.batch_size}, rng_)[group_.rank()] >= dropout;
+    prompts = prompts * keep.to(prompts.options()).view({-1, 1, 1}); // the empty prompt (inference/guidance.h)
+  }
+  return {prompts, at::stack(latents).to(options_)};
 }
 
 Trainer::MicroBatch Trainer::next_micro_batch() {
@@ -403,6 +410,23 @@ Trainer::MicroLoss Trainer::clip_distillation_loss(const MicroBatch& batch, Phas
   const auto pass = [&](const model::WanDiT& model) {
     return model.forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block);
   };
+  const double guidance = config_.train.teacher_guidance_scale;
+  const auto teacher_pass = [&] {
+    if (guidance == 1.0) {
+      return pass(*teacher_);
+    }
+    // The prompt's and the empty prompt's predictions in one batch, combined as the guided sampler does.
+    const auto twice = [](const at::Tensor& x) { return at::cat({x, x}); };
+    return inference::guided_flow(
+        teacher_->forward_teacher_forcing(
+            twice(in.noisy),
+            twice(in.noisy_t),
+            twice(in.clean),
+            twice(in.clean_t),
+            inference::with_empty_prompts(batch.text),
+            frames_per_block),
+        guidance);
+  };
   at::Tensor target;
   const double layer_weight = config_.train.layer_loss_weight;
   std::vector<LayerRecord> records;
@@ -411,7 +435,7 @@ Trainer::MicroLoss Trainer::clip_distillation_loss(const MicroBatch& batch, Phas
     if (layer_weight > 0) {
       records = record_self_attention(*teacher_, hybrid_layer_indices_, [&] { target = pass(*teacher_); });
     } else {
-      target = pass(*teacher_);
+      target = teacher_pass();
     }
   }
   timer_.mark(times.teacher_forward_ms);

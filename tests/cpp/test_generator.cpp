@@ -43,34 +43,51 @@ std::shared_ptr<model::WanDiT> tiny_model(torch::Dtype dtype, double hybrid_rati
 }
 
 // Self Forcing's per-block loop written out over forward_cached, add_noise and x0_from_flow, drawing
-// the noise in the generator's order: the block's starting noise, then one draw per re-noising.
+// the noise in the generator's order: the block's starting noise, then one draw per re-noising. Under
+// guidance, the empty prompt's run keeps caches of its own and the flows combine as u + s (c - u).
 torch::Tensor naive_generation(
     const model::WanDiT& dit, const GeneratorOptions& o, const torch::Tensor& text, int64_t frames, uint64_t seed) {
   torch::NoGradGuard no_grad;
   const inference::FlowMatchSchedule schedule(o.schedule);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const bool rolling = o.kv.window_frames > 0;
-  auto caches = dit.make_caches(
-      text.size(0),
-      o.latent_height,
-      o.latent_width,
-      {rolling ? o.kv.window_frames : frames, o.kv.sink_frames, rolling});
+  const auto make_caches = [&] {
+    return dit.make_caches(
+        text.size(0),
+        o.latent_height,
+        o.latent_width,
+        {rolling ? o.kv.window_frames : frames, o.kv.sink_frames, rolling});
+  };
+  auto caches = make_caches();
+  auto empty_caches = make_caches();
+  const auto empty = torch::zeros_like(text);
   const auto options = dit.parameters().front().options();
   const std::vector<int64_t> shape{
       text.size(0), dit.config().in_dim, o.frames_per_block, o.latent_height, o.latent_width};
   const auto at_t = [&](double t) { return torch::full({text.size(0), o.frames_per_block}, t); };
+  const auto flow = [&](const torch::Tensor& x, double t) {
+    const auto c = dit.forward_cached(x, at_t(t), text, caches, false);
+    if (!o.guided()) {
+      return c;
+    }
+    const auto u = dit.forward_cached(x, at_t(t), empty, empty_caches, false);
+    return u + o.guidance_scale * (c - u);
+  };
   const auto& steps = schedule.step_timesteps();
   std::vector<torch::Tensor> blocks;
   for (int64_t b = 0; b < frames / o.frames_per_block; ++b) {
     auto x = torch::randn(shape, gen, options);
     torch::Tensor x0;
     for (size_t i = 0; i < steps.size(); ++i) {
-      x0 = schedule.x0_from_flow(x, dit.forward_cached(x, at_t(steps[i]), text, caches, false), steps[i]);
+      x0 = schedule.x0_from_flow(x, flow(x, steps[i]), steps[i]);
       if (i + 1 < steps.size()) {
         x = schedule.add_noise(x0, torch::randn(shape, gen, options), steps[i + 1]);
       }
     }
     dit.forward_cached(x0, at_t(o.context_timestep), text, caches, true);
+    if (o.guided()) {
+      dit.forward_cached(x0, at_t(o.context_timestep), empty, empty_caches, true);
+    }
     blocks.push_back(x0);
   }
   return torch::cat(blocks, 2);
@@ -118,6 +135,34 @@ TEST_CASE("generation is the per-block loop over the model's calls", "[generator
       CHECK((got - expected).abs().max().item<double>() == 0.0);
       CHECK(got.std().item<double>() > 0.1); // a fresh Wan head would predict zeros; random weights do not
     }
+  }
+}
+
+TEST_CASE("guided generation is the loop with the empty prompt's run beside it", "[generator]") {
+  const auto text = torch::randn({2, 5, 32}, torch::kFloat64);
+  for (const double ratio : {0.0, 0.5, 1.0}) {
+    for (const double scale : {0.0, 3.0}) {
+      CAPTURE(ratio, scale);
+      const auto dit = tiny_model(torch::kFloat64, ratio);
+      auto o = tiny_options();
+      o.guidance_scale = scale;
+      const auto expected = naive_generation(*dit, o, text, 6, 7);
+      const auto got = ARGenerator(dit, o).generate(text, 6, 7);
+      REQUIRE(got.sizes() == expected.sizes());
+      // one batch of both prompts against two runs: the same sums, rounded apart only by batching
+      CHECK((got - expected).abs().max().item<double>() < 1e-12);
+    }
+  }
+  SECTION("scale 0 samples the empty prompt; an empty prompt is guided to itself") {
+    const auto dit = tiny_model(torch::kFloat64, 0.5);
+    auto o = tiny_options();
+    const auto unguided_empty = ARGenerator(dit, o).generate(torch::zeros_like(text), 4, 3);
+    o.guidance_scale = 0.0;
+    CHECK((ARGenerator(dit, o).generate(text, 4, 3) - unguided_empty).abs().max().item<double>() < 1e-12);
+    o.guidance_scale = 5.0;
+    CHECK(
+        (ARGenerator(dit, o).generate(torch::zeros_like(text), 4, 3) - unguided_empty).abs().max().item<double>() <
+        1e-12);
   }
 }
 

@@ -17,7 +17,7 @@ TEST_CASE("the inference section sets the generator, dtype, device and checkpoin
       "euler\n"
       "  context_timestep: 5\n  frames_per_block: 1\n  latent_height: 4\n  latent_width: 6\n"
       "  kv_window_frames: 6\n  kv_sink_frames: 3\n  cuda_graphs: false\n  dtype: float32\n  device: cpu\n"
-      "  checkpoint: base.safetensors\n",
+      "  checkpoint: base.safetensors\n  guidance_scale: 4.5\n",
       "test.yaml");
   const auto& g = c.inference.generator;
   CHECK(g.schedule.denoising_steps == std::vector<int64_t>{1000, 500});
@@ -32,6 +32,11 @@ TEST_CASE("the inference section sets the generator, dtype, device and checkpoin
       config::dump_config(config::parse_config("model:\n  preset: tiny\n", "t.yaml")).find("sampler") ==
       std::string::npos);
   CHECK(g.context_timestep == 5.0);
+  CHECK(g.guidance_scale == 4.5);
+  CHECK(config::parse_config(config::dump_config(c), "again.yaml").inference.generator.guidance_scale == 4.5);
+  CHECK(
+      config::dump_config(config::parse_config("model:\n  preset: tiny\n", "t.yaml")).find("guidance") ==
+      std::string::npos);
   CHECK(g.frames_per_block == 1);
   CHECK((g.latent_height == 4 && g.latent_width == 6));
   CHECK((g.kv.window_frames == 6 && g.kv.sink_frames == 3));
@@ -49,6 +54,9 @@ TEST_CASE("the inference section's mistakes name the key and the line", "[config
   CHECK(contains(error("inference:\n  dtype: float16\n"), "inference.dtype: expected one of"));
   CHECK(contains(error("inference:\n  frames_per_block: three\n"), "inference.frames_per_block: expected"));
   CHECK(contains(error("model:\n  preset: tiny\ninference:\n  sampler: ddpm\n"), "inference.sampler: expected one of"));
+  CHECK(contains(
+      error("model:\n  preset: tiny\ninference:\n  guidance_scale: -1\n"),
+      "inference.guidance_scale: expected a number in [0, 100], got -1 (line 4)"));
 }
 
 TEST_CASE("overrides (--set) replace and add values before the file is read", "[config]") {

@@ -99,6 +99,24 @@ TEST_CASE("stage 0 trains every parameter of the plain model and the loss falls"
   CHECK(!torch::equal(predict(*ema), predict(trainer.student())));
 }
 
+TEST_CASE(
+    "prompt dropout trains on the empty prompt: all but never, the clips' text stops mattering", "[train][teacher]") {
+  TempDir data, other_text;
+  toy::ToyClipOptions options;
+  options.frames = 4;
+  options.scene.size = 16;
+  const auto toy = toy::make_toy_clips(/*seed=*/11, 0, 2, options);
+  train::save_clip_shard(train::shard_path(data.path, 0), toy.pixels, toy.text_embeddings);
+  train::save_clip_shard(train::shard_path(other_text.path, 0), toy.pixels, -toy.text_embeddings);
+  const auto three_losses = [](const std::string& path, const std::string& extra) {
+    train::Trainer trainer(toy_config(path, extra), "hash");
+    return losses(trainer, 3);
+  };
+  CHECK(three_losses(data.path, "") != three_losses(other_text.path, ""));
+  const std::string always = "  prompt_dropout: 0.9999999\n"; // the key's range is [0, 1)
+  CHECK(three_losses(data.path, always) == three_losses(other_text.path, always));
+}
+
 TEST_CASE("a resumed stage-0 run continues bitwise", "[train][teacher][checkpoint]") {
   TempDir data, out;
   write_toy_clips(data, 3);

@@ -155,6 +155,25 @@ TEST_CASE("stage 2's per-layer terms add stage 1's alignment loss, weighted", "[
   CHECK(b.layer_losses[0] > 0);
 }
 
+TEST_CASE(
+    "stage 2's guided teacher combines both prompts' predictions; an empty prompt guides to itself",
+    "[train][trainer]") {
+  TempDir data, empty;
+  write_clips(data, 1);
+  torch::manual_seed(7); // write_clips' latents, with the empty prompt
+  io::save_safetensors(
+      empty.file("clips.safetensors"),
+      {{"latents", torch::randn({1, 4, 16, 4, 4})}, {"text_embeddings", torch::zeros({1, 8, 32})}});
+  const auto first_loss = [](const std::string& path, const std::string& extra) {
+    train::Trainer trainer(tiny_config(2, path, extra), "hash");
+    return trainer.step().loss;
+  };
+  const std::string guided = "  teacher_guidance_scale: 3\n";
+  CHECK(first_loss(data.path, guided) != first_loss(data.path, ""));
+  // both halves of the teacher's batch see the same input: one batch of two against one, rounded apart only
+  CHECK(first_loss(empty.path, guided) == Approx(first_loss(empty.path, "")).epsilon(1e-5));
+}
+
 TEST_CASE("the train and data sections", "[config][train]") {
   const auto c = tiny_config(2, "clips", "  grad_clip: 0\n  activation_checkpointing: true\n  beta2: 0.95\n");
   CHECK(c.train.stage == 2);
@@ -192,6 +211,18 @@ TEST_CASE("the train and data sections", "[config][train]") {
   CHECK(contains(
       error_in("train:\n  stage: 2\n  layer_loss_weight: -1\n"),
       "train.layer_loss_weight: expected a number >= 0, got -1"));
+  CHECK(contains(
+      error_in("train:\n  stage: 0\n  prompt_dropout: 1\n"),
+      "train.prompt_dropout: expected a number in [0, 1), got 1 (line 3)"));
+  CHECK(contains(
+      error_in("train:\n  stage: 2\n  prompt_dropout: 0.1\n"),
+      "train.prompt_dropout: prompt dropout trains a teacher (stage 0) for guidance, but train.stage is 2 (line 3)"));
+  CHECK(contains(
+      error_in("train:\n  stage: 1\n  teacher_guidance_scale: 3\n"),
+      "train.teacher_guidance_scale: a guided teacher gives stage 2's targets, but train.stage is 1 (line 3)"));
+  CHECK(contains(
+      error_in("train:\n  stage: 2\n  layer_loss_weight: 1\n  teacher_guidance_scale: 3\n"),
+      "train.teacher_guidance_scale: a guided teacher has no one attention per layer to align to"));
   CHECK(contains(
       error_of([] { config::parse_config("train:\n  stage: 1\n", "test.yaml", {"train.seed=-1"}); }),
       "train.seed: expected a non-negative integer, got -1 (set on the command line)"));
