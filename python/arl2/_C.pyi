@@ -127,6 +127,7 @@ class WanDiT:
         warp: bool = True,
         sampler: str = "renoise",
         context_timestep: float = 0.0,
+        guidance_scale: float = 1.0,
         kv_window_frames: int = 0,
         kv_sink_frames: int = 0,
         cuda_graphs: bool = True,

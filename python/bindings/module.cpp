@@ -114,6 +114,7 @@ py::dict generation_to_dict(const inference::GeneratorOptions& g) {
   d["warp"] = g.schedule.warp;
   d["sampler"] = inference::name_of(g.schedule.sampler);
   d["context_timestep"] = g.context_timestep;
+  d["guidance_scale"] = g.guidance_scale;
   d["kv_window_frames"] = g.kv.window_frames;
   d["kv_sink_frames"] = g.kv.sink_frames;
   d["cuda_graphs"] = g.cuda_graphs;
@@ -516,6 +517,7 @@ PYBIND11_MODULE(_C, m) {
              bool warp,
              const std::string& sampler,
              double context_timestep,
+             double guidance_scale,
              int64_t kv_window_frames,
              int64_t kv_sink_frames,
              bool cuda_graphs) {
@@ -525,6 +527,7 @@ PYBIND11_MODULE(_C, m) {
             o.schedule.warp = warp;
             o.schedule.sampler = inference::sampler_from_name(sampler);
             o.context_timestep = context_timestep;
+            o.guidance_scale = guidance_scale;
             o.frames_per_block = frames_per_block;
             o.latent_height = latent_height;
             o.latent_width = latent_width;
@@ -543,6 +546,7 @@ PYBIND11_MODULE(_C, m) {
           py::arg("warp") = true,
           py::arg("sampler") = "renoise",
           py::arg("context_timestep") = 0.0,
+          py::arg("guidance_scale") = 1.0,
           py::arg("kv_window_frames") = 0,
           py::arg("kv_sink_frames") = 0,
           py::arg("cuda_graphs") = true,

@@ -38,7 +38,8 @@ def test_config_reads_back_and_feeds_the_model():
     )
     assert config.generation == dict(
         frames_per_block=2, latent_height=4, latent_width=4, denoising_steps=[1000, 750, 500, 250],
-        shift=3.5, warp=True, sampler="renoise", context_timestep=0.0, kv_window_frames=0, kv_sink_frames=0, cuda_graphs=True,
+        shift=3.5, warp=True, sampler="renoise", context_timestep=0.0, guidance_scale=1.0, kv_window_frames=0, kv_sink_frames=0,
+        cuda_graphs=True,
     )
     assert _C.parse_config("model:\n  preset: tiny\n").hybrid is None
 
