@@ -7,9 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -46,24 +44,6 @@ struct GenerateArgs {
   uint64_t seed = 0;
   bool ema = false;
 };
-
-// FNV-1a of the config file and the overrides, so that metrics.json says which configuration ran.
-std::string config_hash(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream text;
-  text << file.rdbuf();
-  std::string all = text.str();
-  for (const auto& o : overrides) {
-    all += "\n--set " + o;
-  }
-  uint64_t h = 14695981039346656037ull;
-  for (const unsigned char ch : all) {
-    h = (h ^ ch) * 1099511628211ull;
-  }
-  char hex[17];
-  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
-  return hex;
-}
 
 int64_t parameter_count(const model::WanDiT& dit) {
   int64_t n = 0;
@@ -162,7 +142,7 @@ int run_generate(const GenerateArgs& args) {
   const auto peak = inference::peak_device_bytes(device);
 
   const auto prompt_list = prompts.metadata().count("prompts") ? prompts.metadata().at("prompts") : std::string("[]");
-  const auto hash = config_hash(args.config_path, args.overrides);
+  const auto hash = config::config_hash(config);
   const auto latents_path = write_latents(
       args.out_dir,
       at::cat(blocks, 2),

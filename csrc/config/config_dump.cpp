@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/config.h"
+#include "io/fnv1a.h"
 
 namespace arl2::config {
 namespace {
@@ -167,13 +168,9 @@ std::string dump_config(const Config& config) {
 }
 
 std::string config_hash(const Config& config) {
-  uint64_t h = 14695981039346656037ull;
-  for (const unsigned char ch : dump_config(config)) {
-    h = (h ^ ch) * 1099511628211ull;
-  }
-  char hex[17];
-  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
-  return hex;
+  io::Fnv1a hash;
+  hash.add(dump_config(config));
+  return hash.hex();
 }
 
 } // namespace arl2::config

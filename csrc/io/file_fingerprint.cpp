@@ -12,27 +12,14 @@
 
 #include <c10/util/Exception.h>
 
+#include "io/fnv1a.h"
+
 namespace arl2::io {
 namespace {
 
 constexpr uint64_t kHeadBytes = 1 << 20;
 constexpr uint64_t kChunkBytes = 64 << 10;
 constexpr uint64_t kChunks = 256;
-
-class Fnv1a {
- public:
-  void add(const uint8_t* data, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-      hash_ = (hash_ ^ data[i]) * 1099511628211ull;
-    }
-  }
-  uint64_t value() const {
-    return hash_;
-  }
-
- private:
-  uint64_t hash_ = 14695981039346656037ull;
-};
 
 // Adds bytes [begin, end) of `fd` to `hash`.
 void hash_range(int fd, uint64_t begin, uint64_t end, const std::string& path, Fnv1a& hash) {

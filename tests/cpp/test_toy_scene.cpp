@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "catch.h"
+#include "io/fnv1a.h"
 #include "toy/clips.h"
 #include "toy/render.h"
 #include "toy/scene.h"
@@ -24,12 +25,9 @@ bool same_bytes(const torch::Tensor& a, const torch::Tensor& b) {
 // FNV-1a of a tensor's bytes.
 uint64_t fingerprint(const torch::Tensor& t) {
   const auto c = t.contiguous();
-  const auto* bytes = static_cast<const unsigned char*>(c.data_ptr());
-  uint64_t h = 14695981039346656037ull;
-  for (size_t i = 0; i < c.nbytes(); ++i) {
-    h = (h ^ bytes[i]) * 1099511628211ull;
-  }
-  return h;
+  io::Fnv1a hash;
+  hash.add(c.data_ptr(), c.nbytes());
+  return hash.value();
 }
 
 toy::ToyClipOptions small_options() {
