@@ -15,6 +15,7 @@
 #include "io/atomic_file.h"
 #include "io/directories.h"
 #include "io/output_paths.h"
+#include "model/dtype_names.h"
 #include "model_loading.h"
 #include "train/teacher.h"
 
@@ -50,7 +51,7 @@ int run_eval(const EvalArgs& args) {
   const auto build = [](const config::Config& config, const std::string& config_path) {
     const auto& inf = config.inference;
     check_inference_device(inf.device, config_path);
-    const auto options = at::TensorOptions().dtype(train::dtype_named(inf.dtype)).device(at::Device(inf.device));
+    const auto options = at::TensorOptions().dtype(model::dtype_named(inf.dtype)).device(at::Device(inf.device));
     return build_model(config, options);
   };
   const auto log = [](const std::string& line) {

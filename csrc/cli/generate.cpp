@@ -28,6 +28,7 @@
 #include "io/output_paths.h"
 #include "io/safetensors.h"
 #include "model/conversion.h"
+#include "model/dtype_names.h"
 #include "model/wan_dit.h"
 #include "model_loading.h"
 #include "train/teacher.h"
@@ -78,7 +79,7 @@ int run_generate(const GenerateArgs& args) {
   const auto text = prompts.tensor("text_embeddings");
 
   // The request, checked against the model built on the meta device: no memory, no work yet.
-  const auto dtype = train::dtype_named(inf.dtype);
+  const auto dtype = model::dtype_named(inf.dtype);
   const auto meta_model = build_model(config, at::TensorOptions().dtype(dtype).device(at::kMeta));
   inference::ARGenerator(meta_model, inf.generator).check_request(text, args.latent_frames);
   const int64_t hybrid_layers = static_cast<int64_t>(model::hybrid_layers(*meta_model).size());

@@ -22,6 +22,7 @@
 #include "io/directories.h"
 #include "io/file_fingerprint.h"
 #include "io/output_paths.h"
+#include "model/dtype_names.h"
 #include "resumable_shards.h"
 #include "train/clip_dataset.h"
 #include "train/teacher.h"
@@ -58,7 +59,7 @@ int run_rollout(const RolloutArgs& args) {
   const auto prompts = open_prompts(args.prompts_path);
   const auto text = prompts.tensor("text_embeddings");
   // The request, checked on the model's meta twin before any weights exist.
-  const auto dtype = train::dtype_named(inf.dtype);
+  const auto dtype = model::dtype_named(inf.dtype);
   const auto meta = std::make_shared<model::WanDiT>(config.model, at::TensorOptions().dtype(dtype).device(at::kMeta));
   inference::ARGenerator(meta, inf.generator).check_request(text, args.latent_frames);
 

@@ -1,5 +1,6 @@
 // The `inference:` section (see sections.h).
 #include "config/sections.h"
+#include "model/dtype_names.h"
 
 namespace arl2::config {
 namespace {
@@ -48,7 +49,7 @@ InferenceConfig read_inference_section(const YamlMap& s) {
   s.read("kv_window_frames", g.kv.window_frames, kFrames);
   s.read("kv_sink_frames", g.kv.sink_frames, kFrames);
   if (s.has("dtype")) {
-    c.dtype = s.choice("dtype", {"float32", "float64", "bfloat16"});
+    c.dtype = s.choice("dtype", model::dtype_names());
   }
   s.read("device", c.device);
   s.read("checkpoint", c.checkpoint);

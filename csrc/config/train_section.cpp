@@ -1,5 +1,6 @@
 // The `train:` section (see sections.h).
 #include "config/sections.h"
+#include "model/dtype_names.h"
 
 namespace arl2::config {
 namespace {
@@ -136,7 +137,7 @@ TrainConfig read_train_section(const YamlMap& s) {
   c.seed = static_cast<uint64_t>(seed);
   s.read("activation_checkpointing", c.activation_checkpointing);
   if (s.has("dtype")) {
-    c.dtype = s.choice("dtype", {"float32", "float64", "bfloat16"});
+    c.dtype = s.choice("dtype", model::dtype_names());
   }
   s.read("device", c.device);
   s.read("out", c.out);

@@ -8,10 +8,6 @@
 
 namespace arl2::train {
 
-at::ScalarType dtype_named(const std::string& name) {
-  return name == "float64" ? at::kDouble : name == "float32" ? at::kFloat : at::kBFloat16;
-}
-
 std::shared_ptr<model::WanDiT> make_teacher(
     const config::Config& config, const std::string& base_path, const at::TensorOptions& options) {
   torch::manual_seed(config.train.seed);

@@ -13,9 +13,6 @@
 
 namespace arl2::train {
 
-// "float64", "float32", anything else bfloat16 (the config readers accept only those three).
-at::ScalarType dtype_named(const std::string& name);
-
 // The teacher of `config`'s model in `options`, every parameter frozen: the weights at `base_path`, or
 // with "" random weights (model::draw_random_weights) drawn from train.seed. Seeds the default generator
 // with train.seed first either way, so that the hybrid layers built after it start the same in every

@@ -24,6 +24,7 @@
 #include "io/value_checks.h"
 #include "model/autocast_scope.h"
 #include "model/cpu_denormals.h"
+#include "model/dtype_names.h"
 #include "model/weights.h"
 #include "train/checkpoint.h"
 #include "train/layer_alignment.h"
@@ -131,7 +132,7 @@ Trainer::Trainer(const config::Config& config, std::string config_hash, dist::Gr
   sampler_ = std::make_unique<ShardedSampler>(dataset_->size(), t.seed, group_.rank(), group_.size());
 
   // Trainable parameters in float32 (or float64) whatever the base's dtype; autocast bridges the two.
-  const auto dtype = dtype_named(t.dtype);
+  const auto dtype = model::dtype_named(t.dtype);
   autocast_ = dtype == at::kBFloat16;
   if (t.stage == 0) {
     build_teacher_training(device);
@@ -156,7 +157,7 @@ void Trainer::build_teacher_training(const at::Device& device) {
       "inference.checkpoint: stage 0 trains the teacher itself and loads none; start it from weights with "
       "train.init_from");
   // The whole model trains: in bfloat16 its weights, and the inputs with them, stay float32 under autocast.
-  options_ = at::TensorOptions().dtype(autocast_ ? at::kFloat : dtype_named(config_.train.dtype)).device(device);
+  options_ = at::TensorOptions().dtype(autocast_ ? at::kFloat : model::dtype_named(config_.train.dtype)).device(device);
   student_ = make_teacher_to_train(config_, options_);
   for (const auto& p : student_->named_parameters()) {
     trainable_.emplace_back(p.key(), p.value());
@@ -167,7 +168,7 @@ void Trainer::build_distillation(const at::Device& device) {
   // The teacher, frozen; the student on its tensors. The seed fixes the random teacher (if any) and the
   // hybrid layers' initialisation.
   const auto hybrid = student_hybrid_options(config_);
-  options_ = at::TensorOptions().dtype(dtype_named(config_.train.dtype)).device(device);
+  options_ = at::TensorOptions().dtype(model::dtype_named(config_.train.dtype)).device(device);
   teacher_ = make_teacher(config_, config_.inference.checkpoint, options_);
   base_fingerprint_ = base_fingerprint(config_, config_.inference.checkpoint, options_);
   student_ = model::make_hybrid_student(*teacher_, hybrid);
@@ -267,7 +268,7 @@ void Trainer::check_rollouts() const {
       " blocks of the clips in data.path");
   const auto hybrid_layers = static_cast<int64_t>(
       model::hybrid_layer_indices(student_hybrid_options(config_), config_.model.num_layers).size());
-  const int64_t bytes = rollout_bytes(config_, hybrid_layers, c10::elementSize(dtype_named(t.dtype)));
+  const int64_t bytes = rollout_bytes(config_, hybrid_layers, c10::elementSize(model::dtype_named(t.dtype)));
   int64_t needed = 0;
   const bool overflows = __builtin_mul_overflow(t.rollout_buffer + 1, bytes, &needed);
   const auto free_bytes = inference::free_device_bytes(at::Device(t.device));

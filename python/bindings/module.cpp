@@ -20,6 +20,7 @@
 #include "inference/generator.h"
 #include "model/config.h"
 #include "model/conversion.h"
+#include "model/dtype_names.h"
 #include "model/wan_dit.h"
 #include "model/weights.h"
 #include "train/run_folder.h"
@@ -119,19 +120,6 @@ py::dict generation_to_dict(const inference::GeneratorOptions& g) {
   d["kv_sink_frames"] = g.kv.sink_frames;
   d["cuda_graphs"] = g.cuda_graphs;
   return d;
-}
-
-at::ScalarType dtype_from_name(const std::string& name) {
-  if (name == "float32") {
-    return at::kFloat;
-  }
-  if (name == "float64") {
-    return at::kDouble;
-  }
-  if (name == "bfloat16") {
-    return at::kBFloat16;
-  }
-  TORCH_CHECK(false, "WanDiT: dtype must be 'float32', 'float64' or 'bfloat16', got '", name, "'");
 }
 
 // One cache per layer (KV cache or recurrent state), opaque to Python.
@@ -344,7 +332,7 @@ PYBIND11_MODULE(_C, m) {
             const auto c = py::isinstance<py::str>(config) ? model::model_preset(config.cast<std::string>())
                                                            : python::config_from_dict(config.cast<py::dict>());
             return std::make_shared<WanDiT>(
-                c, at::TensorOptions().dtype(python::dtype_from_name(dtype)).device(at::Device(device)));
+                c, at::TensorOptions().dtype(model::dtype_named(dtype)).device(at::Device(device)));
           }),
           py::arg("config"),
           py::arg("dtype") = "float32",
