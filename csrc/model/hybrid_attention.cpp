@@ -153,6 +153,10 @@ at::Tensor HybridAttention::memory_query(const Projections& p) const {
   return parts.norm_q->forward(lora_q_->add_up(p.q_proj, p.down_q)).view(p.q.sizes());
 }
 
+at::Tensor gdn_log_decay(const at::Tensor& a, const at::Tensor& A_log, const at::Tensor& dt_bias) {
+  return -A_log.exp() * at::softplus(a + dt_bias);
+}
+
 HybridAttention::MemoryWrite HybridAttention::memory_write(
     const Projections& p, int64_t n, const AttentionContext& ctx) const {
   const auto first = [n](const at::Tensor& t) { return t.narrow(1, 0, n); };
@@ -165,7 +169,7 @@ HybridAttention::MemoryWrite HybridAttention::memory_write(
   MemoryWrite w;
   w.k = l2_normalize(rotate(apply_phi(phi_k_, k_base), ctx));
   w.v = apply_phi(phi_v_, v_base);
-  w.g = -A_log_.to(sd).exp() * at::softplus(first(p.a).to(sd) + dt_bias_.to(sd));
+  w.g = gdn_log_decay(first(p.a).to(sd), A_log_.to(sd), dt_bias_.to(sd));
   w.beta = 2 * at::sigmoid(first(p.b).to(sd));
   return w;
 }

@@ -21,6 +21,10 @@
 
 namespace arl2::model {
 
+// The memory's log decay per token, g = -exp(A_log) softplus(a + dt_bias) (fla's GatedDeltaNet gate):
+// a [B, L, H] (a_proj x), A_log and dt_bias [H]; g <= 0, so the state's decay exp(g) is in (0, 1].
+at::Tensor gdn_log_decay(const at::Tensor& a, const at::Tensor& A_log, const at::Tensor& dt_bias);
+
 // What one forward pass of a hybrid layer looked like, over all its tokens (opt-in: each costs a
 // memory read and a device sync).
 struct HybridDiagnostics {
@@ -58,6 +62,11 @@ class HybridAttention : public SelfAttentionLayer {
 
   // The parameters this layer adds, LoRA excepted (the stage-1 trainables).
   std::vector<at::Tensor> memory_parameters() const;
+  // Those kept out of weight decay: the decay's own (A_log, dt_bias), which weight decay would pull towards a
+  // fixed decay rate rather than towards a smaller one.
+  std::vector<at::Tensor> no_weight_decay_parameters() const {
+    return {A_log_, dt_bias_};
+  }
 
   // When on, every forward records HybridDiagnostics; off by default.
   void set_diagnostics(bool on) {

@@ -1,23 +1,24 @@
 #include "train/optimizer.h"
 
+#include <set>
+
 #include <c10/util/Exception.h>
 
 namespace arl2::train {
 
-bool exempt_from_weight_decay(const std::string& name) {
-  auto ends_with = [&](const std::string& suffix) {
-    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  return ends_with("A_log") || ends_with("dt_bias");
-}
-
 std::unique_ptr<torch::optim::AdamW> make_adamw(
-    const std::vector<std::pair<std::string, at::Tensor>>& params, const AdamWSettings& settings) {
+    const std::vector<std::pair<std::string, at::Tensor>>& params,
+    const AdamWSettings& settings,
+    const std::vector<at::Tensor>& no_weight_decay) {
   TORCH_CHECK(!params.empty(), "the optimizer got no trainable parameters");
+  std::set<const c10::TensorImpl*> undecayed;
+  for (const auto& p : no_weight_decay) {
+    undecayed.insert(p.unsafeGetTensorImpl());
+  }
   std::vector<at::Tensor> decayed, exempt;
   for (const auto& [name, p] : params) {
     TORCH_CHECK(p.requires_grad(), "parameter ", name, " is frozen; only trainable parameters go to the optimizer");
-    (exempt_from_weight_decay(name) ? exempt : decayed).push_back(p);
+    (undecayed.count(p.unsafeGetTensorImpl()) ? exempt : decayed).push_back(p);
   }
   auto options = [&](double weight_decay) {
     return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(settings.lr)

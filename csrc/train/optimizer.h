@@ -21,12 +21,13 @@ struct AdamWSettings {
   double weight_decay = 0.01;
 };
 
-// Whether a parameter of this name is kept out of weight decay.
-bool exempt_from_weight_decay(const std::string& name);
-
-// Group 0: decayed, group 1: exempt (weight decay 0). Throws if `params` is empty or one is frozen.
+// Group 0: decayed, group 1: the parameters among `params` that are in `no_weight_decay` (weight decay 0; the
+// layers declare them, e.g. HybridAttention::no_weight_decay_parameters). Throws if `params` is empty or one is
+// frozen.
 std::unique_ptr<torch::optim::AdamW> make_adamw(
-    const std::vector<std::pair<std::string, at::Tensor>>& params, const AdamWSettings& settings);
+    const std::vector<std::pair<std::string, at::Tensor>>& params,
+    const AdamWSettings& settings,
+    const std::vector<at::Tensor>& no_weight_decay = {});
 
 // Sets the learning rate of every group (the schedule runs outside the optimizer).
 void set_lr(torch::optim::AdamW& optimizer, double lr);

@@ -147,7 +147,12 @@ Trainer::Trainer(const config::Config& config, std::string config_hash, dist::Gr
     init_from(t.init_from);
   }
   group_.broadcast(trainable_tensors_);
-  optimizer_ = make_adamw(trainable_, {t.lr, t.beta1, t.beta2, t.eps, t.weight_decay});
+  std::vector<at::Tensor> no_weight_decay;
+  for (const auto& [index, layer] : hybrids_) {
+    const auto declared = layer->no_weight_decay_parameters();
+    no_weight_decay.insert(no_weight_decay.end(), declared.begin(), declared.end());
+  }
+  optimizer_ = make_adamw(trainable_, {t.lr, t.beta1, t.beta2, t.eps, t.weight_decay}, no_weight_decay);
   ema_ = std::make_unique<Ema>(trainable_, t.ema_decay, t.ema_start_step);
 }
 
@@ -172,7 +177,6 @@ void Trainer::build_distillation(const at::Device& device) {
   teacher_ = make_teacher(config_, config_.inference.checkpoint, options_);
   base_fingerprint_ = base_fingerprint(config_, config_.inference.checkpoint, options_);
   student_ = model::make_hybrid_student(*teacher_, hybrid);
-  hybrid_layer_indices_ = model::hybrid_layer_indices(hybrid, config_.model.num_layers);
   hybrids_ = model::hybrid_layers(*student_);
   for (const auto& group : model::group_parameters(*student_)) {
     if (group.name == "base") {
@@ -309,6 +313,14 @@ int64_t Trainer::draw_for_this_rank(int64_t high) {
   return draws[group_.rank()].item<int64_t>();
 }
 
+std::vector<int64_t> Trainer::hybrid_layer_indices() const {
+  std::vector<int64_t> indices;
+  for (const auto& [index, layer] : hybrids_) {
+    indices.push_back(index);
+  }
+  return indices;
+}
+
 const std::vector<double>& Trainer::noise_levels() const {
   return config_.train.stage == 0 ? flow_->table_timesteps() : flow_->step_timesteps();
 }
@@ -394,7 +406,7 @@ Trainer::MicroLoss Trainer::micro_loss(const MicroBatch& batch, PhaseTimes* phas
     return {loss, {}};
   }
   if (config_.train.stage == 1) {
-    const auto records = record_self_attention(*teacher_, hybrid_layer_indices_, [&] {
+    const auto records = record_self_attention(*teacher_, hybrid_layer_indices(), [&] {
       teacher_->forward_teacher_forcing(in.noisy, in.noisy_t, in.clean, in.clean_t, batch.text, frames_per_block);
     });
     timer_.mark(times.teacher_forward_ms);
@@ -434,7 +446,7 @@ Trainer::MicroLoss Trainer::clip_distillation_loss(const MicroBatch& batch, Phas
   {
     c10::NoGradGuard no_grad;
     if (layer_weight > 0) {
-      records = record_self_attention(*teacher_, hybrid_layer_indices_, [&] { target = pass(*teacher_); });
+      records = record_self_attention(*teacher_, hybrid_layer_indices(), [&] { target = pass(*teacher_); });
     } else {
       target = teacher_pass();
     }

@@ -187,6 +187,8 @@ class Trainer {
   // Stage 2's loss on the batch's clips: the student's prediction against the teacher's (plus, with
   // train.layer_loss_weight, the per-layer terms).
   MicroLoss clip_distillation_loss(const MicroBatch& batch, PhaseTimes& times);
+  // The student's hybrid layers' indices, which the teacher's records are taken at.
+  std::vector<int64_t> hybrid_layer_indices() const;
   // The noise levels of the noisy half (teacher_forcing_input.h): the whole table in stage 0, the sampler's steps
   // after it.
   const std::vector<double>& noise_levels() const;
@@ -203,7 +205,6 @@ class Trainer {
   at::TensorOptions options_;    // the base's dtype and device (stage 0: the master weights')
   bool autocast_ = false;
   std::shared_ptr<model::WanDiT> teacher_, student_; // no teacher_ in stage 0
-  std::vector<int64_t> hybrid_layer_indices_;
   std::vector<std::pair<int64_t, std::shared_ptr<model::HybridAttention>>> hybrids_;
   std::vector<std::pair<std::string, at::Tensor>> trainable_;
   std::set<std::string> lora_names_; // the trainable parameters stage 2 adds to stage 1's

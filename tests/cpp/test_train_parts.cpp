@@ -6,6 +6,9 @@
 #include <torch/torch.h>
 
 #include "catch.h"
+#include "model/conversion.h"
+#include "model/hybrid_attention.h"
+#include "model_test_util.h"
 #include "test_util.h"
 #include "train/ema.h"
 #include "train/lr_schedule.h"
@@ -55,18 +58,16 @@ TEST_CASE("the EMA copies before its start and averages after", "[train]") {
   CHECK(rel_err(ema.shadow()[0].second.to(torch::kFloat64), torch::full({3}, 1.2, torch::kFloat64)) < 1e-6);
 }
 
-TEST_CASE("AdamW decays every trainable parameter but A_log and dt_bias", "[train]") {
+TEST_CASE("AdamW decays every trainable parameter but those the layers declare", "[train]") {
   auto w = torch::ones({4}).requires_grad_();
   auto a_log = torch::ones({2}).requires_grad_();
   auto dt_bias = torch::ones({2}).requires_grad_();
-  CHECK(train::exempt_from_weight_decay("blocks.3.self_attn.A_log"));
-  CHECK(train::exempt_from_weight_decay("blocks.3.self_attn.dt_bias"));
-  CHECK(!train::exempt_from_weight_decay("blocks.3.self_attn.a_proj.weight"));
   auto opt = train::make_adamw(
       {{"blocks.0.self_attn.a_proj.weight", w},
        {"blocks.0.self_attn.A_log", a_log},
        {"blocks.0.self_attn.dt_bias", dt_bias}},
-      {0.1, 0.9, 0.999, 1e-8, 0.5});
+      {0.1, 0.9, 0.999, 1e-8, 0.5},
+      {a_log, dt_bias});
   train::set_lr(*opt, 0.2);
   for (auto* p : {&w, &a_log, &dt_bias})
     p->mutable_grad() = torch::zeros_like(*p); // no gradient: only the weight decay moves a parameter
@@ -74,6 +75,18 @@ TEST_CASE("AdamW decays every trainable parameter but A_log and dt_bias", "[trai
   CHECK(torch::allclose(w, torch::full({4}, 1.0 - 0.2 * 0.5)));
   CHECK(torch::equal(a_log, torch::ones({2})));
   CHECK(torch::equal(dt_bias, torch::ones({2})));
+
+  // a hybrid layer declares its decay's parameters
+  auto dit = random_tiny(torch::kFloat32);
+  model::HybridOptions h;
+  h.ratio = 0.5;
+  model::convert_to_hybrid(*dit, h);
+  const auto [index, layer] = model::hybrid_layers(*dit).front();
+  const auto named = layer->named_parameters();
+  const auto declared = layer->no_weight_decay_parameters();
+  REQUIRE(declared.size() == 2);
+  CHECK(declared[0].is_same(named["A_log"]));
+  CHECK(declared[1].is_same(named["dt_bias"]));
 }
 
 TEST_CASE("the optimizer refuses frozen parameters by name", "[train][errors]") {

@@ -32,6 +32,10 @@ def test_matches_naive(case, device, layout, tol):
         poison_cuda_allocator(q.shape, states.shape)
     dq, d_states = torch.autograd.grad(o, (q, states), d_o.to(device, case.dtype))
 
+    # The read is linear in q and the states: its error is rounding only, with a thin tail. Over 2000 fresh seeds
+    # of each of the first contiguous CPU cases (scripts/error_study.py), the largest o / dq / d_states errors:
+    # fp32 1.9e-7 (tolerance 1e-5), fp16 2.3e-4 and bf16 1.8e-3 (5e-3; 1e-2 for gradients), each within 10% of
+    # its median.
     tol_out, tol_grad = tol
     assert o.dtype == dq.dtype == case.dtype and d_states.dtype == torch.float32
     assert rel_err(o, ref) < tol_out
