@@ -16,7 +16,7 @@
 #include "io/directories.h"
 #include "io/output_paths.h"
 #include "model/dtype_names.h"
-#include "model_loading.h"
+#include "train/model_from_config.h"
 #include "train/teacher.h"
 
 namespace arl2::cli {
@@ -32,7 +32,7 @@ std::vector<io::NamedPath> eval_inputs(const eval::EvalRequest& request) {
   std::vector<io::NamedPath> inputs;
   const auto add_config = [&](const std::string& option, const std::string& path) {
     inputs.push_back({option, path});
-    for (const auto& weights : weights_files(config::load_config(path, request.overrides))) {
+    for (const auto& weights : train::weights_files(config::load_config(path, request.overrides))) {
       inputs.push_back({path + "'s " + weights.what, weights.path});
     }
   };
@@ -52,7 +52,7 @@ int run_eval(const EvalArgs& args) {
     const auto& inf = config.inference;
     check_inference_device(inf.device, config_path);
     const auto options = at::TensorOptions().dtype(model::dtype_named(inf.dtype)).device(at::Device(inf.device));
-    return build_model(config, options);
+    return train::model_from_config(config, options);
   };
   const auto log = [](const std::string& line) {
     std::fprintf(stderr, "%s\n", line.c_str());

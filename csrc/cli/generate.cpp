@@ -30,7 +30,7 @@
 #include "model/conversion.h"
 #include "model/dtype_names.h"
 #include "model/wan_dit.h"
-#include "model_loading.h"
+#include "train/model_from_config.h"
 #include "train/teacher.h"
 
 namespace arl2::cli {
@@ -57,7 +57,7 @@ int64_t parameter_count(const model::WanDiT& dit) {
 // Makes the output folder and checks the files it will hold, before any work.
 void prepare_outputs(const GenerateArgs& args, const config::Config& config, const std::string& metrics_path) {
   io::make_directories(args.out_dir, "--out");
-  auto inputs = weights_files(config);
+  auto inputs = train::weights_files(config);
   inputs.push_back({"--config", args.config_path});
   inputs.push_back({"--prompts", args.prompts_path});
   for (const auto& output : {latents_path(args.out_dir), metrics_path}) {
@@ -80,7 +80,7 @@ int run_generate(const GenerateArgs& args) {
 
   // The request, checked against the model built on the meta device: no memory, no work yet.
   const auto dtype = model::dtype_named(inf.dtype);
-  const auto meta_model = build_model(config, at::TensorOptions().dtype(dtype).device(at::kMeta));
+  const auto meta_model = train::model_from_config(config, at::TensorOptions().dtype(dtype).device(at::kMeta));
   inference::ARGenerator(meta_model, inf.generator).check_request(text, args.latent_frames);
   const int64_t hybrid_layers = static_cast<int64_t>(model::hybrid_layers(*meta_model).size());
   const inference::GenerationShape shape{
@@ -112,7 +112,7 @@ int run_generate(const GenerateArgs& args) {
       inf.device.c_str(),
       random_weights ? "random weights (no inference.checkpoint)" : "weights from the checkpoint");
   inference::reset_peak_device_bytes(device);
-  const auto dit = build_model(
+  const auto dit = train::model_from_config(
       config,
       at::TensorOptions().dtype(dtype).device(device),
       args.ema ? train::TrainedWeights::kEma : train::TrainedWeights::kRaw);

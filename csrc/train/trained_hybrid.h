@@ -30,8 +30,8 @@ std::shared_ptr<model::WanDiT> load_trained_hybrid(
 // Writes the hybrid of a stage's `checkpoint` (built as the run built its student: student_hybrid_options)
 // to `out` as one weights file, atomically, by the names save_weights gives: the LoRA of each FFN linear
 // merged into its weight (W + alpha / rank * (A B)^T, summed in float64) and removed (model::merge_ffn_lora),
-// so the file loads into the same hybrid config once its FFN adapters are merged too, as cli::build_model
-// does; the memory path's q/k/v adapters stay as they are (the softmax branch shares q/k/v unadapted, so they
+// so the file loads into the same hybrid config once its FFN adapters are merged too, as
+// train::model_from_config does; the memory path's q/k/v adapters stay as they are (the softmax branch shares q/k/v unadapted, so they
 // cannot merge into them). Built on the CPU in float32 (float64 for a float64 run): merged into bfloat16
 // weights, most of a LoRA update would round away.
 void export_merged(

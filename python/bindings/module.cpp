@@ -23,6 +23,7 @@
 #include "model/dtype_names.h"
 #include "model/wan_dit.h"
 #include "model/weights.h"
+#include "train/model_from_config.h"
 #include "train/run_folder.h"
 #include "train/trainer.h"
 #include "train/training_run.h"
@@ -338,6 +339,27 @@ PYBIND11_MODULE(_C, m) {
           py::arg("dtype") = "float32",
           py::arg("device") = "cpu",
           "config: a preset name, or a dict of ModelConfig fields (with an optional 'preset' to start from).")
+      .def_static(
+          "from_config",
+          [](const config::Config& c,
+             const std::optional<std::string>& dtype,
+             const std::optional<std::string>& device,
+             bool ema) {
+            const auto options = at::TensorOptions()
+                                     .dtype(model::dtype_named(dtype.value_or(c.inference.dtype)))
+                                     .device(at::Device(device.value_or(c.inference.device)));
+            return train::model_from_config(
+                c, options, ema ? train::TrainedWeights::kEma : train::TrainedWeights::kRaw);
+          },
+          py::arg("config"),
+          py::arg("dtype") = py::none(),
+          py::arg("device") = py::none(),
+          py::arg("ema") = false,
+          py::call_guard<py::gil_scoped_release>(),
+          "The model a config's inference section describes, as `arl2 generate` builds it (train/model_from_config.h): "
+          "the teacher from inference.checkpoint, converted by the hybrid section, the trained hybrid from "
+          "inference.hybrid_checkpoint (an exported file, or a training checkpoint, whose EMA `ema` picks). dtype "
+          "and device default to the inference section's.")
       .def_property_readonly("config", [](const WanDiT& w) { return python::config_to_dict(w.config()); })
       .def(
           "parameter_shapes",

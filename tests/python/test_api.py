@@ -44,6 +44,23 @@ def test_config_reads_back_and_feeds_the_model():
     assert _C.parse_config("model:\n  preset: tiny\n").hybrid is None
 
 
+def test_from_config_builds_what_generate_builds(tmp_path):
+    overrides = ["inference.dtype=float32", "inference.device=cpu"]
+    config = _C.load_config(str(ROOT / "configs/tiny-hybrid50.yaml"), overrides)
+    trained = _C.WanDiT("tiny")
+    trained.convert_to_hybrid(**config.hybrid)
+    for p in trained.state_dict().values():
+        p.data.normal_()
+    trained.save(str(tmp_path / "hybrid.safetensors"))
+
+    dit = _C.WanDiT.from_config(
+        _C.load_config(str(ROOT / "configs/tiny-hybrid50.yaml"),
+                       overrides + [f"inference.hybrid_checkpoint={tmp_path / 'hybrid.safetensors'}"]))
+    assert dit.parameter_groups()["hybrid"] and dit.state_dict().keys() == trained.state_dict().keys()
+    assert all(torch.equal(dit.state_dict()[k], v) for k, v in trained.state_dict().items())
+    assert _C.WanDiT.from_config(config, dtype="float64").state_dict()["head.head.weight"].dtype == torch.float64
+
+
 @pytest.mark.parametrize("hybrid", [False, True], ids=["teacher", "hybrid"])
 def test_weights_round_trip(hybrid, tmp_path):
     config = _C.load_config(str(ROOT / "configs/tiny-hybrid50.yaml"))

@@ -1,4 +1,4 @@
-#include "model_loading.h"
+#include "train/model_from_config.h"
 
 #include <optional>
 #include <string>
@@ -8,7 +8,7 @@
 #include "model/weights.h"
 #include "train/checkpoint.h"
 
-namespace arl2::cli {
+namespace arl2::train {
 
 namespace {
 
@@ -25,8 +25,8 @@ bool holds_ffn_adapters(const io::SafetensorsFile& file) {
 
 } // namespace
 
-std::shared_ptr<model::WanDiT> build_model(
-    const config::Config& config, const at::TensorOptions& options, train::TrainedWeights trained) {
+std::shared_ptr<model::WanDiT> model_from_config(
+    const config::Config& config, const at::TensorOptions& options, TrainedWeights trained) {
   const auto& hybrid_checkpoint = config.inference.hybrid_checkpoint;
   const bool real = !options.device().is_meta();
   std::optional<io::SafetensorsFile> hybrid_file;
@@ -34,8 +34,8 @@ std::shared_ptr<model::WanDiT> build_model(
     hybrid_file.emplace(hybrid_checkpoint);
   }
   std::shared_ptr<model::WanDiT> dit;
-  if (config.hybrid && hybrid_file && train::is_training_checkpoint(*hybrid_file)) {
-    dit = train::load_trained_hybrid(config, *config.hybrid, hybrid_checkpoint, trained, options);
+  if (config.hybrid && hybrid_file && is_training_checkpoint(*hybrid_file)) {
+    dit = load_trained_hybrid(config, *config.hybrid, hybrid_checkpoint, trained, options);
   } else {
     dit = std::make_shared<model::WanDiT>(config.model, options);
     if (real && !config.inference.checkpoint.empty()) {
@@ -61,4 +61,4 @@ std::vector<io::NamedPath> weights_files(const config::Config& config) {
       {"inference.hybrid_checkpoint", config.inference.hybrid_checkpoint}};
 }
 
-} // namespace arl2::cli
+} // namespace arl2::train
