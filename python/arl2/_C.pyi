@@ -1,4 +1,4 @@
-"""Type stubs of arl2._C, the pybind11 module of the C++ framework (python/bindings/module.cpp).
+"""Type stubs of arl2._C, the pybind11 module of the C++ framework (python/bindings/).
 
 tests/python/test_stubs.py checks every name, parameter and default here against the built module, both
 ways; C++ errors arrive as RuntimeError (torch.OutOfMemoryError when a device runs out of memory).

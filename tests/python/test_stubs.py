@@ -1,7 +1,7 @@
 """python/arl2/_C.pyi against the built arl2._C: the same public names in the module and in each class, the
 same kind (property or method), and for every function the same parameters in order with the same defaults
 (read from the signature line pybind11 writes into each docstring), so the stubs cannot drift from
-python/bindings/module.cpp."""
+the bindings (python/bindings/)."""
 import ast
 import inspect
 import types
@@ -70,6 +70,8 @@ def check_members(qualname, bound, stub_body):
     assert not only_bound and not only_stub, f"{qualname}: only bound {only_bound}, only in the stub {only_stub}"
     for name, node in stub.items():
         obj = bound[name]
+        if isinstance(obj, staticmethod):
+            obj = obj.__func__
         is_property = any(isinstance(d, ast.Name) and d.id == "property" for d in getattr(node, "decorator_list", []))
         if isinstance(node, ast.ClassDef):
             assert inspect.isclass(obj), f"{qualname}.{name} is not a class"
