@@ -38,8 +38,8 @@ export PYTHONPATH=python${PYTHONPATH:+:$PYTHONPATH}
 step configure cmake -S . -B build/device -G Ninja -DARL2_CUDA=ON -DARL2_CUDA_ARCHITECTURES=90 \
   -DPython3_EXECUTABLE="$PYTHON" || { tail -30 "$OUT/configure.log"; exit 1; }
 step build cmake --build build/device -j "$(nproc)" || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
-step catch_cpu ./build/device/tests/cpp/test_ops "~[cuda]"
-step catch_cuda ./build/device/tests/cpp/test_ops "[cuda]" --durations yes
+step catch_cpu ./build/device/tests/cpp/arl2_tests "~[cuda]"
+step catch_cuda ./build/device/tests/cpp/arl2_tests "[cuda]" --durations yes
 step kernels ./build/device/scripts/bench/gdn_kernels check
 pytest_select=(-m requires_cuda)
 [ "${PYTEST_ALL:-0}" = 1 ] && pytest_select=()

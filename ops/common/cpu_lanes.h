@@ -1,4 +1,4 @@
-// The CPU GDN kernels compute ranges of lanes, the (batch, head) pairs (kernels/cpu/gdn_cpu.h); this runs all of
+// The CPU GDN kernels compute ranges of lanes, the (batch, head) pairs (kernels/cpu/gdn_ref.h); this runs all of
 // an op's lanes on ATen's intra-op threads, which split them into one range a thread.
 #pragma once
 

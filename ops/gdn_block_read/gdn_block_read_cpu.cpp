@@ -7,7 +7,7 @@
 
 #include "../common/cpu_lanes.h"
 #include "../common/gdn_checks.h"
-#include "../kernels/cpu/gdn_cpu.h"
+#include "../kernels/cpu/gdn_ref.h"
 
 namespace arl2::detail {
 namespace {

@@ -5,7 +5,7 @@
 #include <torch/library.h>
 
 #include "../common/row_ops_checks.h"
-#include "../kernels/cpu/row_ops_cpu.h"
+#include "../kernels/cpu/row_ops_ref.h"
 
 namespace arl2::detail {
 namespace {

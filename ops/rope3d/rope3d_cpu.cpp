@@ -3,7 +3,7 @@
 #include <ATen/ops/empty_like.h>
 #include <torch/library.h>
 
-#include "../kernels/cpu/rope3d_cpu.h"
+#include "../kernels/cpu/rope3d_ref.h"
 #include "rope3d_checks.h"
 
 namespace arl2::detail {

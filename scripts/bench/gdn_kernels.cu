@@ -29,7 +29,7 @@
 #include <utility>
 #include <vector>
 
-#include "cpu/gdn_cpu.h"
+#include "cpu/gdn_ref.h"
 #include "cuda/gdn_chunk_common.cuh"
 #include "cuda/gdn_cuda.h"
 

@@ -1,7 +1,7 @@
 // CPU reference kernels for arl2::gdn_block_scan and arl2::gdn_block_read: the token recurrence of
 // ops/specs/gdn_block_scan.md, equations (1)-(7), one (batch, head) pair at a time. They are the
 // reference the chunked CUDA kernels are tested against, so they follow the definition literally.
-#include "gdn_cpu.h"
+#include "gdn_ref.h"
 
 #include <algorithm>
 #include <cmath>

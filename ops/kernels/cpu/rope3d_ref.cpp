@@ -1,6 +1,6 @@
 // CPU reference of arl2::rope3d, ops/specs/rope3d.md (1)-(2): per token, the D / 2 angles in float64,
 // then the rotation of every head's pairs.
-#include "rope3d_cpu.h"
+#include "rope3d_ref.h"
 
 #include <cmath>
 #include <vector>

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "../common/check.h"
-#include "row_ops_cpu.h"
+#include "row_ops_ref.h"
 
 namespace arl2::kernels {
 namespace {
