@@ -65,6 +65,127 @@ void prepare_outputs(const GenerateArgs& args, const config::Config& config, con
   }
 }
 
+// What the request will hold, from the model built on the meta device (no memory, no work yet).
+struct CheckedRequest {
+  inference::MemoryEstimate estimate;
+  int64_t hybrid_layers = 0;
+};
+
+// Checks the request against the model and its memory estimate against the device's free memory, before any work.
+CheckedRequest check_request(
+    const config::Config& config, const GenerateArgs& args, const at::Tensor& text, const at::Device& device) {
+  const auto& inf = config.inference;
+  const auto dtype = model::dtype_named(inf.dtype);
+  const auto meta_model = train::model_from_config(config, at::TensorOptions().dtype(dtype).device(at::kMeta));
+  inference::ARGenerator(meta_model, inf.generator).check_request(text, args.latent_frames);
+  CheckedRequest checked;
+  checked.hybrid_layers = static_cast<int64_t>(model::hybrid_layers(*meta_model).size());
+  const inference::GenerationShape shape{
+      text.size(0) * inf.generator.passes_per_video(),
+      args.latent_frames,
+      inf.generator.latent_height,
+      inf.generator.latent_width,
+      inf.generator.frames_per_block};
+  checked.estimate = inference::estimate_generation_memory(
+      config.model,
+      checked.hybrid_layers,
+      parameter_count(*meta_model),
+      shape,
+      inf.generator.kv,
+      c10::elementSize(dtype));
+  std::printf("memory estimate: %s\n", inference::describe(checked.estimate).c_str());
+  const auto free_bytes = inference::free_device_bytes(device);
+  TORCH_CHECK(
+      !free_bytes || checked.estimate.total_bytes() <= *free_bytes,
+      "the estimate (",
+      inference::describe(checked.estimate),
+      ") exceeds the ",
+      *free_bytes / 1e9,
+      " GB free on ",
+      inf.device,
+      "; use fewer frames, a KV window (inference.kv_window_frames) or more hybrid layers");
+  return checked;
+}
+
+// The blocks of a run as they finish, each reported on stdout, with the memory after each.
+struct GeneratedBlocks {
+  std::vector<at::Tensor> latents; // float32, on the CPU
+  std::vector<double> ms;
+  std::vector<int64_t> cache_bytes, memory_bytes;
+  double total_ms = 0;
+};
+
+GeneratedBlocks generate_blocks(inference::GenerationRun& run, const at::Device& device) {
+  GeneratedBlocks out;
+  while (!run.done()) {
+    auto block = run.next();
+    out.latents.push_back(block.latents.to(at::kCPU, at::kFloat));
+    out.ms.push_back(block.ms);
+    out.cache_bytes.push_back(run.cache_bytes_in_use());
+    out.memory_bytes.push_back(inference::used_memory_bytes(device).value_or(-1));
+    out.total_ms += block.ms;
+    std::printf(
+        "block %lld/%lld: %.1f ms\n",
+        static_cast<long long>(block.index + 1),
+        static_cast<long long>(block.num_blocks),
+        block.ms);
+    std::fflush(stdout);
+  }
+  return out;
+}
+
+// metrics.json: the blocks' times and memory, the estimate, and the configuration that ran.
+nlohmann::json generation_metrics(
+    const GenerateArgs& args,
+    const config::Config& config,
+    const CheckedRequest& checked,
+    const GeneratedBlocks& blocks,
+    const inference::GenerationRun& run,
+    const at::Device& device,
+    int64_t batch) {
+  const auto& inf = config.inference;
+  const auto peak = inference::peak_device_bytes(device);
+  nlohmann::json metrics;
+  metrics["block_ms"] = blocks.ms;
+  // after each block: the caches' bytes holding committed frames, and the memory in use (on the CPU the
+  // process's resident set)
+  metrics["block_cache_bytes"] = blocks.cache_bytes;
+  metrics["block_memory_bytes"] = blocks.memory_bytes;
+  metrics["memory_kind"] = device.is_cpu() ? "resident set of the process" : "allocated on the device";
+  metrics["total_ms"] = blocks.total_ms;
+  metrics["peak_device_bytes"] = peak ? nlohmann::json(*peak) : nlohmann::json(nullptr);
+  metrics["estimate"] = {
+      {"weight_bytes", checked.estimate.weight_bytes},
+      {"kv_cache_bytes", checked.estimate.kv_cache_bytes},
+      {"state_bytes", checked.estimate.state_bytes}};
+  metrics["cache_bytes"] = run.cache_bytes();
+  metrics["cuda_graphs"] = run.replays_cuda_graphs();
+  metrics["config"] = {
+      {"path", args.config_path},
+      {"overrides", args.overrides},
+      {"hash", config::config_hash(config)},
+      {"hybrid_layers", checked.hybrid_layers},
+      {"num_layers", config.model.num_layers},
+      {"dtype", inf.dtype},
+      {"device", inf.device},
+      {"random_weights", inf.checkpoint.empty() && inf.hybrid_checkpoint.empty()},
+      {"frames_per_block", inf.generator.frames_per_block},
+      {"latent_height", inf.generator.latent_height},
+      {"latent_width", inf.generator.latent_width},
+      {"kv_window_frames", inf.generator.kv.window_frames},
+      {"kv_sink_frames", inf.generator.kv.sink_frames},
+      {"denoising_steps", inf.generator.schedule.denoising_steps},
+      {"shift", inf.generator.schedule.shift},
+      {"warp", inf.generator.schedule.warp},
+      {"sampler", inference::name_of(inf.generator.schedule.sampler)},
+      {"context_timestep", inf.generator.context_timestep},
+      {"guidance_scale", inf.generator.guidance_scale}};
+  metrics["latent_frames"] = args.latent_frames;
+  metrics["batch"] = batch;
+  metrics["seed"] = args.seed;
+  return metrics;
+}
+
 int run_generate(const GenerateArgs& args) {
   const auto config = config::load_config(args.config_path, args.overrides);
   const auto& inf = config.inference;
@@ -77,126 +198,45 @@ int run_generate(const GenerateArgs& args) {
   }
   const auto prompts = open_prompts(args.prompts_path);
   const auto text = prompts.tensor("text_embeddings");
-
-  // The request, checked against the model built on the meta device: no memory, no work yet.
-  const auto dtype = model::dtype_named(inf.dtype);
-  const auto meta_model = train::model_from_config(config, at::TensorOptions().dtype(dtype).device(at::kMeta));
-  inference::ARGenerator(meta_model, inf.generator).check_request(text, args.latent_frames);
-  const int64_t hybrid_layers = static_cast<int64_t>(model::hybrid_layers(*meta_model).size());
-  const inference::GenerationShape shape{
-      text.size(0) * inf.generator.passes_per_video(),
-      args.latent_frames,
-      inf.generator.latent_height,
-      inf.generator.latent_width,
-      inf.generator.frames_per_block};
-  const auto estimate = inference::estimate_generation_memory(
-      config.model, hybrid_layers, parameter_count(*meta_model), shape, inf.generator.kv, c10::elementSize(dtype));
-  std::printf("memory estimate: %s\n", inference::describe(estimate).c_str());
-  const auto free_bytes = inference::free_device_bytes(device);
-  TORCH_CHECK(
-      !free_bytes || estimate.total_bytes() <= *free_bytes,
-      "the estimate (",
-      inference::describe(estimate),
-      ") exceeds the ",
-      *free_bytes / 1e9,
-      " GB free on ",
-      inf.device,
-      "; use fewer frames, a KV window (inference.kv_window_frames) or more hybrid layers");
+  const auto checked = check_request(config, args, text, device);
 
   const bool random_weights = inf.checkpoint.empty() && inf.hybrid_checkpoint.empty();
   std::printf(
       "model: %lld layers (%lld hybrid), %s on %s, %s\n",
       static_cast<long long>(config.model.num_layers),
-      static_cast<long long>(hybrid_layers),
+      static_cast<long long>(checked.hybrid_layers),
       inf.dtype.c_str(),
       inf.device.c_str(),
       random_weights ? "random weights (no inference.checkpoint)" : "weights from the checkpoint");
   inference::reset_peak_device_bytes(device);
   const auto dit = train::model_from_config(
       config,
-      at::TensorOptions().dtype(dtype).device(device),
+      at::TensorOptions().dtype(model::dtype_named(inf.dtype)).device(device),
       args.ema ? train::TrainedWeights::kEma : train::TrainedWeights::kRaw);
   const inference::ARGenerator generator(dit, inf.generator);
   auto run = generator.start(text, args.latent_frames, args.seed, /*timed=*/true);
   std::printf(
       "denoising passes: %s\n",
       run.replays_cuda_graphs() ? "replayed from a CUDA graph from block 2 on (inference.cuda_graphs)" : "run eagerly");
+  const auto blocks = generate_blocks(run, device);
+  const auto metrics = generation_metrics(args, config, checked, blocks, run, device, text.size(0));
 
-  std::vector<at::Tensor> blocks;
-  std::vector<double> block_ms;
-  std::vector<int64_t> block_cache_bytes, block_memory_bytes;
-  double total_ms = 0;
-  while (!run.done()) {
-    auto block = run.next();
-    blocks.push_back(block.latents.to(at::kCPU, at::kFloat));
-    block_ms.push_back(block.ms);
-    block_cache_bytes.push_back(run.cache_bytes_in_use());
-    block_memory_bytes.push_back(inference::used_memory_bytes(device).value_or(-1));
-    total_ms += block.ms;
-    std::printf(
-        "block %lld/%lld: %.1f ms\n",
-        static_cast<long long>(block.index + 1),
-        static_cast<long long>(block.num_blocks),
-        block.ms);
-    std::fflush(stdout);
-  }
-  const auto peak = inference::peak_device_bytes(device);
-
+  const auto video = at::cat(blocks.latents, 2);
   const auto prompt_list = prompts.metadata().count("prompts") ? prompts.metadata().at("prompts") : std::string("[]");
-  const auto hash = config::config_hash(config);
   const auto latents_path = write_latents(
       args.out_dir,
-      at::cat(blocks, 2),
-      {{"prompts", prompt_list}, {"config_hash", hash}, {"seed", std::to_string(args.seed)}});
-
+      video,
+      {{"prompts", prompt_list}, {"config_hash", config::config_hash(config)}, {"seed", std::to_string(args.seed)}});
   if (config.model.pixel_space()) { // RGB in [-1, 1], nothing to decode
-    for (const auto& path : write_video_sheets(args.out_dir, at::cat(blocks, 2))) {
+    for (const auto& path : write_video_sheets(args.out_dir, video)) {
       std::printf("video: %s\n", path.c_str());
     }
   }
-
-  nlohmann::json metrics;
-  metrics["block_ms"] = block_ms;
-  // after each block: the caches' bytes holding committed frames, and the memory in use (on the CPU the
-  // process's resident set)
-  metrics["block_cache_bytes"] = block_cache_bytes;
-  metrics["block_memory_bytes"] = block_memory_bytes;
-  metrics["memory_kind"] = device.is_cpu() ? "resident set of the process" : "allocated on the device";
-  metrics["total_ms"] = total_ms;
-  metrics["peak_device_bytes"] = peak ? nlohmann::json(*peak) : nlohmann::json(nullptr);
-  metrics["estimate"] = {
-      {"weight_bytes", estimate.weight_bytes},
-      {"kv_cache_bytes", estimate.kv_cache_bytes},
-      {"state_bytes", estimate.state_bytes}};
-  metrics["cache_bytes"] = run.cache_bytes();
-  metrics["cuda_graphs"] = run.replays_cuda_graphs();
-  metrics["config"] = {
-      {"path", args.config_path},
-      {"overrides", args.overrides},
-      {"hash", hash},
-      {"hybrid_layers", hybrid_layers},
-      {"num_layers", config.model.num_layers},
-      {"dtype", inf.dtype},
-      {"device", inf.device},
-      {"random_weights", random_weights},
-      {"frames_per_block", inf.generator.frames_per_block},
-      {"latent_height", inf.generator.latent_height},
-      {"latent_width", inf.generator.latent_width},
-      {"kv_window_frames", inf.generator.kv.window_frames},
-      {"kv_sink_frames", inf.generator.kv.sink_frames},
-      {"denoising_steps", inf.generator.schedule.denoising_steps},
-      {"shift", inf.generator.schedule.shift},
-      {"warp", inf.generator.schedule.warp},
-      {"sampler", inference::name_of(inf.generator.schedule.sampler)},
-      {"context_timestep", inf.generator.context_timestep}};
-  metrics["latent_frames"] = args.latent_frames;
-  metrics["batch"] = text.size(0);
-  metrics["seed"] = args.seed;
   io::write_file_atomically(metrics_path, metrics.dump(2) + "\n");
   std::printf(
       "%lld blocks in %.1f ms; wrote %s and %s\n",
       static_cast<long long>(run.num_blocks()),
-      total_ms,
+      blocks.total_ms,
       latents_path.c_str(),
       metrics_path.c_str());
   return 0;
