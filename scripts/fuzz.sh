@@ -42,7 +42,7 @@ OPS_LIB=python/arl2/libarl2_ops.so # where the CMake build puts it, for the Pyth
 for lib in "$BUILD_DIR/csrc/libarl2_framework.a" "$OPS_LIB"; do
   [ -f "$lib" ] || { echo "fuzz.sh: $lib is missing: build first (scripts/test.sh does)"; exit 1; }
 done
-build_target fuzz_config tests/fuzz/fuzz_config.cpp csrc/config/*.cpp csrc/model/config.cpp -- \
+build_target fuzz_config tests/fuzz/fuzz_config.cpp csrc/config/*.cpp csrc/io/fields.cpp csrc/model/config.cpp -- \
   "$BUILD_DIR/csrc/libarl2_framework.a" "$OPS_LIB" -Wl,-rpath,"$(dirname "$OPS_LIB")" -lyaml-cpp
 
 # Seeds. The reader's: a valid file and the corrupt kinds it must refuse (bad length, a gap, trailing

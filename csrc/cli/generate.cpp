@@ -25,6 +25,7 @@
 #include "inference/memory_estimate.h"
 #include "io/atomic_file.h"
 #include "io/directories.h"
+#include "io/fields_json.h"
 #include "io/output_paths.h"
 #include "io/safetensors.h"
 #include "model/conversion.h"
@@ -160,26 +161,17 @@ nlohmann::json generation_metrics(
       {"state_bytes", checked.estimate.state_bytes}};
   metrics["cache_bytes"] = run.cache_bytes();
   metrics["cuda_graphs"] = run.replays_cuda_graphs();
-  metrics["config"] = {
-      {"path", args.config_path},
-      {"overrides", args.overrides},
-      {"hash", config::config_hash(config)},
-      {"hybrid_layers", checked.hybrid_layers},
-      {"num_layers", config.model.num_layers},
-      {"dtype", inf.dtype},
-      {"device", inf.device},
-      {"random_weights", inf.checkpoint.empty() && inf.hybrid_checkpoint.empty()},
-      {"frames_per_block", inf.generator.frames_per_block},
-      {"latent_height", inf.generator.latent_height},
-      {"latent_width", inf.generator.latent_width},
-      {"kv_window_frames", inf.generator.kv.window_frames},
-      {"kv_sink_frames", inf.generator.kv.sink_frames},
-      {"denoising_steps", inf.generator.schedule.denoising_steps},
-      {"shift", inf.generator.schedule.shift},
-      {"warp", inf.generator.schedule.warp},
-      {"sampler", inference::name_of(inf.generator.schedule.sampler)},
-      {"context_timestep", inf.generator.context_timestep},
-      {"guidance_scale", inf.generator.guidance_scale}};
+  // the inference section's sampler and block layout, as the config file names them
+  metrics["config"] = io::fields_to_json(inf.generator);
+  metrics["config"].update(
+      {{"path", args.config_path},
+       {"overrides", args.overrides},
+       {"hash", config::config_hash(config)},
+       {"hybrid_layers", checked.hybrid_layers},
+       {"num_layers", config.model.num_layers},
+       {"dtype", inf.dtype},
+       {"device", inf.device},
+       {"random_weights", inf.random_weights()}});
   metrics["latent_frames"] = args.latent_frames;
   metrics["batch"] = batch;
   metrics["seed"] = args.seed;
@@ -200,14 +192,13 @@ int run_generate(const GenerateArgs& args) {
   const auto text = prompts.tensor("text_embeddings");
   const auto checked = check_request(config, args, text, device);
 
-  const bool random_weights = inf.checkpoint.empty() && inf.hybrid_checkpoint.empty();
   std::printf(
       "model: %lld layers (%lld hybrid), %s on %s, %s\n",
       static_cast<long long>(config.model.num_layers),
       static_cast<long long>(checked.hybrid_layers),
       inf.dtype.c_str(),
       inf.device.c_str(),
-      random_weights ? "random weights (no inference.checkpoint)" : "weights from the checkpoint");
+      inf.random_weights() ? "random weights (no inference.checkpoint)" : "weights from the checkpoint");
   inference::reset_peak_device_bytes(device);
   const auto dit = train::model_from_config(
       config,

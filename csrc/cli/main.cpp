@@ -2,6 +2,7 @@
 // `arl2 rollout`, `arl2 export`, `arl2 bench train`, `arl2 toy-data`, `arl2 eval`).
 #include <cstdio>
 #include <exception>
+#include <vector>
 
 #include <c10/util/Exception.h>
 
@@ -12,39 +13,26 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   CLI::App app{"ARL2: linear-attention memory for autoregressive video diffusion"};
   app.require_subcommand(1);
-  const arl2::cli::Command info = arl2::cli::add_info_command(app);
-  const arl2::cli::Command generate = arl2::cli::add_generate_command(app);
-  const arl2::cli::Command train = arl2::cli::add_train_command(app);
-  const arl2::cli::Command rollout = arl2::cli::add_rollout_command(app);
-  const arl2::cli::Command export_ = arl2::cli::add_export_command(app);
-  const arl2::cli::Command bench = arl2::cli::add_bench_command(app);
-  const arl2::cli::Command toy_data = arl2::cli::add_toy_data_command(app);
-  const arl2::cli::Command eval = arl2::cli::add_eval_command(app);
+  // Each adder registers its subcommand, in this order, and returns what runs it.
+  std::vector<arl2::cli::Command> commands;
+  for (const auto add :
+       {arl2::cli::add_info_command,
+        arl2::cli::add_generate_command,
+        arl2::cli::add_train_command,
+        arl2::cli::add_rollout_command,
+        arl2::cli::add_export_command,
+        arl2::cli::add_bench_command,
+        arl2::cli::add_toy_data_command,
+        arl2::cli::add_eval_command}) {
+    commands.push_back(add(app));
+  }
   CLI11_PARSE(app, argc, argv);
+  const auto subcommands = app.get_subcommands([](const CLI::App*) { return true; });
   try {
-    if (app.got_subcommand("info")) {
-      return info();
-    }
-    if (app.got_subcommand("generate")) {
-      return generate();
-    }
-    if (app.got_subcommand("train")) {
-      return train();
-    }
-    if (app.got_subcommand("rollout")) {
-      return rollout();
-    }
-    if (app.got_subcommand("export")) {
-      return export_();
-    }
-    if (app.got_subcommand("bench")) {
-      return bench();
-    }
-    if (app.got_subcommand("toy-data")) {
-      return toy_data();
-    }
-    if (app.got_subcommand("eval")) {
-      return eval();
+    for (size_t i = 0; i < subcommands.size(); ++i) {
+      if (subcommands[i]->parsed()) {
+        return commands[i]();
+      }
     }
   } catch (const c10::Error& e) {
     // Its what() carries a C++ backtrace; users get the message.

@@ -1,4 +1,5 @@
-// load_config and parse_config (see config.h): the top level of the file, one reader per section.
+// load_config and parse_config (see config.h): the top level of the file; the sections whose values have relations
+// to check have their own readers (sections.h), the others are their field tables.
 #include "config/config.h"
 
 #include <fstream>
@@ -66,13 +67,13 @@ Config read_config(const YAML::Node& root) {
     config.hybrid = read_hybrid_section(YamlMap(root["hybrid"], "hybrid"));
   }
   if (top.has("inference")) {
-    config.inference = read_inference_section(YamlMap(root["inference"], "inference"));
+    read_fields(YamlMap(root["inference"], "inference"), config.inference);
   }
   if (top.has("train")) {
     config.train = read_train_section(YamlMap(root["train"], "train"));
   }
   if (top.has("data")) {
-    config.data = read_data_section(YamlMap(root["data"], "data"));
+    read_fields(YamlMap(root["data"], "data"), config.data);
   }
   if (!top.has("model")) {
     fail_at(root, "model", "missing: name the model, e.g. model: {preset: toy} (presets: " + preset_names() + ")");

@@ -18,19 +18,24 @@
 // Training reuses the inference section for what both share: the teacher's weights (checkpoint), the
 // block size and the sampler whose step list the training input draws its timesteps from.
 //
-// The model section is required (an empty file is refused). Unknown sections or keys, keys given twice, values of
-// the wrong type or out of their field's range (sections.h) are errors naming the key path and the line, and so
-// is a hybrid section under train.stage 0 (which trains the plain model).
+// Each section's keys are its struct's field table (io/fields.h: visit_fields beside each struct), which the reader,
+// dump_config, the metrics and the Python bindings all walk. The model section is required (an empty file is
+// refused). Unknown sections or keys, keys given twice, values of the wrong type or out of their field's range are
+// errors naming the key path and the line, and so is a hybrid section under train.stage 0 (which trains the plain
+// model).
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "inference/generator_options.h"
+#include "io/fields.h"
 #include "model/config.h"
 #include "model/conversion.h"
+#include "model/dtype_names.h"
 
 namespace arl2::config {
 
@@ -40,7 +45,21 @@ struct InferenceConfig {
   std::string device = "cuda";
   std::string checkpoint;        // the teacher's weights (Wan names), loaded before conversion; empty: random
   std::string hybrid_checkpoint; // the converted model's weights (as save_weights writes them), loaded after
+
+  bool random_weights() const {
+    return checkpoint.empty() && hybrid_checkpoint.empty();
+  }
 };
+
+// The inference section's keys: the generator's, then the precision, the device and the weights.
+template <typename Self, typename Visitor, io::TableOf<Self, InferenceConfig> = 0>
+void visit_fields(Self& c, Visitor&& field) {
+  visit_fields(c.generator, field);
+  field("dtype", c.dtype, io::one_of(model::dtype_names()));
+  field("device", c.device, io::AnyValue{});
+  field("checkpoint", c.checkpoint, io::AnyValue{});
+  field("hybrid_checkpoint", c.hybrid_checkpoint, io::AnyValue{});
+}
 
 struct TrainConfig {
   // 0: teacher training (every parameter of the plain model, flow matching against the clips);
@@ -96,9 +115,70 @@ struct TrainConfig {
   std::string init_from;
 };
 
+// The train section's keys, `stage` first, so that stage 3's keys are refused under another stage. How values fit
+// together (warmup within the steps, a stage's options under that stage) is checked by its reader.
+template <typename Self, typename Visitor, io::TableOf<Self, TrainConfig> = 0>
+void visit_fields(Self& t, Visitor&& field) {
+  constexpr io::IntRange kPositive{1};
+  constexpr io::IntRange kCount{0};
+  constexpr io::IntRange kBatch{1, 1 << 20}; // bounds on clips and blocks that keep the memory estimate in range
+  constexpr io::IntRange kBlocks{0, 1 << 20};
+  constexpr io::NumberRange kNonNegative{0};
+  constexpr io::NumberRange kBeta{0, 1, false, true}; // AdamW's ranges, as torch.optim.AdamW checks them
+  field(
+      "stage",
+      t.stage,
+      io::IntRange{0, 3, "0 (teacher training), 1 (layer alignment), 2 (distillation) or 3 (on-policy distillation)"});
+  field("steps", t.steps, kPositive);
+  field("lr", t.lr, io::NumberRange{0, std::numeric_limits<double>::max(), true});
+  field("warmup_steps", t.warmup_steps, kCount);
+  field("min_lr_ratio", t.min_lr_ratio, io::NumberRange{0, 1});
+  field("weight_decay", t.weight_decay, kNonNegative);
+  field("beta1", t.beta1, kBeta);
+  field("beta2", t.beta2, kBeta);
+  field("eps", t.eps, kNonNegative);
+  field("grad_clip", t.grad_clip, kNonNegative);
+  field("layer_loss_weight", t.layer_loss_weight, kNonNegative);
+  // Left out of run folders' configs at their defaults, so configs from before these keys hash as they did.
+  field("prompt_dropout", t.prompt_dropout, io::NumberRange{0, 1, false, true}, io::dumped_when(t.prompt_dropout > 0));
+  field(
+      "teacher_guidance_scale",
+      t.teacher_guidance_scale,
+      io::NumberRange{0, 100},
+      io::dumped_when(t.teacher_guidance_scale != 1.0));
+  const auto on_policy = [&t] {
+    return io::applies_when(
+        t.stage == 3, "a stage-3 option (on-policy distillation), but train.stage is " + std::to_string(t.stage));
+  };
+  field("rollout_frames", t.rollout_frames, io::IntRange{1, 1 << 30}, on_policy());
+  field("rollout_context_blocks", t.rollout_context_blocks, kBlocks, on_policy());
+  field("rollout_window_blocks", t.rollout_window_blocks, io::IntRange{1, kBlocks.max}, on_policy());
+  field("rollout_buffer", t.rollout_buffer, io::IntRange{1, kBlocks.max}, on_policy());
+  field("rollout_refresh_steps", t.rollout_refresh_steps, kPositive, on_policy());
+  field("rollout_curriculum_steps", t.rollout_curriculum_steps, kCount, on_policy());
+  field("rollout_clip_loss_weight", t.rollout_clip_loss_weight, kNonNegative, on_policy());
+  field("grad_accumulation", t.grad_accumulation, kBatch);
+  field("batch_size", t.batch_size, kBatch);
+  field("ema_decay", t.ema_decay, io::NumberRange{0, 1, false, true});
+  field("ema_start_step", t.ema_start_step, kCount);
+  field("seed", t.seed, kCount);
+  field("checkpoint_every", t.checkpoint_every, kPositive);
+  field("log_every", t.log_every, kPositive);
+  field("activation_checkpointing", t.activation_checkpointing, io::AnyValue{});
+  field("dtype", t.dtype, io::one_of(model::dtype_names()));
+  field("device", t.device, io::AnyValue{});
+  field("out", t.out, io::AnyValue{});
+  field("init_from", t.init_from, io::AnyValue{});
+}
+
 struct DataConfig {
   std::string path; // a folder of safetensors shards (train/clip_dataset.h)
 };
+
+template <typename Self, typename Visitor, io::TableOf<Self, DataConfig> = 0>
+void visit_fields(Self& c, Visitor&& field) {
+  field("path", c.path, io::AnyValue{});
+}
 
 struct Config {
   model::ModelConfig model;                   // validated

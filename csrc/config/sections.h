@@ -1,4 +1,5 @@
-// One reader per section of a config file (config.h); each checks its keys and types through YamlMap.
+// The readers of the config file's sections whose values have relations to check (config.h); each reads its field
+// table through read_fields (yaml_map.h) first. The inference and data sections are their tables alone.
 #pragma once
 
 #include "config/config.h"
@@ -11,17 +12,11 @@ namespace arl2::config {
 // `preset` (default wan2.1-t2v-1.3b), then any ModelConfig field; not yet validated.
 model::ModelConfig read_model_section(const YamlMap& section);
 
-// `layers` or `ratio` with `policy`; `lora`, `lora_rank`, `lora_alpha`.
+// `layers` or `ratio` with `policy`, and LoRA: ffn_lora_all_layers only with lora.
 model::HybridOptions read_hybrid_section(const YamlMap& section);
 
-// The sampler, block and latent sizes, KV window, dtype, device and checkpoints; relations between values
-// (a window that holds a block, latent sizes that are whole patches) are checked by the generator.
-InferenceConfig read_inference_section(const YamlMap& section);
-
-// The stage, optimizer (AdamW's ranges, as PyTorch checks them), schedule, precision and run folder.
+// The stage, optimizer, schedule, precision and run folder: each stage's options only under it, warmup within
+// the steps, a run folder named.
 TrainConfig read_train_section(const YamlMap& section);
-
-// `path`, the folder of shards.
-DataConfig read_data_section(const YamlMap& section);
 
 } // namespace arl2::config

@@ -1,8 +1,6 @@
 // YamlMap (see yaml_map.h).
 #include "config/yaml_map.h"
 
-#include <cmath>
-#include <cstdio>
 #include <map>
 #include <type_traits>
 
@@ -38,56 +36,12 @@ T scalar_as(const YAML::Node& node, const std::string& path, const char* expecte
   fail_at(node, path, std::string("expected ") + expected + ", got " + describe(node));
 }
 
-// A bound as an error shows it: 1000, 0.5, 1e-08.
-std::string bound_text(double x) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%g", x);
-  return text;
-}
-
-// How an error states a range: "an integer >= 1", "an integer in [1, 1024]".
-std::string describe(const IntRange& r) {
-  const bool low = r.min != std::numeric_limits<int64_t>::min();
-  const bool high = r.max != std::numeric_limits<int64_t>::max();
-  if (!high && (r.min == 0 || r.min == 1)) {
-    return r.min == 0 ? "a non-negative integer" : "a positive integer";
-  }
-  if (low && high) {
-    return "an integer in [" + std::to_string(r.min) + ", " + std::to_string(r.max) + "]";
-  }
-  if (low) {
-    return "an integer >= " + std::to_string(r.min);
-  }
-  return high ? "an integer <= " + std::to_string(r.max) : "an integer";
-}
-
-std::string describe(const NumberRange& r) {
-  const bool low = r.min != -std::numeric_limits<double>::max();
-  const bool high = r.max != std::numeric_limits<double>::max();
-  if (low && high) {
-    return std::string("a number in ") + (r.min_open ? "(" : "[") + bound_text(r.min) + ", " + bound_text(r.max) +
-           (r.max_open ? ")" : "]");
-  }
-  if (low) {
-    return std::string("a number ") + (r.min_open ? "> " : ">= ") + bound_text(r.min);
-  }
-  return high ? std::string("a number ") + (r.max_open ? "< " : "<= ") + bound_text(r.max) : "a finite number";
-}
-
-bool contains(const IntRange& r, int64_t x) {
-  return x >= r.min && x <= r.max;
-}
-
-bool contains(const NumberRange& r, double x) {
-  return std::isfinite(x) && (r.min_open ? x > r.min : x >= r.min) && (r.max_open ? x < r.max : x <= r.max);
-}
-
 // `node` as a number in `range`, or the error naming `path`.
 template <typename T, typename Range>
 T in_range(const YAML::Node& node, const std::string& path, const Range& range) {
   const auto x = scalar_as<T>(node, path, std::is_integral_v<T> ? "an integer" : "a number");
-  if (!contains(range, x)) {
-    fail_at(node, path, "expected " + describe(range) + ", got " + node.Scalar());
+  if (!io::contains(range, x)) {
+    fail_at(node, path, "expected " + io::describe(range) + ", got " + node.Scalar());
   }
   return x;
 }
@@ -152,36 +106,12 @@ std::string YamlMap::key_path(const std::string& key) const {
   return path_ + "." + key;
 }
 
-int64_t YamlMap::integer(const std::string& key, IntRange range) const {
+int64_t YamlMap::integer(const std::string& key, io::IntRange range) const {
   return in_range<int64_t>(value(key), key_path(key), range);
 }
 
-double YamlMap::number(const std::string& key, NumberRange range) const {
+double YamlMap::number(const std::string& key, io::NumberRange range) const {
   return in_range<double>(value(key), key_path(key), range);
-}
-
-void YamlMap::read(const std::string& key, int64_t& field, IntRange range) const {
-  if (has(key)) {
-    field = integer(key, range);
-  }
-}
-
-void YamlMap::read(const std::string& key, double& field, NumberRange range) const {
-  if (has(key)) {
-    field = number(key, range);
-  }
-}
-
-void YamlMap::read(const std::string& key, bool& field) const {
-  if (has(key)) {
-    field = boolean(key);
-  }
-}
-
-void YamlMap::read(const std::string& key, std::string& field) const {
-  if (has(key)) {
-    field = string(key);
-  }
 }
 
 bool YamlMap::boolean(const std::string& key) const {
@@ -208,7 +138,7 @@ void YamlMap::fail(const std::string& key, const std::string& what) const {
   fail_at(value(key), key_path(key), what);
 }
 
-std::vector<int64_t> YamlMap::integers(const std::string& key, IntRange range) const {
+std::vector<int64_t> YamlMap::integers(const std::string& key, io::IntRange range) const {
   const auto v = value(key);
   if (!v.IsSequence()) {
     fail_at(v, key_path(key), "expected a list of integers, got " + describe(v));
@@ -220,7 +150,7 @@ std::vector<int64_t> YamlMap::integers(const std::string& key, IntRange range) c
   return out;
 }
 
-std::array<int64_t, 3> YamlMap::integer_triple(const std::string& key, IntRange range) const {
+std::array<int64_t, 3> YamlMap::integer_triple(const std::string& key, io::IntRange range) const {
   const auto values = integers(key, range);
   if (values.size() != 3) {
     fail_at(value(key), key_path(key), "expected 3 integers, got " + std::to_string(values.size()));

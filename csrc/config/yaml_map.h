@@ -1,32 +1,21 @@
 // Reading one YAML mapping of a config file into plain values, with errors that name the key path and
 // the line, e.g. `hybrid.ratio: expected a number, got "abc" (line 3)`. Every section reader of
-// config.cpp goes through it, so every section reports mistakes the same way.
+// config.cpp goes through it, so every section reports mistakes the same way; read_fields reads a struct's
+// whole field table (io/fields.h).
 #pragma once
 
 #include <array>
 #include <cstdint>
-#include <limits>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
 
+#include "io/fields.h"
+
 namespace arl2::config {
-
-// The values a config field accepts, stated in its errors: "expected an integer >= 1, got 0 (line 7)".
-// Sizes have an upper bound too, so that no product of them overflows 64 bits before it is checked.
-struct IntRange {
-  int64_t min = std::numeric_limits<int64_t>::min();
-  int64_t max = std::numeric_limits<int64_t>::max();
-};
-
-// Finite numbers between `min` and `max`, each bound included unless marked open.
-struct NumberRange {
-  double min = -std::numeric_limits<double>::max();
-  double max = std::numeric_limits<double>::max();
-  bool min_open = false;
-  bool max_open = false;
-};
 
 class YamlMap {
  public:
@@ -39,21 +28,14 @@ class YamlMap {
 
   // The value under `key`, which must be present and of the type: throws naming path.key, what it
   // holds and its line otherwise.
-  int64_t integer(const std::string& key, IntRange range = {}) const;
-  double number(const std::string& key, NumberRange range = {}) const;
+  int64_t integer(const std::string& key, io::IntRange range = {}) const;
+  double number(const std::string& key, io::NumberRange range = {}) const;
   bool boolean(const std::string& key) const;
   std::string string(const std::string& key) const;
   // A string that must be one of `known`.
   std::string choice(const std::string& key, const std::vector<std::string>& known) const;
-  std::vector<int64_t> integers(const std::string& key, IntRange range = {}) const;
-  std::array<int64_t, 3> integer_triple(const std::string& key, IntRange range = {}) const;
-
-  // Set `field` from `key` where the map holds it, and leave it alone where not; a value outside `range`
-  // fails naming the key, the range and the line. Numbers must be finite (YAML's .nan and .inf are not).
-  void read(const std::string& key, int64_t& field, IntRange range) const;
-  void read(const std::string& key, double& field, NumberRange range) const;
-  void read(const std::string& key, bool& field) const;
-  void read(const std::string& key, std::string& field) const;
+  std::vector<int64_t> integers(const std::string& key, io::IntRange range = {}) const;
+  std::array<int64_t, 3> integer_triple(const std::string& key, io::IntRange range = {}) const;
 
   // Throws `path.key: what (line N)` for the value under `key`, for checks a section makes of a value.
   [[noreturn]] void fail(const std::string& key, const std::string& what) const;
@@ -68,5 +50,47 @@ class YamlMap {
 
 // Throws `<path>: <what> (line N)` for `node`.
 [[noreturn]] void fail_at(const YAML::Node& node, const std::string& path, const std::string& what);
+
+// Sets each field of `config` whose key the map holds and leaves the others alone; refuses keys outside the
+// table and `other_keys`, keys of fields that do not apply (FieldRole), and values of the wrong type or outside
+// their field's range. Numbers must be finite (YAML's .nan and .inf are not).
+template <typename Config>
+void read_fields(const YamlMap& map, Config& config, std::vector<std::string> other_keys = {}) {
+  auto known = io::field_keys(config);
+  known.insert(known.end(), other_keys.begin(), other_keys.end());
+  map.check_keys(known);
+  visit_fields(config, [&map](const char* key, auto& field, const auto& accepts, const io::FieldRole& role = {}) {
+    if (!map.has(key)) {
+      return;
+    }
+    if (!role.applies) {
+      map.fail(key, role.why_not);
+    }
+    using T = std::remove_reference_t<decltype(field)>;
+    if constexpr (std::is_same_v<T, bool>) {
+      field = map.boolean(key);
+    } else if constexpr (std::is_same_v<T, int64_t>) {
+      field = map.integer(key, accepts);
+    } else if constexpr (std::is_same_v<T, uint64_t>) {
+      field = static_cast<uint64_t>(map.integer(key, accepts));
+    } else if constexpr (std::is_same_v<T, double> || std::is_same_v<T, std::optional<double>>) {
+      field = map.number(key, accepts);
+    } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+      field = map.integers(key, accepts);
+    } else if constexpr (std::is_same_v<T, std::array<int64_t, 3>>) {
+      field = map.integer_triple(key, accepts);
+    } else if constexpr (std::is_same_v<std::decay_t<decltype(accepts)>, io::AnyValue>) {
+      static_assert(std::is_same_v<T, std::string>, "a field of a type read_fields cannot read");
+      field = map.string(key);
+    } else { // a Choice
+      const auto name = map.choice(key, accepts.names());
+      for (const auto& [option, value] : accepts.options) {
+        if (option == name) {
+          field = value;
+        }
+      }
+    }
+  });
+}
 
 } // namespace arl2::config

@@ -72,17 +72,8 @@ at::Tensor FlowMatchSchedule::x0_from_flow(const at::Tensor& x_t, const at::Tens
   return (x_t.to(at::kDouble) - sigma(t) * flow.to(at::kDouble)).to(x_t.scalar_type());
 }
 
-const char* name_of(Sampler sampler) {
-  return sampler == Sampler::kEuler ? "euler" : "renoise";
-}
-
-Sampler sampler_from_name(const std::string& name) {
-  for (const auto s : {Sampler::kRenoise, Sampler::kEuler}) {
-    if (name == name_of(s)) {
-      return s;
-    }
-  }
-  TORCH_CHECK(false, "sampler: expected renoise or euler, got '", name, "'");
+io::Choice<Sampler> samplers() {
+  return {{{"renoise", Sampler::kRenoise}, {"euler", Sampler::kEuler}}};
 }
 
 at::Tensor sampler_input(

@@ -13,6 +13,8 @@
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
+#include "io/fields.h"
+
 namespace arl2::inference {
 
 // How a denoising step reaches the next step's level from its x0 estimate.
@@ -25,9 +27,8 @@ enum class Sampler {
   kEuler,
 };
 
-// "renoise" or "euler", and back (throws naming the known names).
-const char* name_of(Sampler sampler);
-Sampler sampler_from_name(const std::string& name);
+// The samplers by name: "renoise", "euler".
+io::Choice<Sampler> samplers();
 
 struct FlowMatchOptions {
   double shift = 5.0;                 // sigma' = shift sigma / (1 + (shift - 1) sigma)

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 #include "inference/flow_matching.h"
 #include "inference/memory_estimate.h"
+#include "io/fields.h"
 
 namespace arl2::inference {
 
@@ -31,5 +33,27 @@ struct GeneratorOptions {
     return guided() ? 2 : 1;
   }
 };
+
+// The inference section's sampler and block layout (io/fields.h). Latent sizes are large enough for any video and
+// small enough that their products fit 64 bits; how the values fit together is checked by the generator.
+template <typename Self, typename Visitor, io::TableOf<Self, GeneratorOptions> = 0>
+void visit_fields(Self& g, Visitor&& field) {
+  constexpr io::IntRange kFrames{0, 1 << 20};
+  constexpr io::IntRange kLatentSide{1, 1 << 16};
+  const int64_t timesteps = g.schedule.num_train_timesteps;
+  field("denoising_steps", g.schedule.denoising_steps, io::IntRange{1, timesteps});
+  field("shift", g.schedule.shift, io::NumberRange{0, std::numeric_limits<double>::max(), true});
+  field("warp", g.schedule.warp, io::AnyValue{});
+  // Left out of run folders' configs at the defaults, so configs from before these keys hash as they did.
+  field("sampler", g.schedule.sampler, samplers(), io::dumped_when(g.schedule.sampler != Sampler::kRenoise));
+  field("context_timestep", g.context_timestep, io::NumberRange{0, static_cast<double>(timesteps)});
+  field("guidance_scale", g.guidance_scale, io::NumberRange{0, 100}, io::dumped_when(g.guided()));
+  field("frames_per_block", g.frames_per_block, io::IntRange{1, 1 << 10});
+  field("latent_height", g.latent_height, kLatentSide);
+  field("latent_width", g.latent_width, kLatentSide);
+  field("kv_window_frames", g.kv.window_frames, kFrames);
+  field("kv_sink_frames", g.kv.sink_frames, kFrames);
+  field("cuda_graphs", g.cuda_graphs, io::AnyValue{});
+}
 
 } // namespace arl2::inference

@@ -1,6 +1,8 @@
 // Presets and validation of ModelConfig (see config.h).
 #include "model/config.h"
 
+#include <utility>
+
 #include <c10/util/Exception.h>
 
 namespace arl2::model {
@@ -10,44 +12,55 @@ void check_positive(const char* field, int64_t value) {
   TORCH_CHECK(value > 0, "model.", field, " (", value, ") must be positive");
 }
 
+ModelConfig tiny() {
+  ModelConfig c;
+  c.dim = 64;
+  c.ffn_dim = 128;
+  c.num_heads = 2;
+  c.num_layers = 2;
+  c.text_len = 8;
+  c.text_dim = 32;
+  c.freq_dim = 32;
+  return c;
+}
+
+ModelConfig toy() {
+  ModelConfig c;
+  c.dim = 128;
+  c.ffn_dim = 512;
+  c.num_heads = 4;
+  c.num_layers = 4;
+  c.patch = {1, 4, 4};
+  c.in_dim = 3;
+  c.out_dim = 3;
+  c.text_len = 16;
+  c.text_dim = 32;
+  c.freq_dim = 64;
+  return c;
+}
+
+// Every preset: a name and its dimensions.
+std::vector<std::pair<std::string, ModelConfig>> presets() {
+  return {{"wan2.1-t2v-1.3b", ModelConfig{}}, {"tiny", tiny()}, {"toy", toy()}};
+}
+
 } // namespace
 
 std::vector<std::string> model_preset_names() {
-  return {"wan2.1-t2v-1.3b", "tiny", "toy"};
+  std::vector<std::string> names;
+  for (const auto& [name, config] : presets()) {
+    names.push_back(name);
+  }
+  return names;
 }
 
 ModelConfig model_preset(std::string_view name) {
-  if (name == "wan2.1-t2v-1.3b") {
-    return ModelConfig{};
-  }
-  if (name == "tiny") {
-    ModelConfig c;
-    c.dim = 64;
-    c.ffn_dim = 128;
-    c.num_heads = 2;
-    c.num_layers = 2;
-    c.text_len = 8;
-    c.text_dim = 32;
-    c.freq_dim = 32;
-    return c;
-  }
-  if (name == "toy") {
-    ModelConfig c;
-    c.dim = 128;
-    c.ffn_dim = 512;
-    c.num_heads = 4;
-    c.num_layers = 4;
-    c.patch = {1, 4, 4};
-    c.in_dim = 3;
-    c.out_dim = 3;
-    c.text_len = 16;
-    c.text_dim = 32;
-    c.freq_dim = 64;
-    return c;
-  }
   std::string known;
-  for (const auto& n : model_preset_names()) {
-    known += (known.empty() ? "" : ", ") + n;
+  for (const auto& [preset, config] : presets()) {
+    if (preset == name) {
+      return config;
+    }
+    known += (known.empty() ? "" : ", ") + preset;
   }
   TORCH_CHECK(false, "model preset '", name, "' is unknown; known presets: ", known);
 }

@@ -1,5 +1,5 @@
-// The dimensions of a Wan2.1 DiT. A plain struct: the config reader (csrc/config/model_section.cpp) fills it and
-// calls validate_model_config; the model reads nothing else.
+// The dimensions of a Wan2.1 DiT. A plain struct with its field table (io/fields.h): the config reader
+// (csrc/config/model_section.cpp) fills it and calls validate_model_config; the model reads nothing else.
 #pragma once
 
 #include <array>
@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "io/fields.h"
 
 namespace arl2::model {
 
@@ -32,6 +34,26 @@ struct ModelConfig {
     return in_dim == 3 && out_dim == 3;
   }
 };
+
+// The model section's keys (besides `preset`). The bounds lie far above any DiT's, so that a typo fails here rather
+// than in an hour-long build, and no product of sizes overflows 64 bits; relations between fields are
+// validate_model_config's.
+template <typename Self, typename Visitor, io::TableOf<Self, ModelConfig> = 0>
+void visit_fields(Self& c, Visitor&& field) {
+  constexpr io::IntRange kWidth{1, 1 << 20};
+  constexpr io::IntRange kCount{1, 1 << 10};
+  field("dim", c.dim, kWidth);
+  field("ffn_dim", c.ffn_dim, kWidth);
+  field("num_heads", c.num_heads, kCount);
+  field("num_layers", c.num_layers, kCount);
+  field("patch", c.patch, io::IntRange{1, 1 << 8});
+  field("in_dim", c.in_dim, kWidth);
+  field("out_dim", c.out_dim, kWidth);
+  field("text_len", c.text_len, kWidth);
+  field("text_dim", c.text_dim, kWidth);
+  field("freq_dim", c.freq_dim, kWidth);
+  field("eps", c.eps, io::NumberRange{0, 1, true});
+}
 
 // "wan2.1-t2v-1.3b", "tiny" (dim 64, 2 heads of 32, 2 layers: small enough for CPU tests, with a head dim the CUDA GDN
 // kernels accept) or "toy" (the toy domain's teacher, docs/design.md "The toy domain and its eval": RGB pixels in 4 x 4

@@ -8,29 +8,24 @@
 #include <c10/core/TensorImpl.h>
 #include <c10/util/Exception.h>
 
+#include "model/layers.h"
 #include "model/softmax_attention.h"
 
 namespace arl2::model {
-namespace {
+namespace {} // namespace
 
-bool is_lora(const std::string& name) {
-  const auto leaf = name.substr(name.rfind('.') + 1);
-  return leaf.rfind("lora_", 0) == 0;
-}
-
-} // namespace
-
-std::vector<std::string> layer_policy_names() {
-  return {"first"};
+io::Choice<LayerPolicy> layer_policies() {
+  return {{{"first", LayerPolicy::kFirst}}};
 }
 
 LayerPolicy layer_policy(std::string_view name) {
-  if (name == "first") {
-    return LayerPolicy::kFirst;
-  }
+  const auto policies = layer_policies();
   std::string known;
-  for (const auto& n : layer_policy_names()) {
-    known += (known.empty() ? "" : ", ") + n;
+  for (const auto& [policy_name, policy] : policies.options) {
+    if (policy_name == name) {
+      return policy;
+    }
+    known += (known.empty() ? "" : ", ") + policy_name;
   }
   TORCH_CHECK(false, "hybrid.policy '", name, "' is unknown; known policies: ", known);
 }
@@ -160,15 +155,26 @@ int64_t ParameterGroup::trainable_numel() const {
 }
 
 std::vector<ParameterGroup> group_parameters(const WanDiT& model) {
-  std::set<const c10::TensorImpl*> memory;
-  for (const auto& [index, layer] : hybrid_layers(model)) {
-    for (const auto& p : layer->memory_parameters()) {
-      memory.insert(p.unsafeGetTensorImpl());
+  // Each layer says which of its parameters are what: the hybrid layers their memory path and adapters, the
+  // linear layers their adapters.
+  std::set<const c10::TensorImpl*> memory, adapters;
+  for (const auto& module : model.modules(/*include_self=*/false)) {
+    if (const auto hybrid = std::dynamic_pointer_cast<HybridAttention>(module)) {
+      for (const auto& p : hybrid->memory_parameters()) {
+        memory.insert(p.unsafeGetTensorImpl());
+      }
+      for (const auto& p : hybrid->adapter_parameters()) {
+        adapters.insert(p.unsafeGetTensorImpl());
+      }
+    } else if (const auto linear = std::dynamic_pointer_cast<Linear>(module); linear && linear->lora()) {
+      adapters.insert(linear->lora()->A.unsafeGetTensorImpl());
+      adapters.insert(linear->lora()->B.unsafeGetTensorImpl());
     }
   }
   std::vector<ParameterGroup> groups = {{"base", {}}, {"hybrid", {}}, {"lora", {}}};
   for (const auto& p : model.named_parameters()) {
-    const size_t group = is_lora(p.key()) ? 2 : memory.count(p.value().unsafeGetTensorImpl()) ? 1 : 0;
+    const auto* impl = p.value().unsafeGetTensorImpl();
+    const size_t group = adapters.count(impl) ? 2 : memory.count(impl) ? 1 : 0;
     groups[group].parameters.emplace_back(p.key(), p.value());
   }
   return groups;

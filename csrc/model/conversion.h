@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/fields.h"
 #include "model/hybrid_attention.h"
 #include "model/lora.h"
 #include "model/wan_dit.h"
@@ -23,9 +24,10 @@ enum class LayerPolicy {
   kFirst,
 };
 
-// "first"; throws naming the known policies.
+// The policies by name ("first").
+io::Choice<LayerPolicy> layer_policies();
+// The policy `name` names; throws naming the known ones.
 LayerPolicy layer_policy(std::string_view name);
-std::vector<std::string> layer_policy_names();
 
 struct HybridOptions {
   // Either explicit layer indices or a ratio in (0, 1] with a policy: n = ratio x num_layers layers,
@@ -39,6 +41,18 @@ struct HybridOptions {
   // With lora: the FFN adapters on every layer's FFN, softmax layers' too (the authors' --ffn_lora_all_layers).
   bool ffn_lora_all_layers = false;
 };
+
+// The hybrid section's keys (io/fields.h).
+template <typename Self, typename Visitor, io::TableOf<Self, HybridOptions> = 0>
+void visit_fields(Self& h, Visitor&& field) {
+  field("layers", h.layers, io::IntRange{}, io::unset_when(h.layers.empty()));
+  field("ratio", h.ratio, io::NumberRange{});
+  field("policy", h.policy, layer_policies());
+  field("lora", h.lora, io::AnyValue{});
+  field("lora_rank", h.lora_options.rank, io::IntRange{1, 1 << 12});
+  field("lora_alpha", h.lora_options.alpha, io::NumberRange{});
+  field("ffn_lora_all_layers", h.ffn_lora_all_layers, io::AnyValue{}, io::dumped_when(h.ffn_lora_all_layers));
+}
 
 // The layers `options` selects in a model of `num_layers`, ascending. Throws naming the field
 // (hybrid.layers, hybrid.ratio) when they are out of range, repeated, both given or neither.

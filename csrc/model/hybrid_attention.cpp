@@ -98,6 +98,13 @@ std::vector<at::Tensor> HybridAttention::memory_parameters() const {
   return {a_proj_->weight, b_proj_->weight, gate_proj_->weight, A_log_, dt_bias_, phi_q_, phi_k_, phi_v_};
 }
 
+std::vector<at::Tensor> HybridAttention::adapter_parameters() const {
+  if (!has_lora()) {
+    return {};
+  }
+  return {lora_q_->A, lora_q_->B, lora_k_->A, lora_k_->B, lora_v_->A, lora_v_->B};
+}
+
 LayerCache HybridAttention::make_cache(int64_t batch, int64_t tokens_per_frame, const KVCacheSpec& /*spec*/) const {
   const auto& w = parts.q->weight;
   return RecurrentState(

@@ -62,6 +62,8 @@ class HybridAttention : public SelfAttentionLayer {
 
   // The parameters this layer adds, LoRA excepted (the stage-1 trainables).
   std::vector<at::Tensor> memory_parameters() const;
+  // Its adapters' A and B; none before add_lora.
+  std::vector<at::Tensor> adapter_parameters() const;
   // Those kept out of weight decay: the decay's own (A_log, dt_bias), which weight decay would pull towards a
   // fixed decay rate rather than towards a smaller one.
   std::vector<at::Tensor> no_weight_decay_parameters() const {

@@ -187,9 +187,6 @@ void Trainer::build_distillation(const at::Device& device) {
         p.set_data(p.detach().to(at::kFloat));
       }
       trainable_.emplace_back(name, p);
-      if (group.name == "lora") {
-        lora_names_.insert(name);
-      }
     }
   }
 }
@@ -244,7 +241,16 @@ void Trainer::init_from(const std::string& path) {
   }
   // Stage 2 adds LoRA to what stage 1 trained; anything else a checkpoint lacks would train on from its fresh
   // initialisation without a word.
-  const auto added = state.stage < config_.train.stage ? lora_names_ : std::set<std::string>{};
+  std::set<std::string> added;
+  if (state.stage < config_.train.stage) {
+    for (const auto& group : model::group_parameters(*student_)) {
+      for (const auto& [name, p] : group.parameters) {
+        if (group.name == "lora") {
+          added.insert(name);
+        }
+      }
+    }
+  }
   for (const auto& name : not_loaded) {
     TORCH_CHECK(
         added.count(name),

@@ -47,7 +47,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -207,7 +206,6 @@ class Trainer {
   std::shared_ptr<model::WanDiT> teacher_, student_; // no teacher_ in stage 0
   std::vector<std::pair<int64_t, std::shared_ptr<model::HybridAttention>>> hybrids_;
   std::vector<std::pair<std::string, at::Tensor>> trainable_;
-  std::set<std::string> lora_names_; // the trainable parameters stage 2 adds to stage 1's
   std::vector<at::Tensor> trainable_tensors_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::unique_ptr<Ema> ema_;

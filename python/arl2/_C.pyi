@@ -4,7 +4,7 @@ tests/python/test_stubs.py checks every name, parameter and default here against
 ways; C++ errors arrive as RuntimeError (torch.OutOfMemoryError when a device runs out of memory).
 """
 from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import Any, TypedDict, Unpack
 
 import torch
 from torch.distributed import ProcessGroup
@@ -22,6 +22,32 @@ class _Diagnostics(TypedDict):
     gate_mean: float
     gate_saturation: float
 
+# The fields of a config's hybrid section: WanDiT.convert_to_hybrid's keyword arguments (their defaults are in its
+# docstring, from the C++ field table).
+class _HybridOptions(TypedDict, total=False):
+    layers: list[int] | None
+    ratio: float | None
+    policy: str
+    lora: bool
+    lora_rank: int
+    lora_alpha: float
+    ffn_lora_all_layers: bool
+
+# The sampler and block layout of a config's inference section: WanDiT.generate's keyword arguments.
+class _GenerationOptions(TypedDict, total=False):
+    denoising_steps: list[int]
+    shift: float
+    warp: bool
+    sampler: str
+    context_timestep: float
+    guidance_scale: float
+    frames_per_block: int
+    latent_height: int
+    latent_width: int
+    kv_window_frames: int
+    kv_sink_frames: int
+    cuda_graphs: bool
+
 def model_presets() -> list[str]: ...
 def load_config(path: str, overrides: list[str] = []) -> Config: ...
 def parse_config(yaml: str, source: str = "<string>", overrides: list[str] = []) -> Config: ...
@@ -30,9 +56,9 @@ class Config:
     @property
     def model(self) -> dict[str, Any]: ...
     @property
-    def hybrid(self) -> dict[str, Any] | None: ...
+    def hybrid(self) -> _HybridOptions | None: ...
     @property
-    def generation(self) -> dict[str, Any]: ...
+    def generation(self) -> _GenerationOptions: ...
     @property
     def yaml(self) -> str: ...
     @property
@@ -95,16 +121,7 @@ class WanDiT:
         context: torch.Tensor,
         frames_per_block: int,
     ) -> torch.Tensor: ...
-    def convert_to_hybrid(
-        self,
-        layers: list[int] | None = None,
-        ratio: float | None = None,
-        policy: str = "first",
-        lora: bool = False,
-        lora_rank: int = 16,
-        lora_alpha: float = 32.0,
-        ffn_lora_all_layers: bool = False,
-    ) -> list[int]: ...
+    def convert_to_hybrid(self, **kwargs: Unpack[_HybridOptions]) -> list[int]: ...
     def merge_ffn_lora(self) -> None: ...
     def parameter_groups(self) -> dict[str, list[str]]: ...
     def set_diagnostics(self, on: bool) -> None: ...
@@ -117,20 +134,5 @@ class WanDiT:
     ) -> torch.Tensor: ...
     def commit_cached(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor, caches: Caches) -> None: ...
     def generate(
-        self,
-        text: torch.Tensor,
-        latent_frames: int,
-        seed: int = 0,
-        frames_per_block: int = 3,
-        latent_height: int = 60,
-        latent_width: int = 104,
-        denoising_steps: list[int] = [1000, 750, 500, 250],
-        shift: float = 5.0,
-        warp: bool = True,
-        sampler: str = "renoise",
-        context_timestep: float = 0.0,
-        guidance_scale: float = 1.0,
-        kv_window_frames: int = 0,
-        kv_sink_frames: int = 0,
-        cuda_graphs: bool = True,
+        self, text: torch.Tensor, latent_frames: int, seed: int = 0, **kwargs: Unpack[_GenerationOptions]
     ) -> GenerationRun: ...

@@ -1,7 +1,10 @@
 // The pieces of arl2._C (module.cpp): each file binds one part of the framework, and the conversions between the
-// config sections and the keyword arguments of the bound calls are shared here. python/arl2/_C.pyi mirrors the
+// config sections and the keyword arguments of the bound calls are shared here: they walk each struct's field
+// table (io/fields.h), so the keys, the checks and the defaults are the C++ ones. python/arl2/_C.pyi mirrors the
 // bindings: change both together.
 #pragma once
+
+#include <string>
 
 #include <pybind11/pybind11.h>
 
@@ -13,14 +16,18 @@ namespace arl2::python {
 
 namespace py = pybind11;
 
-// Fields of `fields` override those of the preset it names under "preset" (Wan2.1-T2V-1.3B when
-// absent); an unknown field is an error naming it.
+// Every field of `config`'s table: unset ones as None, choices by name. For ModelConfig, HybridOptions and
+// GeneratorOptions: the model dict, and the keyword arguments of WanDiT.convert_to_hybrid and WanDiT.generate.
+template <typename Config>
+py::dict fields_to_dict(const Config& config);
+
+// Sets the fields that `values` gives (None leaves a field alone), each checked as the config file's reader checks
+// it; errors name `section`.key. A key outside the table raises TypeError for keyword arguments, else RuntimeError.
+template <typename Config>
+void set_fields(Config& config, const py::dict& values, const std::string& section, bool keyword_arguments);
+
+// Fields of `fields` override those of the preset it names under "preset" (Wan2.1-T2V-1.3B when absent).
 model::ModelConfig config_from_dict(const py::dict& fields);
-py::dict config_to_dict(const model::ModelConfig& c);
-// The keyword arguments of WanDiT.convert_to_hybrid that the config's hybrid section stands for.
-py::dict hybrid_to_dict(const model::HybridOptions& h);
-// The keyword arguments of WanDiT.generate that the config's inference section stands for.
-py::dict generation_to_dict(const inference::GeneratorOptions& g);
 
 // load_config, parse_config, Config and model_presets (config.cpp).
 void bind_config(py::module_& m);

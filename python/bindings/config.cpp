@@ -17,17 +17,17 @@ void bind_config(py::module_& m) {
       m, "Config", "A run's configuration, validated (csrc/config/config.h); from load_config or parse_config.")
       .def_property_readonly(
           "model",
-          [](const config::Config& c) { return config_to_dict(c.model); },
+          [](const config::Config& c) { return fields_to_dict(c.model); },
           "The model section: WanDiT's config argument.")
       .def_property_readonly(
           "hybrid",
           [](const config::Config& c) {
-            return c.hybrid ? py::object(hybrid_to_dict(*c.hybrid)) : py::object(py::none());
+            return c.hybrid ? py::object(fields_to_dict(*c.hybrid)) : py::object(py::none());
           },
           "The hybrid section as WanDiT.convert_to_hybrid's keyword arguments; None without one.")
       .def_property_readonly(
           "generation",
-          [](const config::Config& c) { return generation_to_dict(c.inference.generator); },
+          [](const config::Config& c) { return fields_to_dict(c.inference.generator); },
           "The inference section's sampler and block layout as WanDiT.generate's keyword arguments.")
       .def_property_readonly(
           "yaml",

@@ -35,9 +35,32 @@ py::dict diagnostics_to_dict(const model::HybridDiagnostics& d) {
   return out;
 }
 
+// `doc`, then what the keyword arguments are (`fields`, a config section's) and the defaults of those left out.
+template <typename Config>
+std::string keyword_doc(const std::string& doc, const std::string& fields, const Config& defaults) {
+  std::string text;
+  for (const auto& [key, value] : fields_to_dict(defaults)) {
+    text += (text.empty() ? "" : ", ") + std::string(py::str(key)) + "=" + std::string(py::repr(value));
+  }
+  return doc + " The keyword arguments are " + fields +
+         ", checked as the config reader checks them; their defaults: " + text + ".";
+}
+
 } // namespace
 
 void bind_wan_dit(py::module_& m) {
+  // pybind11 keeps the pointers: the texts live as long as the module.
+  static const std::string hybrid_doc = keyword_doc(
+      "Converts layers in place (a list, or a ratio with a policy); freezes every base parameter. With lora, adapters "
+      "on the memory path and the hybrid layers' FFN (every layer's FFN with ffn_lora_all_layers). Returns the "
+      "converted layers.",
+      "the fields of a config's hybrid section (Config.hybrid)",
+      model::HybridOptions{});
+  static const std::string generate_doc = keyword_doc(
+      "Starts generating (csrc/inference/generator.h): checks the request, allocates the caches and returns an "
+      "iterator of the finished blocks [B, C, frames_per_block, H, W].",
+      "the sampler and block layout of a config's inference section (Config.generation)",
+      inference::GeneratorOptions{});
   py::class_<Caches>(m, "Caches", "One cache per layer of a WanDiT (KV cache or recurrent state), for forward_cached.")
       .def_property_readonly("frames_committed", [](const Caches& c) { return c.layers.front().frames_committed(); })
       .def(
@@ -97,7 +120,7 @@ void bind_wan_dit(py::module_& m) {
           "the teacher from inference.checkpoint, converted by the hybrid section, the trained hybrid from "
           "inference.hybrid_checkpoint (an exported file, or a training checkpoint, whose EMA `ema` picks). dtype "
           "and device default to the inference section's.")
-      .def_property_readonly("config", [](const WanDiT& w) { return config_to_dict(w.config()); })
+      .def_property_readonly("config", [](const WanDiT& w) { return fields_to_dict(w.config()); })
       .def(
           "parameter_shapes",
           [](const WanDiT& w) { return model::parameter_shapes(w); },
@@ -142,33 +165,12 @@ void bind_wan_dit(py::module_& m) {
           py::call_guard<py::gil_scoped_release>())
       .def(
           "convert_to_hybrid",
-          [](WanDiT& w,
-             const std::optional<std::vector<int64_t>>& layers,
-             const std::optional<double>& ratio,
-             const std::string& policy,
-             bool lora,
-             int64_t lora_rank,
-             double lora_alpha,
-             bool ffn_lora_all_layers) {
+          [](WanDiT& w, const py::kwargs& options) {
             model::HybridOptions o;
-            o.layers = layers.value_or(std::vector<int64_t>{});
-            o.ratio = ratio;
-            o.policy = model::layer_policy(policy);
-            o.lora = lora;
-            o.lora_options = {lora_rank, lora_alpha};
-            o.ffn_lora_all_layers = ffn_lora_all_layers;
+            set_fields(o, options, "hybrid", true);
             return model::convert_to_hybrid(w, o);
           },
-          py::arg("layers") = py::none(),
-          py::arg("ratio") = py::none(),
-          py::arg("policy") = "first",
-          py::arg("lora") = false,
-          py::arg("lora_rank") = 16,
-          py::arg("lora_alpha") = 32.0,
-          py::arg("ffn_lora_all_layers") = false,
-          "Converts layers in place (a list, or a ratio with a policy); freezes every base parameter. With lora, "
-          "adapters on the memory path and the hybrid layers' FFN (every layer's FFN with ffn_lora_all_layers). "
-          "Returns the converted layers.")
+          hybrid_doc.c_str())
       .def(
           "merge_ffn_lora",
           [](WanDiT& w) { model::merge_ffn_lora(w); },
@@ -256,49 +258,15 @@ void bind_wan_dit(py::module_& m) {
              const at::Tensor& text,
              int64_t latent_frames,
              uint64_t seed,
-             int64_t frames_per_block,
-             int64_t latent_height,
-             int64_t latent_width,
-             const std::vector<int64_t>& denoising_steps,
-             double shift,
-             bool warp,
-             const std::string& sampler,
-             double context_timestep,
-             double guidance_scale,
-             int64_t kv_window_frames,
-             int64_t kv_sink_frames,
-             bool cuda_graphs) {
+             const py::kwargs& options) {
             inference::GeneratorOptions o;
-            o.schedule.denoising_steps = denoising_steps;
-            o.schedule.shift = shift;
-            o.schedule.warp = warp;
-            o.schedule.sampler = inference::sampler_from_name(sampler);
-            o.context_timestep = context_timestep;
-            o.guidance_scale = guidance_scale;
-            o.frames_per_block = frames_per_block;
-            o.latent_height = latent_height;
-            o.latent_width = latent_width;
-            o.kv = {kv_window_frames, kv_sink_frames};
-            o.cuda_graphs = cuda_graphs;
+            set_fields(o, options, "generate", true);
             return inference::ARGenerator(w, o).start(text, latent_frames, seed);
           },
           py::arg("text"),
           py::arg("latent_frames"),
           py::arg("seed") = 0,
-          py::arg("frames_per_block") = 3,
-          py::arg("latent_height") = 60,
-          py::arg("latent_width") = 104,
-          py::arg("denoising_steps") = std::vector<int64_t>{1000, 750, 500, 250},
-          py::arg("shift") = 5.0,
-          py::arg("warp") = true,
-          py::arg("sampler") = "renoise",
-          py::arg("context_timestep") = 0.0,
-          py::arg("guidance_scale") = 1.0,
-          py::arg("kv_window_frames") = 0,
-          py::arg("kv_sink_frames") = 0,
-          py::arg("cuda_graphs") = true,
-          "Starts generating (csrc/inference/generator.h): checks the request, allocates the caches and "
-          "returns an iterator of the finished blocks [B, C, frames_per_block, H, W].");
+          generate_doc.c_str());
 }
 
 } // namespace arl2::python

@@ -203,6 +203,30 @@ TEST_CASE("config mistakes name the key path and the line", "[config][errors]") 
       contains(error_of([] { config::load_config("/nonexistent.yaml"); }), "config: cannot read '/nonexistent.yaml'"));
 }
 
+TEST_CASE("a section's keys are its field table: read, dumped and read back", "[config]") {
+  // Stage 3, guided, with the Euler sampler and a layer list: a config in which every key of the tables applies and
+  // is dumped, but the stage-0 and stage-2 options.
+  const auto c = parse(
+      "model:\n  preset: tiny\nhybrid:\n  layers: [0]\n  lora: true\n  ffn_lora_all_layers: true\n"
+      "inference:\n  sampler: euler\n  guidance_scale: 2\n  frames_per_block: 2\n"
+      "train:\n  stage: 3\n  rollout_frames: 8\n  checkpoint_every: 10\n  seed: 5000000000\n");
+  const auto dumped = config::dump_config(c);
+  std::vector<std::string> keys = io::field_keys(c.model);
+  for (const auto& table :
+       {io::field_keys(*c.hybrid), io::field_keys(c.inference), io::field_keys(c.train), io::field_keys(c.data)}) {
+    keys.insert(keys.end(), table.begin(), table.end());
+  }
+  for (const auto& key : keys) {
+    INFO(key);
+    CHECK(
+        contains(dumped, "  " + key + ": ") ==
+        (key != "ratio" && key != "prompt_dropout" && key != "teacher_guidance_scale"));
+  }
+  CHECK(contains(dumped, "seed: 5000000000"));
+  CHECK(config::dump_config(parse(dumped)) == dumped);
+  CHECK(config::config_hash(parse(dumped)) == config::config_hash(c));
+}
+
 TEST_CASE("configs the fuzzer found are refused or loaded, never crash", "[config]") {
   // scripts/fuzz.sh saves every input that crashed the loader here; each stays a regression test.
   const std::string dir = ARL2_CONFIG_CRASHES_DIR;

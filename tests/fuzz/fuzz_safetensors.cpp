@@ -12,8 +12,21 @@
 
 #include "io/safetensors.h"
 
+namespace {
+
+// The file each input is written to, removed when the run ends (libFuzzer ends it with exit()).
+struct InputFile {
+  const std::string path = "/tmp/arl2_fuzz_" + std::to_string(getpid()) + ".safetensors";
+  ~InputFile() {
+    unlink(path.c_str());
+  }
+};
+
+} // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = "/tmp/arl2_fuzz_" + std::to_string(getpid()) + ".safetensors";
+  static const InputFile input;
+  const auto& path = input.path;
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0 || write(fd, data, size) != static_cast<ssize_t>(size)) {
     std::abort();

@@ -44,6 +44,29 @@ def test_config_reads_back_and_feeds_the_model():
     assert _C.parse_config("model:\n  preset: tiny\n").hybrid is None
 
 
+def test_keyword_arguments_are_checked_as_the_config_file_is():
+    dit = _C.WanDiT("tiny")
+    names = set(dit.state_dict())
+    with pytest.raises(RuntimeError, match=r"hybrid\.lora_rank: expected an integer in \[1, 4096\], got 0"):
+        dit.convert_to_hybrid(ratio=0.5, lora=True, lora_rank=0)
+    with pytest.raises(TypeError, match=r"hybrid: unknown field 'lora_rnak'; known fields: layers, ratio, policy"):
+        dit.convert_to_hybrid(ratio=0.5, lora_rnak=8)
+    with pytest.raises(TypeError, match=r"hybrid\.lora: expected True or False, got int"):
+        dit.convert_to_hybrid(ratio=0.5, lora=1)
+    assert set(dit.state_dict()) == names  # nothing converted by the refused calls
+    text = torch.randn(1, 5, 32)
+    with pytest.raises(RuntimeError, match=r"generate\.shift: expected a number > 0, got -1"):
+        dit.generate(text, latent_frames=2, shift=-1.0)
+    with pytest.raises(RuntimeError, match=r"generate\.sampler 'ddim' is unknown; known: renoise, euler"):
+        dit.generate(text, latent_frames=2, sampler="ddim")
+    with pytest.raises(TypeError, match=r"generate: unknown field 'frames'"):
+        dit.generate(text, latent_frames=2, frames=2)
+    with pytest.raises(TypeError, match=r"generate\.denoising_steps\[1\]: expected an integer, got float"):
+        dit.generate(text, latent_frames=2, denoising_steps=[1000, 500.0])
+    with pytest.raises(RuntimeError, match=r"model\.num_layers: expected an integer in \[1, 1024\], got 0"):
+        _C.WanDiT({"preset": "tiny", "num_layers": 0})
+
+
 def test_from_config_builds_what_generate_builds(tmp_path):
     overrides = ["inference.dtype=float32", "inference.device=cpu"]
     config = _C.load_config(str(ROOT / "configs/tiny-hybrid50.yaml"), overrides)

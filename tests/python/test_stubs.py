@@ -29,10 +29,11 @@ def stub_defs(body):
 
 
 def stub_signature(fn: ast.FunctionDef):
-    """[(name, default or None)] without self; defaults as Python values."""
+    """[(name, default or None)] without self; defaults as Python values; **kwargs last, as "**kwargs"."""
     args = [a.arg for a in fn.args.args if a.arg != "self"]
     defaults = [ast.literal_eval(d) for d in fn.args.defaults]
-    return list(zip(args, [None] * (len(args) - len(defaults)) + defaults))
+    kwargs = [("**" + fn.args.kwarg.arg, None)] if fn.args.kwarg else []
+    return list(zip(args, [None] * (len(args) - len(defaults)) + defaults)) + kwargs
 
 
 def split_top_level(text):
@@ -84,6 +85,22 @@ def check_members(qualname, bound, stub_body):
 
 def test_stub_matches_the_bound_module():
     check_members("arl2._C", dict(vars(_C)), STUB.body)
+
+
+def stub_typed_dict_keys(name):
+    (node,) = [d for d in STUB.body if isinstance(d, ast.ClassDef) and d.name == name]
+    return [a.target.id for a in node.body if isinstance(a, ast.AnnAssign)]
+
+
+def test_the_keyword_arguments_are_the_config_fields():
+    # The C++ field tables give the keys and defaults of Config.hybrid and Config.generation, which are the
+    # keyword arguments of convert_to_hybrid and generate: the stub's TypedDicts name the same keys, in order.
+    config = _C.parse_config("model:\n  preset: tiny\nhybrid:\n  ratio: 0.5\n")
+    assert stub_typed_dict_keys("_HybridOptions") == list(config.hybrid)
+    assert stub_typed_dict_keys("_GenerationOptions") == list(config.generation)
+    for fn, defaults in ((_C.WanDiT.convert_to_hybrid, dict(config.hybrid, ratio=None)),
+                         (_C.WanDiT.generate, config.generation)):
+        assert "; their defaults: " + ", ".join(f"{k}={v!r}" for k, v in defaults.items()) in inspect.getdoc(fn)
 
 
 def test_the_stub_and_its_marker_ship_with_the_package():
