@@ -1,8 +1,10 @@
-// check_finite_floats (see value_checks.h).
+// check_finite_floats and copy_checked (see value_checks.h).
 #include "io/value_checks.h"
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
+
+#include "io/safetensors.h"
 
 namespace arl2::io {
 
@@ -34,6 +36,19 @@ void check_finite_floats(const at::Tensor& t, const std::string& file, const std
       t.numel(),
       ", the first at flat index ",
       first);
+}
+
+void copy_checked(
+    const SafetensorsFile& file,
+    const std::string& key,
+    const at::Tensor& into,
+    const std::string& missing,
+    const std::string& expected) {
+  TORCH_CHECK(file.contains(key), file.path(), ": ", missing);
+  const at::Tensor t = file.tensor(key);
+  check_finite_floats(t, file.path(), key);
+  TORCH_CHECK(t.sizes() == into.sizes(), file.path(), ": '", key, "' has shape ", t.sizes(), ", ", expected);
+  into.copy_(t);
 }
 
 } // namespace arl2::io

@@ -13,4 +13,16 @@ namespace arl2::io {
 // counts the non-finite values and gives the first one's index.
 void check_finite_floats(const at::Tensor& t, const std::string& file, const std::string& name);
 
+class SafetensorsFile;
+
+// Copies `file`'s tensor `key` into `into` once it is there (else throws `<file>: <missing>`), finite floats and
+// of into's shape (else `<file>: '<key>' has shape [..], <expected>`, where `expected` states into's, e.g. "the
+// run expects [7]"). Every loader of weights or checkpoints copies through it.
+void copy_checked(
+    const SafetensorsFile& file,
+    const std::string& key,
+    const at::Tensor& into,
+    const std::string& missing,
+    const std::string& expected);
+
 } // namespace arl2::io

@@ -34,20 +34,9 @@ int64_t metadata_int(const io::SafetensorsFile& file, const std::string& key) {
   }
 }
 
-void copy_checked(const io::SafetensorsFile& file, const std::string& key, const at::Tensor& into) {
-  TORCH_CHECK(file.contains(key), file.path(), ": missing '", key, "'");
-  const at::Tensor t = file.tensor(key);
-  io::check_finite_floats(t, file.path(), key);
-  TORCH_CHECK(
-      t.sizes() == into.sizes(),
-      file.path(),
-      ": '",
-      key,
-      "' has shape ",
-      t.sizes(),
-      ", the run expects ",
-      into.sizes());
-  into.copy_(t);
+// A tensor of the checkpoint into the run's `into`.
+void restore(const io::SafetensorsFile& file, const std::string& key, const at::Tensor& into) {
+  io::copy_checked(file, key, into, "missing '" + key + "'", c10::str("the run expects ", into.sizes()));
 }
 
 std::string metadata_string(const io::SafetensorsFile& file, const std::string& key) {
@@ -190,20 +179,20 @@ CheckpointState load_checkpoint(
   c10::NoGradGuard no_grad;
   auto& moments = optimizer.state();
   for (const auto& [name, p] : trainable) {
-    copy_checked(file, kParam + name, p);
+    restore(file, kParam + name, p);
     moments.erase(p.unsafeGetTensorImpl());
     if (file.contains(kStep + name)) {
       auto s = std::make_unique<torch::optim::AdamWParamState>();
       s->step(file.tensor(kStep + name).item<int64_t>());
       s->exp_avg(at::empty_like(p, at::MemoryFormat::Preserve));
       s->exp_avg_sq(at::empty_like(p, at::MemoryFormat::Preserve));
-      copy_checked(file, kExpAvg + name, s->exp_avg());
-      copy_checked(file, kExpAvgSq + name, s->exp_avg_sq());
+      restore(file, kExpAvg + name, s->exp_avg());
+      restore(file, kExpAvgSq + name, s->exp_avg_sq());
       moments[p.unsafeGetTensorImpl()] = std::move(s);
     }
   }
   for (auto& [name, s] : ema.shadow()) {
-    copy_checked(file, kEma + name, s);
+    restore(file, kEma + name, s);
   }
   TORCH_CHECK(file.contains(kRng), path, ": missing 'rng'");
   {

@@ -44,20 +44,13 @@ std::shared_ptr<model::WanDiT> load_trained_hybrid(
     for (const auto& [name, p] : group.parameters) {
       const auto key = prefix + name;
       expected.insert(key);
-      TORCH_CHECK(
-          file.contains(key),
-          checkpoint,
-          ": no '",
+      io::copy_checked(
+          file,
           key,
-          "' for the hybrid's '",
-          name,
-          "'",
-          name.find("lora") != std::string::npos ? " (a stage-1 checkpoint has no LoRA: set hybrid.lora: false)" : "");
-      const auto t = file.tensor(key);
-      io::check_finite_floats(t, checkpoint, key);
-      TORCH_CHECK(
-          t.sizes() == p.sizes(), checkpoint, ": '", key, "' has shape ", t.sizes(), ", the hybrid's is ", p.sizes());
-      p.copy_(t);
+          p,
+          "no '" + key + "' for the hybrid's '" + name + "'" +
+              (group.name == "lora" ? " (a stage-1 checkpoint has no LoRA: set hybrid.lora: false)" : ""),
+          c10::str("the hybrid's is ", p.sizes()));
     }
   }
   for (const auto& key : file.keys()) {

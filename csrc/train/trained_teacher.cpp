@@ -35,20 +35,12 @@ void export_teacher(
   for (auto& p : teacher.named_parameters()) {
     const auto key = prefix + p.key();
     expected.insert(key);
-    TORCH_CHECK(file.contains(key), checkpoint, ": no '", key, "' for the model's '", p.key(), "'");
-    const auto t = file.tensor(key);
-    io::check_finite_floats(t, checkpoint, key);
-    TORCH_CHECK(
-        t.sizes() == p.value().sizes(),
-        checkpoint,
-        ": '",
+    io::copy_checked(
+        file,
         key,
-        "' has shape ",
-        t.sizes(),
-        ", the configured model's is ",
-        p.value().sizes(),
-        " (model section)");
-    p.value().copy_(t);
+        p.value(),
+        "no '" + key + "' for the model's '" + p.key() + "'",
+        c10::str("the configured model's is ", p.value().sizes(), " (model section)"));
   }
   for (const auto& key : file.keys()) {
     TORCH_CHECK(

@@ -224,19 +224,7 @@ void Trainer::init_from(const std::string& path) {
     const auto it = by_name.find(name);
     TORCH_CHECK(
         it != by_name.end(), "train.init_from: '", path, "' holds '", name, "', not a trainable parameter of this run");
-    const auto t = file.tensor(key);
-    io::check_finite_floats(t, "train.init_from: " + path, key);
-    TORCH_CHECK(
-        t.sizes() == it->second.sizes(),
-        "train.init_from: '",
-        name,
-        "' has shape ",
-        t.sizes(),
-        " in '",
-        path,
-        "', this run's is ",
-        it->second.sizes());
-    it->second.copy_(t);
+    io::copy_checked(file, key, it->second, "", c10::str("this run's is ", it->second.sizes(), " (train.init_from)"));
     not_loaded.erase(name);
   }
   // Stage 2 adds LoRA to what stage 1 trained; anything else a checkpoint lacks would train on from its fresh
