@@ -1,5 +1,6 @@
 """Decodes latents written by `arl2 generate` into frames with the Wan VAE, through the `diffusers` package
-(AutoencoderKLWan) from the user's Wan2.1 checkpoint folder in the diffusers layout (its `vae/` folder).
+(AutoencoderKLWan) from the user's Wan2.1 checkpoint folder in the diffusers layout (its `vae/` folder), as
+`arl2.wan_vae` runs it.
 
 The latents file holds `latents` [B, F, C, H, W] (C = 16 normalised channels, as Self Forcing stores them):
 they are un-normalised with the VAE's latents_mean / latents_std, decoded causally over time (F latent
@@ -16,20 +17,9 @@ from pathlib import Path
 
 import torch
 
+from arl2.wan_vae import decode, load_vae
+
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-
-
-def load_vae(model_dir: Path, dtype, device):
-    try:
-        from diffusers import AutoencoderKLWan
-    except ImportError as e:
-        raise RuntimeError("decode_latents.py needs the diffusers package: pip install diffusers") from e
-    if not (model_dir / "vae").is_dir():
-        raise FileNotFoundError(
-            f"{model_dir / 'vae'} is missing: --model-dir must be a Wan2.1 folder in the diffusers layout "
-            "(vae/), e.g. Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
-        )
-    return AutoencoderKLWan.from_pretrained(model_dir / "vae", dtype=dtype).to(device).eval()
 
 
 def read_latents(path: Path, z_dim: int):
@@ -42,18 +32,6 @@ def read_latents(path: Path, z_dim: int):
     if latents.dim() != 5 or latents.shape[2] != z_dim:
         raise ValueError(f"latents must be [B, F, {z_dim}, H, W], got {list(latents.shape)}")
     return latents
-
-
-@torch.no_grad()
-def decode(vae, latents):
-    """[B, F, C, H, W] normalised latents -> [B, T, H', W', 3] uint8 frames."""
-    param = next(vae.parameters())
-    z = latents.to(param.device, torch.float32).permute(0, 2, 1, 3, 4)  # [B, C, F, H, W], as the VAE takes it
-    mean = torch.tensor(vae.config.latents_mean, device=z.device).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std, device=z.device).view(1, -1, 1, 1, 1)
-    video = vae.decode((z * std + mean).to(param.dtype)).sample  # [B, 3, T, H', W'] in [-1, 1]
-    video = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return video.permute(0, 2, 3, 4, 1).cpu()
 
 
 def write_frames(frames, out_dir: Path):
@@ -77,7 +55,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         vae = load_vae(args.model_dir, DTYPES[args.dtype], torch.device(args.device))
-        frames = decode(vae, read_latents(args.latents, vae.config.z_dim))
+        frames = decode(vae, read_latents(args.latents, vae.config.z_dim).permute(0, 2, 1, 3, 4)).cpu()
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"decode_latents: {e}", file=sys.stderr)
         return 1

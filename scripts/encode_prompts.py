@@ -1,10 +1,6 @@
 """Encodes text prompts into the embeddings `arl2 generate` reads: Wan's umT5 encoder, run through the
 `transformers` package from the user's Wan2.1 checkpoint folder in the diffusers layout (with `tokenizer/` and
-`text_encoder/`, as in Wan-AI/Wan2.1-T2V-1.3B-Diffusers).
-
-As Wan does: each prompt is tokenised to at most --max-length tokens, encoded with its attention mask, and
-every position past its length is zero (the DiT attends to all text_len positions, the padding being zeros).
-The output holds `text_embeddings` [N, max_length, text_dim] and, in the metadata, the prompts as JSON; it is
+`text_encoder/`, as in Wan-AI/Wan2.1-T2V-1.3B-Diffusers), as `arl2.wan_text` runs it. The output holds `text_embeddings` [N, max_length, text_dim] and, in the metadata, the prompts as JSON; it is
 written atomically.
 
     python3 scripts/encode_prompts.py --model-dir Wan2.1-T2V-1.3B-Diffusers --out prompts.safetensors \\
@@ -19,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from arl2.wan_text import check_model_dir, encode_prompts, load_text_encoder, load_tokenizer
+
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
@@ -30,33 +28,6 @@ def read_prompts(args):
     if not prompts:
         raise ValueError("no prompts: pass --prompt TEXT (repeatable) or --prompts-file FILE (one per line)")
     return prompts
-
-
-def load_encoder(model_dir: Path, dtype, device):
-    try:
-        from transformers import AutoTokenizer, UMT5EncoderModel
-    except ImportError as e:
-        raise RuntimeError("encode_prompts.py needs the transformers package: pip install transformers") from e
-    for sub in ("tokenizer", "text_encoder"):
-        if not (model_dir / sub).is_dir():
-            raise FileNotFoundError(
-                f"{model_dir / sub} is missing: --model-dir must be a Wan2.1 folder in the diffusers layout "
-                "(tokenizer/ and text_encoder/), e.g. Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
-            )
-    tokenizer = AutoTokenizer.from_pretrained(model_dir / "tokenizer")
-    encoder = UMT5EncoderModel.from_pretrained(model_dir / "text_encoder", dtype=dtype).to(device).eval()
-    return tokenizer, encoder
-
-
-@torch.no_grad()
-def encode(prompts, tokenizer, encoder, max_length):
-    """[N, max_length, d] embeddings, zero past each prompt's token count."""
-    device = next(encoder.parameters()).device
-    tokens = tokenizer(prompts, padding="max_length", max_length=max_length, truncation=True,
-                       add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
-    ids, mask = tokens.input_ids.to(device), tokens.attention_mask.to(device)
-    hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-    return hidden * mask[..., None].to(hidden.dtype), mask.sum(1)
 
 
 def save_atomically(path: Path, tensors, metadata):
@@ -82,8 +53,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         prompts = read_prompts(args)
-        tokenizer, encoder = load_encoder(args.model_dir, DTYPES[args.dtype], torch.device(args.device))
-        embeddings, lengths = encode(prompts, tokenizer, encoder, args.max_length)
+        check_model_dir(args.model_dir, ("tokenizer", "text_encoder"))
+        tokenizer = load_tokenizer(args.model_dir)
+        encoder = load_text_encoder(args.model_dir, DTYPES[args.dtype], torch.device(args.device))
+        embeddings, lengths = encode_prompts(prompts, tokenizer, encoder, args.max_length)
         truncated = [p for p, n in zip(prompts, lengths.tolist()) if n >= args.max_length]
         if truncated:
             print(f"encode_prompts: {len(truncated)} prompt(s) cut to {args.max_length} tokens", file=sys.stderr)

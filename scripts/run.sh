@@ -8,10 +8,11 @@
 #                     hybrid.ratio = P/100, in runs/toy-hP/stage1 and runs/toy-hP/stage2
 #   3. arl2 export    each trained hybrid merged into one file (runs/toy-hP/hybrid.safetensors)
 #   4. arl2 generate  the teacher (configs/toy-generate.yaml) and each hybrid (configs/toy-hybridP.yaml), the same
-#                     prompts and seed, block by block
+#                     prompts and seed, block by block; and the last hybrid once more with other prompts from the
+#                     middle of the video on (--switch-prompts, --switch-at)
 #   5. arl2 eval      all against the toy domain's truth: the continuation of true scenes, each hybrid against
 #                     the teacher under teacher forcing, sprite colour, count and motion over long rollouts
-#   6. the report     GIFs side by side, plots of time and memory per block and of the eval, summary.json and
+#   6. the report     GIFs side by side (and of the prompt switch), plots of time and memory per block and of the eval, summary.json and
 #                     tables (the eval's with each rollout's start, middle and end and its block flicker)
 # On a GPU (nvidia-smi sees one and the build has CUDA) everything runs there; else on the CPU, in about
 # 7 minutes on 2 cores for the one default hybrid. Results land in $RUN_DIR (default runs/main), with the clips
@@ -107,7 +108,7 @@ for p in "${percents[@]}"; do
 done
 stamp export
 
-echo "== 4/6 generate: $FRAMES frames with the teacher and with each hybrid"
+echo "== 4/6 generate: $FRAMES frames with the teacher and with each hybrid, and one with a prompt switch"
 for model in "${models[@]}"; do
   config=configs/toy-generate.yaml
   [ "$model" = teacher ] || config=$RUN_DIR/configs/toy-$model.yaml
@@ -115,6 +116,15 @@ for model in "${models[@]}"; do
     --out "$RUN_DIR/$model"
   stamp "$model's $FRAMES frames"
 done
+# A session's prompt switch: the last hybrid's video, with other held-out prompts from the middle on (a toy block is
+# 4 latent frames).
+SWITCH_MODEL=hybrid${percents[-1]}
+SWITCH_AT=$((FRAMES / 8 * 4))
+"$ARL2" toy-data --out "$RUN_DIR/switch-prompts" --clips 2 --seed 2000 >/dev/null
+"$ARL2" generate --config "$RUN_DIR/configs/toy-$SWITCH_MODEL.yaml" "${INFER_ON[@]}" --prompts "$PROMPTS" \
+  --switch-prompts "$RUN_DIR/switch-prompts/shard_00000.safetensors" --switch-at "$SWITCH_AT" \
+  --latent-frames "$FRAMES" --out "$RUN_DIR/switch" | grep -E "^prompts switched|blocks in"
+stamp "$SWITCH_MODEL's $FRAMES frames with a prompt switch at frame $SWITCH_AT"
 
 echo "== 5/6 eval: all against the toy domain's truth"
 EVAL_MODELS=()
@@ -124,7 +134,7 @@ for p in "${percents[@]}"; do EVAL_MODELS+=(--model "hybrid$p=$RUN_DIR/configs/t
 stamp eval
 
 echo "== 6/6 report"
-"$PYTHON" scripts/toy_report.py --run "$RUN_DIR" --models "${models[@]}"
+"$PYTHON" scripts/toy_report.py --run "$RUN_DIR" --models "${models[@]}" --switch switch
 stamp report
 echo "done in $((SECONDS - t0)) s after the build: $RUN_DIR (videos/, blocks.png, eval.png, summary.json," \
   "$(printf '%s/, ' "${models[@]}")eval/)"

@@ -6,6 +6,7 @@ Reads what the main job (scripts/run.sh) left in RUN: `arl2 generate` folders fo
 metrics.json) and, when present, `arl2 eval`'s eval.json. Writes into RUN:
   videos/prompt_<i>.gif   each prompt's videos side by side, left to right in the order of --models (Pillow);
                           without Pillow the contact sheets that `arl2 generate` wrote (video_<i>.png) stand in
+  videos/switch_<i>.gif   with --switch: each video of that generate folder, whose prompts switch mid-video
   blocks.png              time per block and memory after each block against the frame index (matplotlib)
   eval.png                `arl2 eval`'s per-frame metrics against the frame index, a line per model, with a marker
                           at each tenth's mean of the longest rollout and of the continuation (matplotlib)
@@ -16,6 +17,7 @@ the GIFs or plots are left out and said so, and the rest is written all the same
 
     python3 scripts/toy_report.py --run runs/main --models teacher hybrid75
     python3 scripts/toy_report.py --run runs/main --models teacher hybrid50 hybrid75 hybrid100
+    python3 scripts/toy_report.py --run runs/main --models teacher hybrid75 --switch switch
 """
 import argparse
 import json
@@ -89,8 +91,9 @@ def colours_for(names):
     return {name: f"C{i % 10}" for i, name in enumerate(names)}
 
 
-def write_gifs(out_dir, videos):
-    """One GIF per prompt, the models' videos side by side with a 2-pixel gap; returns the paths or why not."""
+def write_gifs(out_dir, videos, name="prompt"):
+    """One GIF per prompt (`name`_<i>.gif), the models' videos side by side with a 2-pixel gap; returns the paths or
+    why not."""
     try:
         from PIL import Image
     except ImportError:
@@ -108,7 +111,7 @@ def write_gifs(out_dir, videos):
             Image.fromarray(p).resize((p.shape[1] * GIF_SCALE, p.shape[0] * GIF_SCALE), Image.NEAREST)
             for p in pixels
         ]
-        path = os.path.join(out_dir, f"prompt_{b}.gif")
+        path = os.path.join(out_dir, f"{name}_{b}.gif")
         write_replacing(path, lambda tmp: images[0].save(
             tmp, format="GIF", save_all=True, append_images=images[1:], duration=GIF_FRAME_MS, loop=0))
         paths.append(path)
@@ -291,6 +294,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="the main job's folder (runs/main)")
     parser.add_argument("--models", nargs="+", required=True, help="generate folders in RUN, in display order")
+    parser.add_argument("--switch", help="a generate folder in RUN whose prompts switch mid-video (--switch-at)")
     args = parser.parse_args()
 
     runs, videos = {}, []
@@ -304,11 +308,23 @@ def main():
         sys.exit("toy_report: the models' videos differ in shape: " + ", ".join(str(tuple(v.shape)) for v in videos))
 
     gifs = write_gifs(os.path.join(args.run, "videos"), videos)
+    switch = None
+    if args.switch:
+        folder = os.path.join(args.run, args.switch)
+        if not os.path.isfile(os.path.join(folder, "metrics.json")):
+            sys.exit(f"toy_report: --switch {args.switch}: no {folder}/metrics.json (run `arl2 generate --switch-at`)")
+        metrics, latents = load_generation(folder)
+        if metrics.get("switch_at") is None:
+            sys.exit(f"toy_report: --switch {args.switch}: {folder} is a video without a prompt switch")
+        switch = {"folder": args.switch, "at": metrics["switch_at"],
+                  "gifs": write_gifs(os.path.join(args.run, "videos"), [latents], name="switch")}
     plot_path = os.path.join(args.run, "blocks.png")
     colour = colours_for(args.models)
     plot_missing = plot_blocks(plot_path, runs, colour)
     rows = {name: summarise(m) for name, m in runs.items()}
     summary = {"generation": rows}
+    if switch:
+        summary["switch"] = switch
     eval_path = os.path.join(args.run, "eval", "eval.json")
     eval_rows, eval_plot = None, None
     if os.path.isfile(eval_path):
@@ -336,6 +352,10 @@ def main():
         print(f"videos: {', '.join(gifs)} (left to right: {', '.join(args.models)})")
     else:
         print("videos: " + gifs)
+    if switch:
+        where = f"{switch['folder']}, the prompts switch at frame {switch['at']}"
+        gifs = switch["gifs"]
+        print(f"switch: {', '.join(gifs)} ({where})" if isinstance(gifs, list) else f"switch: {gifs} ({where})")
     print("plot:   " + (plot_missing or plot_path))
     if eval_plot:
         print("eval:   " + eval_plot)

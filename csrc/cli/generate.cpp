@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,8 @@ struct GenerateArgs {
   std::string out_dir;
   uint64_t seed = 0;
   bool ema = false;
+  std::string switch_prompts_path; // prompts that take over at latent frame switch_at
+  int64_t switch_at = 0;
 };
 
 int64_t parameter_count(const model::WanDiT& dit) {
@@ -61,6 +64,9 @@ void prepare_outputs(const GenerateArgs& args, const config::Config& config, con
   auto inputs = train::weights_files(config);
   inputs.push_back({"--config", args.config_path});
   inputs.push_back({"--prompts", args.prompts_path});
+  if (!args.switch_prompts_path.empty()) {
+    inputs.push_back({"--switch-prompts", args.switch_prompts_path});
+  }
   for (const auto& output : {latents_path(args.out_dir), metrics_path}) {
     io::check_output_file({"--out", output}, inputs);
   }
@@ -116,9 +122,54 @@ struct GeneratedBlocks {
   double total_ms = 0;
 };
 
-GeneratedBlocks generate_blocks(inference::GenerationRun& run, const at::Device& device) {
+// The prompts that take over at a latent frame (--switch-prompts, --switch-at).
+struct PromptSwitch {
+  int64_t at = 0;
+  at::Tensor text; // undefined: no switch
+};
+
+// Checks a prompt switch against the request before any work: the same videos, text the model takes, a block
+// boundary inside the video.
+PromptSwitch checked_switch(const GenerateArgs& args, const config::Config& config, const at::Tensor& text) {
+  if (args.switch_prompts_path.empty()) {
+    return {};
+  }
+  const auto fpb = config.inference.generator.frames_per_block;
+  TORCH_CHECK(
+      args.switch_at > 0 && args.switch_at < args.latent_frames && args.switch_at % fpb == 0,
+      "--switch-at (",
+      args.switch_at,
+      ") must be a block boundary inside the video: a multiple of inference.frames_per_block = ",
+      fpb,
+      " between 0 and --latent-frames (",
+      args.latent_frames,
+      "), both excluded");
+  PromptSwitch prompt_switch{args.switch_at, open_prompts(args.switch_prompts_path).tensor("text_embeddings")};
+  try {
+    inference::check_text_embeddings(config.model, prompt_switch.text);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "--switch-prompts ", args.switch_prompts_path, ": ", e.what_without_backtrace());
+  }
+  TORCH_CHECK(
+      prompt_switch.text.size(0) == text.size(0),
+      "--switch-prompts ",
+      args.switch_prompts_path,
+      " holds ",
+      prompt_switch.text.size(0),
+      " prompts, one for each of the ",
+      text.size(0),
+      " videos of --prompts is needed");
+  return prompt_switch;
+}
+
+GeneratedBlocks generate_blocks(
+    inference::GenerationRun& run, const PromptSwitch& prompt_switch, const at::Device& device) {
   GeneratedBlocks out;
   while (!run.done()) {
+    if (prompt_switch.text.defined() && run.caches().front().frames_committed() == prompt_switch.at) {
+      run.set_prompt(prompt_switch.text);
+      std::printf("prompts switched at latent frame %lld\n", static_cast<long long>(prompt_switch.at));
+    }
     auto block = run.next();
     out.latents.push_back(block.latents.to(at::kCPU, at::kFloat));
     out.ms.push_back(block.ms);
@@ -175,6 +226,7 @@ nlohmann::json generation_metrics(
   metrics["latent_frames"] = args.latent_frames;
   metrics["batch"] = batch;
   metrics["seed"] = args.seed;
+  metrics["switch_at"] = args.switch_prompts_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(args.switch_at);
   return metrics;
 }
 
@@ -190,6 +242,7 @@ int run_generate(const GenerateArgs& args) {
   }
   const auto prompts = open_prompts(args.prompts_path);
   const auto text = prompts.tensor("text_embeddings");
+  const auto prompt_switch = checked_switch(args, config, text);
   const auto checked = check_request(config, args, text, device);
 
   std::printf(
@@ -209,15 +262,20 @@ int run_generate(const GenerateArgs& args) {
   std::printf(
       "denoising passes: %s\n",
       run.replays_cuda_graphs() ? "replayed from a CUDA graph from block 2 on (inference.cuda_graphs)" : "run eagerly");
-  const auto blocks = generate_blocks(run, device);
+  const auto blocks = generate_blocks(run, prompt_switch, device);
   const auto metrics = generation_metrics(args, config, checked, blocks, run, device, text.size(0));
 
   const auto video = at::cat(blocks.latents, 2);
   const auto prompt_list = prompts.metadata().count("prompts") ? prompts.metadata().at("prompts") : std::string("[]");
-  const auto latents_path = write_latents(
-      args.out_dir,
-      video,
-      {{"prompts", prompt_list}, {"config_hash", config::config_hash(config)}, {"seed", std::to_string(args.seed)}});
+  std::map<std::string, std::string> metadata{
+      {"prompts", prompt_list}, {"config_hash", config::config_hash(config)}, {"seed", std::to_string(args.seed)}};
+  if (prompt_switch.text.defined()) {
+    const io::SafetensorsFile switch_file(args.switch_prompts_path);
+    const auto& m = switch_file.metadata();
+    metadata["switch_prompts"] = m.count("prompts") ? m.at("prompts") : std::string("[]");
+    metadata["switch_at"] = std::to_string(args.switch_at);
+  }
+  const auto latents_path = write_latents(args.out_dir, video, metadata);
   if (config.model.pixel_space()) { // RGB in [-1, 1], nothing to decode
     for (const auto& path : write_video_sheets(args.out_dir, video)) {
       std::printf("video: %s\n", path.c_str());
@@ -255,6 +313,16 @@ Command add_generate_command(CLI::App& app) {
          "Output folder for latents.safetensors and metrics.json (made, and checked, before any work)")
       ->required();
   cmd->add_option("--seed", args->seed, "Seed of the noise (default 0)");
+  auto* switch_prompts = cmd->add_option(
+      "--switch-prompts",
+      args->switch_prompts_path,
+      "safetensors file with text_embeddings, one prompt per video of --prompts, that take over at --switch-at");
+  cmd->add_option(
+         "--switch-at",
+         args->switch_at,
+         "The latent frame where --switch-prompts take over: a block boundary inside the video")
+      ->needs(switch_prompts);
+  switch_prompts->needs(cmd->get_option("--switch-at"));
   cmd->add_flag(
       "--ema",
       args->ema,

@@ -67,7 +67,9 @@ void check_options(const model::ModelConfig& c, const GeneratorOptions& o) {
       "inference.kv_sink_frames needs a rolling window: set inference.kv_window_frames");
 }
 
-void check_text(const model::ModelConfig& c, const at::Tensor& text) {
+} // namespace
+
+void check_text_embeddings(const model::ModelConfig& c, const at::Tensor& text) {
   TORCH_CHECK(text.defined(), "text embeddings: none given");
   TORCH_CHECK(
       text.dim() == 3 && text.size(0) > 0 && text.size(1) <= c.text_len && text.size(2) == c.text_dim,
@@ -80,8 +82,6 @@ void check_text(const model::ModelConfig& c, const at::Tensor& text) {
   TORCH_CHECK(
       at::isFloatingType(text.scalar_type()), "text embeddings must be floating point, got ", text.scalar_type());
 }
-
-} // namespace
 
 at::Generator seeded_generator(const c10::Device& device, uint64_t seed) {
   at::Generator source = at::globalContext().defaultGenerator(device); // a handle, not a copy
@@ -155,6 +155,27 @@ void GenerationRun::commit(const at::Tensor& x0) {
   }
 }
 
+void GenerationRun::set_prompt(const at::Tensor& text) {
+  const int64_t videos = text_.size(0) / options_.passes_per_video();
+  TORCH_CHECK(
+      text.defined() && text.dim() == 3 && text.size(0) == videos,
+      "set_prompt: text must hold one prompt for each of the run's ",
+      videos,
+      " videos, [",
+      videos,
+      ", L, D], got ",
+      text.defined() ? text.sizes() : at::IntArrayRef{});
+  check_text_embeddings(model_->config(), text);
+  const auto prompts = text.to(text_.device());
+  text_ = options_.guided() ? with_empty_prompts(prompts) : prompts;
+  if (graph_ != nullptr) {
+    graph_->reset(); // a captured pass reads the old prompt's keys and values
+  }
+  for (auto& cache : caches_) {
+    cache.forget_prompt();
+  }
+}
+
 at::Tensor GenerationRun::for_every_pass(const at::Tensor& x) const {
   return options_.guided() ? at::cat({x, x}) : x;
 }
@@ -215,7 +236,7 @@ ARGenerator::ARGenerator(std::shared_ptr<const model::WanDiT> model, GeneratorOp
 }
 
 void ARGenerator::check_request(const at::Tensor& text, int64_t latent_frames) const {
-  check_text(model_->config(), text);
+  check_text_embeddings(model_->config(), text);
   TORCH_CHECK(
       latent_frames > 0 && latent_frames % options_.frames_per_block == 0,
       "latent frames (",
@@ -227,13 +248,17 @@ void ARGenerator::check_request(const at::Tensor& text, int64_t latent_frames) c
 
 GenerationRun ARGenerator::start(const at::Tensor& text, int64_t latent_frames, uint64_t seed, bool timed) const {
   check_request(text, latent_frames);
-  const int64_t fpb = options_.frames_per_block;
+  const bool rolling = options_.kv.window_frames > 0;
+  const model::KVCacheSpec spec{rolling ? options_.kv.window_frames : latent_frames, options_.kv.sink_frames, rolling};
+  return open_run(text, latent_frames / options_.frames_per_block, spec, seed, timed);
+}
+
+GenerationRun ARGenerator::open_run(
+    const at::Tensor& text, int64_t num_blocks, const model::KVCacheSpec& spec, uint64_t seed, bool timed) const {
   const auto device = model_->parameters().front().device();
   if (device.is_cpu()) {
     model::flush_cpu_denormals(); // the recurrent states decay towards zero through them
   }
-  const bool rolling = options_.kv.window_frames > 0;
-  const model::KVCacheSpec spec{rolling ? options_.kv.window_frames : latent_frames, options_.kv.sink_frames, rolling};
   // Under guidance the model runs every video twice, under its prompt and under the empty one.
   const auto prompts = options_.guided() ? with_empty_prompts(text) : text;
   auto caches = model_->make_caches(prompts.size(0), options_.latent_height, options_.latent_width, spec);
@@ -243,7 +268,7 @@ GenerationRun ARGenerator::start(const at::Tensor& text, int64_t latent_frames, 
       options_,
       prompts.to(device),
       std::move(caches),
-      latent_frames / fpb,
+      num_blocks,
       seeded_generator(device, seed),
       timed);
 }

@@ -30,7 +30,7 @@ namespace arl2::inference {
 
 struct FinishedBlock {
   int64_t index = 0;       // 0-based
-  int64_t num_blocks = 0;  // of the run
+  int64_t num_blocks = 0;  // of the run; -1 in a session (session.h), which has no end
   int64_t first_frame = 0; // latent frame index of the block's first frame
   at::Tensor latents;      // [B, C, frames_per_block, H, W]
   double ms = -1.0;        // wall clock, device work included; negative when the run is not timed
@@ -40,8 +40,9 @@ struct FinishedBlock {
 class GenerationRun {
  public:
   bool done() const {
-    return blocks_done_ == num_blocks_;
+    return num_blocks_ >= 0 && blocks_done_ == num_blocks_;
   }
+  // -1 when the run has no end (a session's, session.h).
   int64_t num_blocks() const {
     return num_blocks_;
   }
@@ -52,6 +53,11 @@ class GenerationRun {
   // Generates and commits the next block. When timed, waits for the device at the block's end so
   // that `ms` holds the block's whole work.
   FinishedBlock next();
+
+  // From the next block on, the prompt `text` [B, L, D] (B as the run's videos): each layer drops the old prompt's
+  // cross-attention keys and values and computes the new one's in the next pass; the self-attention caches are
+  // kept, as the old prompt made them.
+  void set_prompt(const at::Tensor& text);
 
   // The two halves of next(), apart so that tests can look at the caches in between.
   // The denoising passes of the next block, which read the caches only: its x0 [B, C, Fb, H, W].
@@ -75,6 +81,7 @@ class GenerationRun {
 
  private:
   friend class ARGenerator;
+  friend class Session; // a run without end, whose prompt, caches and noise a session switches, forks and saves
   GenerationRun(
       std::shared_ptr<const model::WanDiT> model,
       FlowMatchSchedule schedule,
@@ -110,6 +117,10 @@ class GenerationRun {
 // (ARGenerator::start).
 at::Generator seeded_generator(const c10::Device& device, uint64_t seed);
 
+// Throws a clear message unless `text` holds text embeddings [N > 0, L <= text_len, text_dim] of floating point for
+// a model of `config` (the prompt check of ARGenerator::check_request).
+void check_text_embeddings(const model::ModelConfig& config, const at::Tensor& text);
+
 class ARGenerator {
  public:
   // Throws naming the option (inference.frames_per_block, ...) when `options` do not fit `model`.
@@ -117,6 +128,9 @@ class ARGenerator {
 
   const GeneratorOptions& options() const {
     return options_;
+  }
+  const std::shared_ptr<const model::WanDiT>& model() const {
+    return model_;
   }
 
   // Throws a clear message when `text` does not fit the model or latent_frames is not a whole number of
@@ -139,6 +153,12 @@ class ARGenerator {
       const std::function<void(const FinishedBlock&)>& on_block = {}) const;
 
  private:
+  friend class Session;
+  // start() after its request check, for `num_blocks` blocks (-1: without end) with softmax layers' caches as
+  // `spec` says.
+  GenerationRun open_run(
+      const at::Tensor& text, int64_t num_blocks, const model::KVCacheSpec& spec, uint64_t seed, bool timed) const;
+
   std::shared_ptr<const model::WanDiT> model_;
   GeneratorOptions options_;
   FlowMatchSchedule schedule_;

@@ -168,6 +168,41 @@ void KVCache::append(const at::Tensor& k, const at::Tensor& v) {
   frames_committed_ += n / tokens_per_frame_;
 }
 
+std::pair<at::Tensor, at::Tensor> KVCache::committed() const {
+  return {k_.narrow(1, 0, length_), v_.narrow(1, 0, length_)};
+}
+
+void KVCache::restore(const at::Tensor& k, const at::Tensor& v, int64_t frames_committed) {
+  check_block(k, v);
+  const int64_t n = k.size(1);
+  TORCH_CHECK(
+      n % tokens_per_frame_ == 0 && n <= capacity(),
+      "KVCache: restoring ",
+      n,
+      " tokens, which must be a whole number of frames of ",
+      tokens_per_frame_,
+      " tokens within the cache's ",
+      capacity());
+  TORCH_CHECK(
+      frames_committed >= n / tokens_per_frame_,
+      "KVCache: restoring ",
+      n / tokens_per_frame_,
+      " frames as the last of ",
+      frames_committed,
+      " committed");
+  TORCH_CHECK(
+      k.scalar_type() == k_.scalar_type() && v.scalar_type() == k_.scalar_type(),
+      "KVCache: restoring ",
+      k.scalar_type(),
+      " keys and values into a ",
+      k_.scalar_type(),
+      " cache");
+  k_.narrow(1, 0, n).copy_(k.detach());
+  v_.narrow(1, 0, n).copy_(v.detach());
+  length_ = n;
+  frames_committed_ = frames_committed;
+}
+
 KVCache KVCache::clone() const {
   KVCache copy = *this;
   copy.k_ = k_.clone();

@@ -56,6 +56,13 @@ class KVCache {
   // when rolling.
   void append(const at::Tensor& k, const at::Tensor& v);
 
+  // The committed keys and values [B, tokens_held, H, D], views of the cache in the order attention reads them.
+  std::pair<at::Tensor, at::Tensor> committed() const;
+  // Replaces the cache's contents by committed keys and values [B, n, H, D] (n a whole number of frames that fits
+  // the cache) of a video whose next block starts at frame `frames_committed`: a saved cache restored, or one moved
+  // to another frame position (inference/session.h).
+  void restore(const at::Tensor& k, const at::Tensor& v, int64_t frames_committed);
+
   // A copy holding its own buffers: writing one never changes the other.
   KVCache clone() const;
   // From now on appended blocks keep their autograd graph, so that a later block's loss reaches the blocks

@@ -44,6 +44,12 @@ class LayerCache {
   }
   // Records the context of the first call; throws if a later one passes another.
   void bind_context(const at::Tensor& context);
+  // Drops the prompt's keys and values and the bound context, keeping the self-attention cache: the next pass binds
+  // a new prompt (a session's prompt switch).
+  void forget_prompt() {
+    text_kv_.reset();
+    context_ = at::Tensor();
+  }
 
   // A copy whose self-attention cache holds its own tensors, so that writing one never changes the other (a
   // snapshot of a video's caches at a block boundary); the prompt's keys and values, never written, are shared.

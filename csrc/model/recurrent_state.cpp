@@ -38,6 +38,23 @@ void RecurrentState::advance(const at::Tensor& next, int64_t frames) {
   frames_committed_ += frames;
 }
 
+void RecurrentState::restore(const at::Tensor& state, int64_t frames_committed) {
+  TORCH_CHECK(
+      state.sizes() == state_.sizes() && state.scalar_type() == state_.scalar_type(),
+      "RecurrentState: restoring a ",
+      state.scalar_type(),
+      " ",
+      state.sizes(),
+      " state into a ",
+      state_.scalar_type(),
+      " ",
+      state_.sizes(),
+      " one");
+  TORCH_CHECK(frames_committed >= 0, "RecurrentState: frames_committed (", frames_committed, ") must not be negative");
+  state_ = state.detach().to(state_.device()).clone();
+  frames_committed_ = frames_committed;
+}
+
 RecurrentState RecurrentState::clone() const {
   RecurrentState copy = *this;
   copy.state_ = state_.clone();

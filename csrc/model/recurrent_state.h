@@ -32,6 +32,10 @@ class RecurrentState {
   // keeps its graph.
   void advance(const at::Tensor& next, int64_t frames);
 
+  // Replaces the state by `state` (of this state's shape and dtype), the memory of `frames_committed` frames: a
+  // saved state restored, or one moved to another frame position (inference/session.h).
+  void restore(const at::Tensor& state, int64_t frames_committed);
+
   // A copy holding its own state tensor.
   RecurrentState clone() const;
   // From now on advance keeps the next state's autograd graph, so that a later block's loss reaches the

@@ -21,6 +21,12 @@ io::ShapeMap parameter_shapes(const torch::nn::Module& module);
 // naming the file and each missing, unexpected or mis-shaped key, or the offending parameter.
 void load_weights(torch::nn::Module& module, const std::string& path);
 
+// A cheap identity of the parameters' values, as io::file_fingerprint is of a file: FNV-1a of every parameter's
+// name, dtype and shape and of up to 256 evenly spaced elements of each, whose bytes do not depend on the device.
+// Other weights of one architecture differ in nearly every element, so they are told apart; what it can miss is an
+// edit to a few elements. "w1:<16 hex digits>".
+std::string weights_fingerprint(const torch::nn::Module& module);
+
 // Writes every parameter, by name, atomically.
 void save_weights(const torch::nn::Module& module, const std::string& path);
 

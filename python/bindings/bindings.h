@@ -35,5 +35,7 @@ void bind_config(py::module_& m);
 void bind_trainer(py::module_& m);
 // WanDiT, its Caches and GenerationRun (wan_dit.cpp).
 void bind_wan_dit(py::module_& m);
+// Session (session.cpp).
+void bind_session(py::module_& m);
 
 } // namespace arl2::python

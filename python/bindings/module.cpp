@@ -1,6 +1,6 @@
 // arl2._C: the framework seen from Python, kept thin: load a YAML config, build a WanDiT from a preset or a
 // dict of config fields, convert it to a hybrid, load and save its weights, run it in each attention mode,
-// generate with it block by block (an iterator of finished blocks), and train (a Trainer from a config file,
+// generate with it block by block (an iterator of finished blocks) or in a session, and train (a Trainer from a config file,
 // step by step or as `arl2 train` runs with a callback per step, data-parallel over a torch.distributed
 // process group when given one). Tensors and process groups cross through torch's own pybind11 casters
 // (hence torch's bundled pybind11 headers). Each part is bound in a file of
@@ -35,4 +35,5 @@ PYBIND11_MODULE(_C, m) {
   python::bind_config(m);
   python::bind_trainer(m);
   python::bind_wan_dit(m);
+  python::bind_session(m);
 }

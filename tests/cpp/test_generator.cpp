@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "catch.h"
+#include "generator_test_util.h"
 #include "inference/flow_matching.h"
 #include "inference/generator.h"
 #include "model/conversion.h"
@@ -21,26 +22,6 @@ namespace {
 
 using inference::ARGenerator;
 using inference::GeneratorOptions;
-
-// Blocks of 2 latent frames of 4 x 6 (2 x 3 patches).
-GeneratorOptions tiny_options() {
-  GeneratorOptions o;
-  o.frames_per_block = 2;
-  o.latent_height = 4;
-  o.latent_width = 6;
-  return o;
-}
-
-std::shared_ptr<model::WanDiT> tiny_model(torch::Dtype dtype, double hybrid_ratio) {
-  auto dit = random_tiny(dtype);
-  if (hybrid_ratio > 0) {
-    model::HybridOptions h;
-    h.ratio = hybrid_ratio;
-    model::convert_to_hybrid(*dit, h);
-    randomize(*dit); // the new parameters too, so that the memory path shows in the output
-  }
-  return dit;
-}
 
 // Self Forcing's per-block loop written out over forward_cached, add_noise and x0_from_flow, drawing
 // the noise in the generator's order: the block's starting noise, then one draw per re-noising. Under

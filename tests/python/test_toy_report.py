@@ -16,7 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "toy_report.py"
 METRICS = ("colour_recall", "spurious_colours", "count_error", "centroid_accel", "frame_change")
 
 
-def write_generation(folder: Path, hybrid_layers: int):
+def write_generation(folder: Path, hybrid_layers: int, switch_at=None):
     """What `arl2 generate` leaves: two blocks of 2 frames for one prompt."""
     folder.mkdir(parents=True)
     save_file({"latents": torch.zeros(1, 4, 3, 8, 8)}, str(folder / "latents.safetensors"))
@@ -27,6 +27,7 @@ def write_generation(folder: Path, hybrid_layers: int):
         "block_memory_bytes": [2**24, 2**24],
         "memory_kind": "resident set of the process",
         "total_ms": 22.0,
+        "switch_at": switch_at,
     }
     (folder / "metrics.json").write_text(json.dumps(metrics))
 
@@ -94,3 +95,18 @@ def test_the_longest_rollouts_tenths_and_flicker_reach_the_report(tmp_path):
     assert lines[head + 4].startswith("(start, middle, end")
     if "matplotlib is not installed" not in r.stdout:
         assert (tmp_path / "eval.png").stat().st_size > 0
+
+
+def test_a_prompt_switch_gets_its_own_gif(tmp_path):
+    pytest.importorskip("PIL")
+    write_generation(tmp_path / "teacher", 0)
+    write_generation(tmp_path / "switch", 2, switch_at=2)
+    r = subprocess.run([sys.executable, str(SCRIPT), "--run", str(tmp_path), "--models", "teacher", "--switch",
+                        "switch"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "videos" / "switch_0.gif").stat().st_size > 0
+    assert "the prompts switch at frame 2" in r.stdout
+    assert json.loads((tmp_path / "summary.json").read_text())["switch"]["at"] == 2
+    r = subprocess.run([sys.executable, str(SCRIPT), "--run", str(tmp_path), "--models", "teacher", "--switch",
+                        "teacher"], capture_output=True, text=True)
+    assert r.returncode != 0 and "a video without a prompt switch" in r.stderr
