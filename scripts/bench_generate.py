@@ -243,14 +243,22 @@ def write_json(path, result):
     tmp.replace(path)
 
 
-def draw_plot(result, path):
-    """Time and peak memory against length, a line per model; returns why not when matplotlib is missing."""
+def pyplot():
+    """matplotlib.pyplot drawing to files, or None where matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def draw_plot(result, path):
+    """Time and peak memory against length, a line per model; returns why not when matplotlib is missing."""
+    plt = pyplot()
+    if plt is None:
         return "matplotlib is not installed: draw the plot elsewhere with --plot-from JSON"
     fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(12, 4.5))
     for model in MODELS:

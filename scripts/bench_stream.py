@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
-from bench_generate import build_model, human_bytes, prompt_embedding, write_json  # noqa: E402
+from bench_generate import build_model, human_bytes, prompt_embedding, pyplot, write_json  # noqa: E402
 
 from arl2 import _C  # noqa: E402
 from arl2.streaming import decoded_blocks  # noqa: E402
@@ -163,12 +163,8 @@ def format_table(runs):
 
 def draw_plot(result, path):
     """Decoded frames against time and memory against frames, a line per model."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return "matplotlib is not installed"
     fig, (ax_frames, ax_mem) = plt.subplots(1, 2, figsize=(12, 4.5))
     for r in result["runs"]:

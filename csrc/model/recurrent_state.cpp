@@ -22,34 +22,35 @@ RecurrentState::RecurrentState(
   state_ = at::zeros({batch, heads, key_dim, value_dim}, at::TensorOptions().dtype(state_dtype).device(device));
 }
 
-void RecurrentState::advance(const at::Tensor& next, int64_t frames) {
+namespace {
+
+// Throws naming `what` unless `state` has the shape and dtype of `like`.
+void check_like(const at::Tensor& state, const at::Tensor& like, const char* what) {
   TORCH_CHECK(
-      next.sizes() == state_.sizes() && next.scalar_type() == state_.scalar_type(),
-      "RecurrentState: the next state must be ",
-      state_.scalar_type(),
+      state.sizes() == like.sizes() && state.scalar_type() == like.scalar_type(),
+      "RecurrentState: ",
+      what,
+      " must be ",
+      like.scalar_type(),
       " ",
-      state_.sizes(),
+      like.sizes(),
       ", got ",
-      next.scalar_type(),
+      state.scalar_type(),
       " ",
-      next.sizes());
+      state.sizes());
+}
+
+} // namespace
+
+void RecurrentState::advance(const at::Tensor& next, int64_t frames) {
+  check_like(next, state_, "the next state");
   TORCH_CHECK(frames > 0, "RecurrentState: frames (", frames, ") must be positive");
   state_ = keeps_graph_ ? next : next.detach();
   frames_committed_ += frames;
 }
 
 void RecurrentState::restore(const at::Tensor& state, int64_t frames_committed) {
-  TORCH_CHECK(
-      state.sizes() == state_.sizes() && state.scalar_type() == state_.scalar_type(),
-      "RecurrentState: restoring a ",
-      state.scalar_type(),
-      " ",
-      state.sizes(),
-      " state into a ",
-      state_.scalar_type(),
-      " ",
-      state_.sizes(),
-      " one");
+  check_like(state, state_, "a restored state");
   TORCH_CHECK(frames_committed >= 0, "RecurrentState: frames_committed (", frames_committed, ") must not be negative");
   state_ = state.detach().to(state_.device()).clone();
   frames_committed_ = frames_committed;

@@ -1,8 +1,9 @@
-// Helpers of the generation tests (test_generator.cpp, test_session.cpp): small blocks and tiny models, teacher or
-// hybrid, with random weights.
+// Helpers of the generation tests (test_generator.cpp, test_session.cpp): small blocks, tiny models (teacher or
+// hybrid) with random weights, and the comparison of tensors bit for bit.
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -30,6 +31,17 @@ inline std::shared_ptr<model::WanDiT> tiny_model(torch::Dtype dtype, double hybr
     randomize(*dit); // the new parameters too, so that the memory path shows in the output
   }
   return dit;
+}
+
+// Whether a[i] and b[i] are equal, bit for bit, for every i.
+inline bool all_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!torch::equal(a[i], b[i])) {
+      return false;
+    }
+  }
+  return true;
 }
 
 } // namespace arl2::test

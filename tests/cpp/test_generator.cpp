@@ -89,16 +89,6 @@ std::vector<torch::Tensor> snapshot(const std::vector<model::LayerCache>& caches
   return out;
 }
 
-bool all_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  REQUIRE(a.size() == b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (!torch::equal(a[i], b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
 TEST_CASE("generation is the per-block loop over the model's calls", "[generator]") {
   const auto text = torch::randn({2, 5, 32}, torch::kFloat64);
   for (const double ratio : {0.0, 0.5, 1.0}) {

@@ -40,16 +40,6 @@ std::vector<torch::Tensor> next_blocks(Session& session, int64_t n) {
   return blocks;
 }
 
-bool same_blocks(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  REQUIRE(a.size() == b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (!torch::equal(a[i], b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
 struct Case {
   double ratio;
   double guidance;
@@ -101,7 +91,7 @@ TEST_CASE("save, load and continue equals a session that never stopped, bit for 
     CHECK(loaded.blocks_done() == 4);
     CHECK(loaded.frames_done() == 8);
     CHECK(torch::equal(loaded.prompt(), other));
-    CHECK(same_blocks(next_blocks(loaded, 3), expected));
+    CHECK(all_equal(next_blocks(loaded, 3), expected));
     CHECK(dir.listing() == std::vector<std::string>{"state.safetensors"}); // no temporary file left
   }
 }
@@ -118,14 +108,14 @@ TEST_CASE("a fork continues on its own", "[session]") {
   auto fork = session.fork();
   fork.set_prompt(torch::randn({1, 5, 32}));
   const auto forked = next_blocks(fork, 3); // writes its own caches and draws from its own generator
-  CHECK(same_blocks(next_blocks(session, 3), expected));
+  CHECK(all_equal(next_blocks(session, 3), expected));
   CHECK(!torch::equal(forked.back(), expected.back()));
 
   // Under the same prompt a fork makes what its original makes.
   Session original(generator, text, 2);
   next_blocks(original, 2);
   auto twin = original.fork();
-  CHECK(same_blocks(next_blocks(twin, 3), expected));
+  CHECK(all_equal(next_blocks(twin, 3), expected));
 }
 
 TEST_CASE("a prompt switch changes what follows; a re-cache under the same prompt changes nothing", "[session]") {
