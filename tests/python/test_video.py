@@ -89,10 +89,14 @@ def test_a_video_with_a_prompt_switch(setup):
     assert len(frames) == 17 and frames[0].shape == (16, 24, 3)
     assert [p.name for p in setup.iterdir() if ".tmp" in p.name] == []
 
-    r = run(setup, "--prompt", "a red ball", "--frames", "11", "--seed", "3", out="again.mp4")
+    # The softmax layer's window made again under the new prompt; then the same file replaced on request.
+    r = run(setup, "--prompt", "a red ball", "--prompt", "a koi pond at dusk", "--switch-at", "5", "--frames", "17",
+            "--recache", out="again.mp4")
     assert r.returncode == 0, r.stderr
+    assert len(read_mp4(setup / "again.mp4")) == 17
     r = run(setup, "--prompt", "a red ball", "--frames", "11", "--seed", "3", "--overwrite", out="again.mp4")
     assert r.returncode == 0, r.stderr
+    assert len(read_mp4(setup / "again.mp4")) == 11
 
 
 def test_a_streamed_decode_equals_a_decode_of_the_whole_video():
