@@ -23,7 +23,8 @@
 # configs/toy-hybridP.yaml (50, 75 and 100 ship). FRAMES (default 320) sets the video's length; EVAL_CLIPS
 # (default 4) and EVAL_LENGTHS (default 16,64) set arl2 eval's clips and rollout lengths; SKIP_SETUP=1 skips
 # scripts/setup.sh (a machine that has everything and no package registry); extra arguments go to every
-# training stage (e.g. --set train.steps=20 for a quick check).
+# training stage (e.g. --set train.steps=20 for a quick check), and STAGE2_ARGS to stage 2 alone (e.g.
+# STAGE2_ARGS="--set train.teacher_guidance_scale=1.5", a key stage 1 refuses).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -95,8 +96,9 @@ for p in "${percents[@]}"; do
   HYBRID_SET=(--set hybrid.ratio="$ratio" --set data.path="$TOY_DATA")
   "$ARL2" train --config configs/toy-stage1.yaml "${TRAIN_ON[@]}" "${HYBRID_SET[@]}" --set train.out="$dir/stage1" "$@"
   stage1=$(ls "$dir"/stage1/checkpoints/step_*.safetensors | tail -1)
+  # shellcheck disable=SC2086  # STAGE2_ARGS is a list of words
   "$ARL2" train --config configs/toy-stage2.yaml "${TRAIN_ON[@]}" "${HYBRID_SET[@]}" --set train.out="$dir/stage2" \
-    --set train.init_from="$stage1" "$@"
+    --set train.init_from="$stage1" "$@" ${STAGE2_ARGS:-}
   stamp "hybrid$p's stage 1 and 2"
 done
 

@@ -82,13 +82,8 @@ void read_fields(const YamlMap& map, Config& config, std::vector<std::string> ot
     } else if constexpr (std::is_same_v<std::decay_t<decltype(accepts)>, io::AnyValue>) {
       static_assert(std::is_same_v<T, std::string>, "a field of a type read_fields cannot read");
       field = map.string(key);
-    } else { // a Choice
-      const auto name = map.choice(key, accepts.names());
-      for (const auto& [option, value] : accepts.options) {
-        if (option == name) {
-          field = value;
-        }
-      }
+    } else {                                                       // a Choice
+      field = *accepts.value_of(map.choice(key, accepts.names())); // choice() refuses any other name
     }
   });
 }

@@ -14,7 +14,9 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -70,6 +72,23 @@ struct Choice {
       }
     }
     return {};
+  }
+  // The value `name` stands for; none for a name that is not an option.
+  std::optional<T> value_of(std::string_view name) const {
+    for (const auto& option : options) {
+      if (option.first == name) {
+        return option.second;
+      }
+    }
+    return std::nullopt;
+  }
+  // The names, comma-separated, for messages.
+  std::string known() const {
+    std::string out;
+    for (const auto& option : options) {
+      out += (out.empty() ? "" : ", ") + option.first;
+    }
+    return out;
   }
 };
 

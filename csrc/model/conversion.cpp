@@ -20,14 +20,9 @@ io::Choice<LayerPolicy> layer_policies() {
 
 LayerPolicy layer_policy(std::string_view name) {
   const auto policies = layer_policies();
-  std::string known;
-  for (const auto& [policy_name, policy] : policies.options) {
-    if (policy_name == name) {
-      return policy;
-    }
-    known += (known.empty() ? "" : ", ") + policy_name;
-  }
-  TORCH_CHECK(false, "hybrid.policy '", name, "' is unknown; known policies: ", known);
+  const auto policy = policies.value_of(name);
+  TORCH_CHECK(policy, "hybrid.policy '", name, "' is unknown; known policies: ", policies.known());
+  return *policy;
 }
 
 std::vector<int64_t> hybrid_layer_indices(const HybridOptions& options, int64_t num_layers) {

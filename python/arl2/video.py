@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from .wan_vae import pixel_frames
+
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 MODEL_PARTS = ("tokenizer", "text_encoder", "vae")
 
@@ -104,8 +106,7 @@ class Plan:
             previous = frame
 
     def first_pixel_frame(self, block):
-        latent = block * self.frames_per_block
-        return 0 if latent == 0 else 1 + self.temporal * (latent - 1)
+        return pixel_frames(block * self.frames_per_block, self.temporal)
 
     def block_starting_at(self, frame):
         for block in range(1, self.blocks):

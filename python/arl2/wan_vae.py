@@ -21,9 +21,9 @@ def load_vae(model_dir: Path, dtype, device):
     return AutoencoderKLWan.from_pretrained(Path(model_dir) / "vae", dtype=dtype).to(device).eval()
 
 
-def pixel_frames(vae, latent_frames: int) -> int:
-    """Pixel frames of `latent_frames` latent frames."""
-    return 0 if latent_frames == 0 else 1 + vae.config.scale_factor_temporal * (latent_frames - 1)
+def pixel_frames(latent_frames: int, scale_factor_temporal: int = 4) -> int:
+    """Pixel frames of `latent_frames` latent frames (the VAE config's scale_factor_temporal: 4 for Wan)."""
+    return 0 if latent_frames == 0 else 1 + scale_factor_temporal * (latent_frames - 1)
 
 
 def _unnormalise(vae, z):

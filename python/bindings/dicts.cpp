@@ -84,15 +84,9 @@ void set_field(T& field, const Accepts& accepts, const py::handle& value, const 
     field = string(value, path);
   } else { // a Choice
     const auto name = string(value, path);
-    std::string known;
-    for (const auto& [option, option_value] : accepts.options) {
-      if (option == name) {
-        field = option_value;
-        return;
-      }
-      known += (known.empty() ? "" : ", ") + option;
-    }
-    TORCH_CHECK(false, path, " '", name, "' is unknown; known: ", known);
+    const auto chosen = accepts.value_of(name);
+    TORCH_CHECK(chosen, path, " '", name, "' is unknown; known: ", accepts.known());
+    field = *chosen;
   }
 }
 
