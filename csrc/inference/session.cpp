@@ -12,7 +12,6 @@
 #include <c10/util/Exception.h>
 #include <nlohmann/json.hpp>
 
-#include "inference/guidance.h"
 #include "io/fields_json.h"
 #include "io/safetensors.h"
 #include "io/value_checks.h"
